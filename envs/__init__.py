@@ -1,0 +1,1 @@
+"""Simulator adapters (ManiSkill3, Robomimic) and the shared trajectory dataset format."""

@@ -1,0 +1,1 @@
+"""vlmreward_gym: learned vision-language rewards for Gymnasium environments."""
