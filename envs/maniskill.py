@@ -1,0 +1,231 @@
+"""ManiSkill3 tasks on the CPU as plain Gymnasium envs with the oracle protocol and lazy frames.
+
+``make_env("PickCube")`` returns a single env (numpy observations, Gymnasium 1.x 5-tuple):
+
+* reward: the task's **normalized dense reward**, a float in [0, 1] (ManiSkill's
+  ``reward_mode="normalized_dense"``; 1.0 at success). It is the only place the simulator's
+  reward appears: ``obs_mode="state"`` observations hold robot and object state, not the reward.
+  Under a learned reward (``reward_model=...``) the core wrapper replaces it and keeps it in
+  ``info["env_reward"]``.
+* ``info["oracle_progress"]`` (float in [0, 1]) and ``info["success"]`` (bool) in both
+  ``reset()`` and ``step()`` (see :mod:`vlmreward_gym.oracle`). Progress is the normalized dense
+  reward of the current state clipped to [0, 1] and set to 1.0 when ``success`` holds.
+* ``terminated`` on success (ManiSkill's rule), ``truncated`` after ``max_episode_steps``
+  (the task's own limit unless given: 50 for most tasks, 100 for PegInsertionSide).
+* ``render()`` (``render_mode="rgb_array"``) returns a uint8 (H, W, 3) RGB frame of
+  ``frame_size`` from ``frame_source``:
+
+  - ``"render_camera"`` (default): ManiSkill's human render camera, a third-person view that
+    also shows goal markers (PickCube's green goal point);
+  - ``"sensor"``: the task's observation camera ``base_camera``, as a policy would see it
+    (goal markers hidden).
+
+  Frames are rendered only inside ``render()``: with a state ``obs_mode`` stepping never renders
+  (a 128x128 frame costs ~50 ms on 2 CPU cores, the first one in a process 10-18 s).
+
+``make_vector_env(task, n)`` runs ``n`` such envs in ``AsyncVectorEnv(context="spawn")``
+subprocesses: ManiSkill's CPU backend holds one env per process and ``fork`` hangs.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from envs import maniskill_setup
+from envs.maniskill_instructions import INSTRUCTIONS, instructions_for
+from vlmreward_gym.oracle import PROGRESS_KEY, SUCCESS_KEY
+from vlmreward_gym.registration import MANISKILL_TASKS, wrap_if_requested
+
+# Before mani_skill / sapien are imported anywhere in this process.
+maniskill_setup.configure()
+
+__all__ = ["make_env", "make_vector_env", "ManiSkillOracleEnv", "INSTRUCTIONS", "MANISKILL_TASKS",
+           "FRAME_SOURCES", "task_id", "default_instruction"]
+
+FRAME_SOURCES = ("render_camera", "sensor")
+RENDER_CAMERA = "render_camera"
+SENSOR_CAMERA = "base_camera"
+
+
+def task_id(task: str) -> str:
+    """The ManiSkill id (``"PickCube-v1"``) of a supported task given as ``PickCube`` or ``PickCube-v1``.
+
+    Raises:
+        ValueError: the task is not one of :data:`MANISKILL_TASKS`.
+    """
+    name = task.removeprefix("vlmreward/").removesuffix("-v1")
+    if name not in MANISKILL_TASKS:
+        raise ValueError(f"unknown or unsupported ManiSkill task {task!r}; supported on CPU: "
+                         f"{', '.join(MANISKILL_TASKS)}")
+    return f"{name}-v1"
+
+
+def default_instruction(task: str) -> str:
+    """The default language instruction of a task (first of ``INSTRUCTIONS[task]``)."""
+    return instructions_for(task_id(task))[0]
+
+
+def _frame_hw(frame_size: int | Sequence[int]) -> tuple[int, int]:
+    """``frame_size`` as (H, W): an int means a square frame."""
+    hw = (int(frame_size), int(frame_size)) if np.isscalar(frame_size) else tuple(int(s) for s in frame_size)
+    if len(hw) != 2 or min(hw) < 8:
+        raise ValueError(f"frame_size must be an int or (H, W) with sides >= 8 pixels, got {frame_size!r}")
+    return hw
+
+
+class ManiSkillOracleEnv(gym.Wrapper):
+    """Adds the oracle protocol and a lazy single-camera ``render()`` to a CPU ManiSkill env.
+
+    ``env`` must be a ManiSkill env made with ``reward_mode="normalized_dense"`` and wrapped in
+    ManiSkill's ``CPUGymWrapper`` (numpy, unbatched).
+    """
+
+    def __init__(self, env: gym.Env, frame_source: str, frame_hw: tuple[int, int], render_mode: str | None):
+        super().__init__(env)
+        self.frame_source = frame_source
+        self.frame_hw = frame_hw
+        self._render_mode = render_mode
+        self.metadata = {"render_modes": ["rgb_array"],
+                         "render_fps": int(round(env.unwrapped.control_freq))}
+
+    @property
+    def render_mode(self) -> str | None:
+        return self._render_mode
+
+    # ----------------------------------------------------------------- oracle
+    def _oracle(self, reward: float, success: bool) -> dict[str, Any]:
+        progress = 1.0 if success else float(np.clip(reward, 0.0, 1.0))
+        return {PROGRESS_KEY: progress, SUCCESS_KEY: bool(success)}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        base = self.env.unwrapped
+        raw = base.get_info()  # ManiSkill's reset info lacks the task evaluation; compute it here.
+        zero_action = np.zeros((1, *self.action_space.shape), np.float32)
+        reward = float(base.compute_normalized_dense_reward(obs=None, action=zero_action, info=raw)[0])
+        success = bool(raw["success"][0]) if "success" in raw else False
+        info.update({k: v[0].item() if hasattr(v, "ndim") and v.ndim == 1 else v for k, v in raw.items()
+                     if k not in info})
+        info.update(self._oracle(reward, success))
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        reward = float(reward)
+        info.update(self._oracle(reward, bool(info.get("success", False))))
+        return obs, reward, bool(terminated), bool(truncated), info
+
+    # ----------------------------------------------------------------- frames
+    def render(self) -> np.ndarray:
+        """The current state as a uint8 (H, W, 3) RGB frame from ``frame_source`` (see module doc)."""
+        if self._render_mode != "rgb_array":
+            raise RuntimeError(f"render() needs render_mode='rgb_array' at make_env time, got {self._render_mode!r}")
+        base = self.env.unwrapped
+        if self.frame_source == "sensor":
+            for obj in base._hidden_objects:
+                obj.hide_visual()
+            base.scene.update_render(update_sensors=True, update_human_render_cameras=False)
+            camera = base.scene.sensors[SENSOR_CAMERA]
+            camera.capture()
+            image = camera.get_obs(rgb=True, depth=False, position=False, segmentation=False)["rgb"]
+        else:
+            for obj in base._hidden_objects:
+                obj.show_visual()
+            base.scene.update_render(update_sensors=False, update_human_render_cameras=True)
+            image = base.scene.get_human_render_camera_images(RENDER_CAMERA)[RENDER_CAMERA]
+            for obj in base._hidden_objects:
+                obj.hide_visual()
+        frame = np.ascontiguousarray(image[0].cpu().numpy())
+        if frame.shape != (*self.frame_hw, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"{self.frame_source} rendered a {frame.dtype} frame of shape {frame.shape}, "
+                             f"expected uint8 {(*self.frame_hw, 3)}")
+        return frame
+
+
+def _check_backend(sim_backend: str) -> None:
+    if sim_backend == "cpu":
+        return
+    if sim_backend != "gpu":
+        raise ValueError(f"sim_backend must be 'cpu' or 'gpu', got {sim_backend!r}")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise RuntimeError("sim_backend='gpu' needs a CUDA GPU (torch.cuda.is_available() is False); "
+                           "use sim_backend='cpu' and make_vector_env for several envs on this machine")
+    raise NotImplementedError("ManiSkill's GPU-batched tensor env is not wrapped by vlmreward_gym yet; use "
+                              "mani_skill.vector.wrappers.gymnasium.ManiSkillVectorEnv directly")
+
+
+def make_env(task: str, *, reward_model: Any = None, reward_form: str = "dense", instruction: str | None = None,
+             reward_kwargs: dict[str, Any] | None = None, render_mode: str | None = None, obs_mode: str = "state",
+             frame_source: str = "render_camera", frame_size: int | Sequence[int] = 128,
+             max_episode_steps: int | None = None, control_mode: str | None = None, sim_backend: str = "cpu",
+             **kwargs: Any) -> gym.Env:
+    """One ManiSkill3 task as a single Gymnasium env (see the module docstring for its contract).
+
+    Args:
+        task: ``"PickCube"`` or ``"PickCube-v1"``, one of :data:`MANISKILL_TASKS`.
+        reward_model, reward_form, instruction, reward_kwargs: when ``reward_model`` is given the
+            env is wrapped by ``vlmreward_gym.wrap`` (instruction defaults to the task's default).
+        render_mode: ``"rgb_array"`` to allow ``render()``; None for state-only use.
+        obs_mode: ManiSkill observation mode; ``"state"`` (flat float32 vector) or
+            ``"state_dict"``. Visual modes render on every step.
+        frame_source: ``"render_camera"`` or ``"sensor"``.
+        frame_size: frame side in pixels, or (H, W).
+        max_episode_steps: truncation limit; the task's own when None.
+        control_mode: ManiSkill controller, default ``pd_joint_delta_pos`` for the Panda tasks
+            (the motion-planned demos use ``pd_joint_pos``).
+        sim_backend: ``"cpu"`` only (see :func:`_check_backend`).
+        **kwargs: passed to ManiSkill's ``gym.make`` (e.g. ``robot_uids``).
+    """
+    env_id = task_id(task)
+    if frame_source not in FRAME_SOURCES:
+        raise ValueError(f"frame_source must be one of {FRAME_SOURCES}, got {frame_source!r}")
+    if render_mode not in (None, "rgb_array"):
+        raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+    if "reward_mode" in kwargs:
+        raise ValueError("reward_mode is fixed to 'normalized_dense' (it defines oracle_progress); "
+                         "use reward_model=... for another reward")
+    _check_backend(sim_backend)
+    h, w = _frame_hw(frame_size)
+
+    import mani_skill.envs  # noqa: F401  (registers the ManiSkill ids)
+    from mani_skill.utils.wrappers.gymnasium import CPUGymWrapper
+
+    camera = {"width": w, "height": h}
+    make_kwargs = dict(obs_mode=obs_mode, reward_mode="normalized_dense", render_mode=render_mode,
+                       sim_backend="cpu", num_envs=1, sensor_configs=dict(camera),
+                       human_render_camera_configs=dict(camera), **kwargs)
+    make_kwargs.setdefault("render_backend", "cpu")  # the default asks for CUDA first and warns
+    if control_mode is not None:
+        make_kwargs["control_mode"] = control_mode
+    if max_episode_steps is not None:
+        make_kwargs["max_episode_steps"] = int(max_episode_steps)
+    try:
+        env = gym.make(env_id, **make_kwargs)
+    except RuntimeError as error:
+        if "vulkan" in str(error).lower() or "physical device" in str(error).lower():
+            raise RuntimeError(maniskill_setup.missing_vulkan_message(error)) from error
+        raise
+    env = ManiSkillOracleEnv(CPUGymWrapper(env), frame_source, (h, w), render_mode)
+    return wrap_if_requested(env, reward_model, reward_form, instruction, default_instruction(env_id),
+                             reward_kwargs)
+
+
+def make_vector_env(task: str, num_envs: int, **make_env_kwargs: Any) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of :func:`make_env` in spawned subprocesses (CPU backend).
+
+    Infos carry ``oracle_progress`` (float64 (num_envs,)) and ``success`` (bool (num_envs,)).
+    Each subprocess pays the first-frame cost once. ``sim_backend="gpu"`` is refused (see
+    :func:`_check_backend`).
+    """
+    _check_backend(make_env_kwargs.get("sim_backend", "cpu"))
+    task_id(task)
+    if num_envs < 1:
+        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    fn = functools.partial(make_env, task, **make_env_kwargs)
+    return gym.vector.AsyncVectorEnv([fn] * num_envs, context="spawn")
