@@ -29,8 +29,9 @@ subprocesses: ManiSkill's CPU backend holds one env per process and ``fork`` han
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -77,6 +78,25 @@ def _frame_hw(frame_size: int | Sequence[int]) -> tuple[int, int]:
     return hw
 
 
+@contextlib.contextmanager
+def _fresh_contacts(base: Any) -> Iterator[None]:
+    """Within the block, ``base.agent.is_grasping`` reports False (used around ``reset()``).
+
+    PhysX keeps the contacts of the previous episode's last physics step until the next step, so
+    right after a reset ManiSkill reports the old grasp in ``info`` (``is_grasped``), in the state
+    observation (PickCube's ``is_grasped`` entry) and in grasp reward terms. A reset robot is at
+    rest with its gripper open, so nothing is grasped.
+    """
+    import torch
+
+    agent = base.agent
+    agent.is_grasping = lambda *args, **kwargs: torch.zeros(base.num_envs, dtype=torch.bool, device=base.device)
+    try:
+        yield
+    finally:
+        del agent.is_grasping  # the class method again
+
+
 class ManiSkillOracleEnv(gym.Wrapper):
     """Adds the oracle protocol and a lazy single-camera ``render()`` to a CPU ManiSkill env.
 
@@ -102,15 +122,13 @@ class ManiSkillOracleEnv(gym.Wrapper):
         return {PROGRESS_KEY: progress, SUCCESS_KEY: bool(success)}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        obs, info = self.env.reset(seed=seed, options=options)
         base = self.env.unwrapped
-        raw = base.get_info()  # ManiSkill's reset info lacks the task evaluation; compute it here.
-        zero_action = np.zeros((1, *self.action_space.shape), np.float32)
-        reward = float(base.compute_normalized_dense_reward(obs=None, action=zero_action, info=raw)[0])
-        success = bool(raw["success"][0]) if "success" in raw else False
-        info.update({k: v[0].item() if hasattr(v, "ndim") and v.ndim == 1 else v for k, v in raw.items()
-                     if k not in info})
-        info.update(self._oracle(reward, success))
+        with _fresh_contacts(base):
+            obs, info = self.env.reset(seed=seed, options=options)
+            # ManiSkill's reset info holds the task evaluation but no reward; compute it for the oracle.
+            zero_action = np.zeros((1, *self.action_space.shape), np.float32)
+            reward = float(base.compute_normalized_dense_reward(obs=None, action=zero_action, info=base.get_info())[0])
+        info.update(self._oracle(reward, bool(info.get("success", False))))
         return obs, info
 
     def step(self, action):
