@@ -1,0 +1,89 @@
+"""Builders of tiny, randomly initialised checkpoints in the released models' layouts (plumbing only).
+
+Each builder writes a directory that the backends load through their real ``from_pretrained`` /
+safetensors / peft paths: a byte-level BPE tokenizer built offline (the 256 byte symbols plus
+Qwen3-VL's special tokens and a Qwen3-VL-style chat template), a Qwen3-VL config with two text and
+two vision layers, and the processor configs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+            "<|image_pad|>", "<|video_pad|>"]
+
+# A reduced form of Qwen3-VL's chat template: the same turn markers and vision slots.
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'video' -%}<|vision_start|><|video_pad|><|vision_end|>"
+    "{%- elif item['type'] == 'image' -%}<|vision_start|><|image_pad|><|vision_end|>"
+    "{%- else -%}{{ item['text'] }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}<|im_end|>\n"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+)
+
+
+def build_tokenizer(folder: Path, extra_tokens: list[str] = ()):
+    """A byte-level BPE tokenizer (no merges) saved to ``folder``; returns it."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    byte_symbols = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {s: i for i, s in enumerate(sorted(byte_symbols))}
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                  additional_special_tokens=SPECIALS[1:] + list(extra_tokens))
+    tok.add_special_tokens({"additional_special_tokens": SPECIALS[1:] + list(extra_tokens)})
+    tok.chat_template = CHAT_TEMPLATE
+    tok.save_pretrained(folder)
+    return tok
+
+
+def qwen3_vl_config(tok, hidden: int = 64):
+    from transformers import Qwen3VLConfig
+
+    ids = tok.convert_tokens_to_ids(SPECIALS)
+    return Qwen3VLConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=4096,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3],
+                                          "mrope_interleaved": True},
+                         pad_token_id=ids[0], eos_token_id=ids[2], bos_token_id=ids[0]),
+        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=hidden,
+                           patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64,
+                           deepstack_visual_indexes=[1]),
+        image_token_id=ids[5], video_token_id=ids[6], vision_start_token_id=ids[3], vision_end_token_id=ids[4],
+        tie_word_embeddings=True)
+
+
+def write_processor_configs(folder: Path, max_pixels: int = 64 * 64 * 4) -> None:
+    """Small pixel budgets so clips stay a few tokens per frame."""
+    video = {"patch_size": 16, "temporal_patch_size": 2, "merge_size": 2, "image_mean": [0.5] * 3,
+             "image_std": [0.5] * 3, "size": {"shortest_edge": 32 * 32, "longest_edge": max_pixels}}
+    (folder / "video_preprocessor_config.json").write_text(json.dumps(video))
+    image = {"image_processor_type": "Qwen2VLImageProcessorPil", "patch_size": 16, "temporal_patch_size": 2,
+             "merge_size": 2, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
+             "size": {"shortest_edge": 32 * 32, "longest_edge": 64 * 64}}
+    (folder / "preprocessor_config.json").write_text(json.dumps(image))
+
+
+def build_qwen3_vl(folder: Path, seed: int = 0) -> Path:
+    """A tiny ``Qwen3VLForConditionalGeneration`` checkpoint (RoboReward / TOPReward / LRM base layout)."""
+    import torch
+    from transformers import Qwen3VLForConditionalGeneration
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer(folder)
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(qwen3_vl_config(tok)).eval()
+    model.save_pretrained(folder)
+    write_processor_configs(folder)
+    return folder
