@@ -87,3 +87,36 @@ def build_qwen3_vl(folder: Path, seed: int = 0) -> Path:
     model.save_pretrained(folder)
     write_processor_configs(folder)
     return folder
+
+
+ROBOMETER_TOKENS = ["<|split_token|>", "<|reward_token|>", "<|pref_token|>", "<|sim_token|>", "<|prog_token|>"]
+
+
+def build_robometer(folder: Path, model_settings: dict, seed: int = 0) -> Path:
+    """A tiny Robometer checkpoint in the release layout: config.json (Qwen3-VL), config.yaml,
+    tokenizer with the five added tokens, and safetensors with ``model.*`` + head weights."""
+    import torch
+    import yaml
+    from safetensors.torch import save_file
+    from transformers import Qwen3VLModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer(folder, ROBOMETER_TOKENS)
+    config = qwen3_vl_config(tok)
+    config.architectures = ["RFM"]
+    config.save_pretrained(folder)
+    torch.manual_seed(seed)
+    body = Qwen3VLModel(config)
+    state = {f"model.{k}": v for k, v in body.state_dict().items()}
+    hidden, half = config.text_config.hidden_size, config.text_config.hidden_size // 2
+    bins = model_settings.get("progress_discrete_bins") if model_settings.get("progress_loss_type") == "discrete" else 1
+    for head, out in (("progress_head", bins), ("preference_head", 1), ("success_head", 1)):
+        state[f"{head}.0.weight"], state[f"{head}.0.bias"] = torch.randn(half, hidden) * 0.2, torch.zeros(half)
+        state[f"{head}.1.weight"], state[f"{head}.1.bias"] = torch.ones(half), torch.zeros(half)
+        state[f"{head}.4.weight"], state[f"{head}.4.bias"] = torch.randn(out, half) * 0.2, torch.zeros(out)
+    state["frame_pool_attn.weight"] = torch.randn(1, hidden) * 0.1
+    save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "model.safetensors"))
+    settings = {"base_model_id": "Qwen/Qwen3-VL-4B-Instruct", **model_settings}
+    (folder / "config.yaml").write_text(yaml.safe_dump({"model": settings, "data": {"max_frames": 8}}))
+    write_processor_configs(folder)
+    return folder

@@ -245,9 +245,10 @@ class QwenInputs:
             raise ValueError("the tokenizer lacks Qwen3-VL's <|image_pad|>/<|video_pad|> tokens")
         self.image_token_id, self.video_token_id = ids
 
-    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True) -> str:
+    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True, **template_kwargs: Any) -> str:
         """Chat-template text with one slot per video/image entry (content lists hold dicts)."""
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                                  **template_kwargs)
 
     def __call__(self, texts: Sequence[str], videos: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]] = (),
                  images: Sequence[Sequence[np.ndarray]] = (), padding_side: str = "left") -> dict[str, Any]:
