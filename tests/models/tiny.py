@@ -120,3 +120,33 @@ def build_robometer(folder: Path, model_settings: dict, seed: int = 0) -> Path:
     (folder / "config.yaml").write_text(yaml.safe_dump({"model": settings, "data": {"max_frames": 8}}))
     write_processor_configs(folder)
     return folder
+
+
+def build_clip(folder: Path, kind: str = "clip", seed: int = 0) -> Path:
+    """A tiny CLIP or SigLIP dual encoder with the byte-level tokenizer and a PIL image processor config."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel, SiglipConfig, SiglipModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer(folder)
+    torch.manual_seed(seed)
+    text = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=2, max_position_embeddings=64, eos_token_id=tok.eos_token_id,
+                pad_token_id=tok.pad_token_id, bos_token_id=tok.pad_token_id)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+                  patch_size=8)
+    if kind == "clip":
+        model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
+        proc = {"image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": 32},
+                "crop_size": {"height": 32, "width": 32}, "do_center_crop": True, "do_resize": True,
+                "do_normalize": True, "image_mean": [0.48145466, 0.4578275, 0.40821073],
+                "image_std": [0.26862954, 0.26130258, 0.27577711]}
+    else:
+        model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision))
+        tok.model_max_length = 16
+        tok.save_pretrained(folder)
+        proc = {"image_processor_type": "SiglipImageProcessor", "size": {"height": 32, "width": 32},
+                "do_resize": True, "do_normalize": True, "image_mean": [0.5] * 3, "image_std": [0.5] * 3}
+    model.save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(json.dumps(proc))
+    return folder
