@@ -150,3 +150,18 @@ def build_clip(folder: Path, kind: str = "clip", seed: int = 0) -> Path:
     model.save_pretrained(folder)
     (folder / "preprocessor_config.json").write_text(json.dumps(proc))
     return folder
+
+
+def build_lora_adapters(base: Path, folder: Path, names=("contrastive", "progress", "completion")) -> Path:
+    """LoRA adapters (one subfolder per name) on the tiny Qwen3-VL at ``base``, saved by peft."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import Qwen3VLForConditionalGeneration
+
+    for i, name in enumerate(names):
+        torch.manual_seed(100 + i)
+        model = Qwen3VLForConditionalGeneration.from_pretrained(base)
+        peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                      init_lora_weights=False))
+        peft_model.save_pretrained(folder / name)
+    return folder
