@@ -40,8 +40,8 @@ PROMPTS = {
                    "been completed? Answer yes or no."),
 }
 
-_SIGNED = re.compile(r"(?<![\d.])([+-]?1(?:\.0)?|0(?:\.0)?)(?![\d.])")
-_UNIT = re.compile(r"(?<![\d.])(1(?:\.0+)?|0(?:\.\d+)?|\.\d+)(?![\d.])")
+_SIGNED = re.compile(r"(?<![\d.])([+-]?1(?:\.0)?|0(?:\.0)?)(?!\.?\d)")
+_UNIT = re.compile(r"(?<![\d.])(1(?:\.0+)?|0(?:\.\d+)?|\.\d+)(?!\.?\d)")
 _YES_NO = re.compile(r"\b(yes|no|true|false)\b", re.IGNORECASE)
 
 
