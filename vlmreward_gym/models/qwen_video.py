@@ -331,6 +331,15 @@ class UnparseableOutputError(RuntimeError):
         self.texts = list(texts)
 
 
+def config_folder(path: str) -> str:
+    """A local folder holding the checkpoint's small config files (a hub id's come from the HF cache)."""
+    if Path(path).is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(path, allow_patterns=["*.json", "*.jinja"])
+
+
 class QwenVL:
     """A Qwen3-VL checkpoint loaded through ``from_pretrained``, with torchvision-free inputs.
 
@@ -346,7 +355,7 @@ class QwenVL:
 
     def __init__(self, name: str, path: Any, device: str = "cpu", dtype: Any = None,
                  model_class: str = "Qwen3VLForConditionalGeneration", spec_overrides: dict | None = None,
-                 adapter: Any = None, adapter_kwargs: dict | None = None, tokenizer_path: Any = None):
+                 adapter: Any = None, adapter_kwargs: dict | None = None):
         torch, transformers = import_torch_transformers("qwen")
         self.torch, self.name, self.device = torch, name, str(device)
         self.path = resolve_weights(path, name)
@@ -358,21 +367,20 @@ class QwenVL:
                 from peft import PeftModel
 
                 self.model = PeftModel.from_pretrained(self.model, adapter, **(adapter_kwargs or {}))
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_path or self.path)
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.path)
         except (OSError, ValueError) as err:
             raise load_error(name, str(adapter or self.path), err) from err
         self.model.eval()
-        load_chat_template(self.tokenizer, self.path if Path(self.path).is_dir() else ".")
-        spec_dir = self.path if Path(self.path).is_dir() else None
-        self.spec = VideoSpec.from_pretrained(spec_dir, **(spec_overrides or {})) if spec_dir else VideoSpec(
-            **{k: v for k, v in (spec_overrides or {}).items() if v is not None})
+        self.config_dir = config_folder(self.path)
+        load_chat_template(self.tokenizer, self.config_dir)
+        self.spec = VideoSpec.from_pretrained(self.config_dir, **(spec_overrides or {}))
         self.inputs = QwenInputs(self.tokenizer, self.spec, self._image_processor(transformers))
 
     def _image_processor(self, transformers: Any) -> Any:
         cls = getattr(transformers, "Qwen2VLImageProcessorPil", None)
-        if cls is None or not Path(self.path).is_dir():
+        if cls is None or not (Path(self.config_dir) / "preprocessor_config.json").is_file():
             return None
-        return cls.from_pretrained(self.path) if (Path(self.path) / "preprocessor_config.json").is_file() else None
+        return cls.from_pretrained(self.config_dir)
 
     def batch(self, texts: Sequence[str], videos: Sequence = (), images: Sequence = (),
               padding_side: str = "left") -> dict[str, Any]:
