@@ -37,7 +37,8 @@ def test_patch_layout_matches_transformers_patchify():
 
 
 def test_same_tensors_as_the_torchvision_video_processor():
-    pytest.importorskip("torchvision", reason="compares with transformers' torchvision video processor")
+    pytest.importorskip("torchvision", reason="needs torchvision (no CPU build here; present on GPU machines) to "
+                        "compare with transformers' torchvision video processor")
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
     spec = qv.VideoSpec(min_pixels=32 * 32, max_pixels=64 * 64 * 4, max_frame_tokens=768)
