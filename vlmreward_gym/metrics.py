@@ -252,15 +252,21 @@ def confusion_matrix(scores, video_task: Sequence[int], num_tasks: int | None = 
     return out
 
 
-def different_task_accuracy(scores, video_task: Sequence[int], tie_credit: float = 0.5) -> PairCount:
+def different_task_accuracy(scores, video_task: Sequence[int], tie_credit: float = 0.5,
+                            eligible: Sequence[bool] | None = None) -> PairCount:
     """Different-task preference accuracy: for every instruction ``k``, every video ``v`` of task
     ``k`` and every video ``w`` of another task, whether ``scores[v, k] > scores[w, k]`` (the model
-    prefers the video that matches the instruction; a tie earns ``tie_credit``)."""
+    prefers the video that matches the instruction; a tie earns ``tie_credit``).
+
+    ``eligible`` (``(V,)`` bools) limits the matching side ``v`` to some videos, e.g. the
+    successful ones: a failed attempt at task ``k`` need not beat a video of another task.
+    """
     scores = np.asarray(scores, np.float64)
     video_task = np.asarray(video_task, int)
+    eligible = np.ones(video_task.size, bool) if eligible is None else np.asarray(eligible, bool)
     credit, pairs = 0.0, 0
     for k in range(scores.shape[1]):
-        match, other = scores[video_task == k, k], scores[video_task != k, k]
+        match, other = scores[(video_task == k) & eligible, k], scores[video_task != k, k]
         if match.size == 0 or other.size == 0:
             continue
         diff = match[:, None] - other[None, :]

@@ -86,6 +86,8 @@ def test_confusion_and_different_task():
     # instruction 0: own videos (0.9, 0.7) beat 0.2 -> 2/2; instruction 1: 0.8 beats 0.1, loses to 0.9 -> 1/2
     assert M.different_task_accuracy(scores, tasks) == M.PairCount(0.75, 4)
     assert M.different_task_accuracy([[0.5, 0.5], [0.5, 0.5]], [0, 1]) == M.PairCount(0.5, 2)  # ties
+    # only video 0 and 2 may be the matching side: instruction 0 -> 1/1, instruction 1 -> 1/2
+    assert M.different_task_accuracy(scores, tasks, eligible=[True, False, True]) == M.PairCount(2 / 3, 3)
     # argmax: video 0 right, video 1 wrong, video 2 right
     assert M.instruction_accuracy(scores, tasks) == pytest.approx(2 / 3)
     assert M.instruction_accuracy([[0.5, 0.5], [0.2, 0.8]], [0, 1]) == pytest.approx(0.75)  # tie shares credit
