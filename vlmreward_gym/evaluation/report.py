@@ -94,7 +94,7 @@ def plot_confusion(result: dict[str, Any], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
     image = ax.imshow(matrix, cmap="viridis")
     fig.colorbar(image, ax=ax, label=f"trajectory score ({result['details']['rank_by']})")
-    short = [t if len(t) <= 40 else t[:37] + "..." for t in tasks]
+    short = [t if len(t) <= 40 else "..." + t[-37:] for t in tasks]  # instructions differ at the end
     ax.set_xticks(range(len(tasks)), short, rotation=30, ha="right", fontsize=7)
     ax.set_yticks(range(len(tasks)), short, fontsize=7)
     ax.set_xlabel("instruction scored against")
