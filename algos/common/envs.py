@@ -1,0 +1,53 @@
+"""Build learned-reward envs from a config: a Gymnasium id, a reward model name and a reward form.
+
+Any registered id works, e.g. ``vlmreward/PointReach-v0`` or ``vlmreward/PickCube-v1`` (whose
+``reward_model=None`` gives the bare simulator with the oracle protocol). The env renders only
+if the reward model reads frames; the policy sees the env's own (state) observations.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import gymnasium as gym
+from gymnasium.vector import VectorEnv
+
+import vlmreward_gym as vrg
+from vlmreward_gym.models.base import RewardModel
+
+VECTORIZATION = ("sync", "async")
+
+
+def build_model(model: str | RewardModel, model_kwargs: Mapping[str, Any] | None = None) -> RewardModel:
+    return vrg.make_reward_model(model, **dict(model_kwargs or {}))
+
+
+def _render_mode(model: RewardModel) -> str | None:
+    return "rgb_array" if model.info.needs_frames else None
+
+
+def make_env(env_id: str, *, model: str | RewardModel, form: str, instruction: str,
+             model_kwargs: Mapping[str, Any] | None = None, reward_kwargs: Mapping[str, Any] | None = None,
+             env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
+    """One env whose reward is the learned one (the simulator's stays in ``info["env_reward"]``)."""
+    reward_model = build_model(model, model_kwargs)
+    env = gym.make(env_id, render_mode=_render_mode(reward_model), **dict(env_kwargs or {}))
+    return vrg.wrap(env, model=reward_model, form=form, instruction=instruction, **dict(reward_kwargs or {}))
+
+
+def make_vector_env(env_id: str, num_envs: int, *, model: str | RewardModel, form: str, instruction: str,
+                    model_kwargs: Mapping[str, Any] | None = None, reward_kwargs: Mapping[str, Any] | None = None,
+                    env_kwargs: Mapping[str, Any] | None = None, vectorization: str = "sync") -> VectorEnv:
+    """``num_envs`` copies of ``env_id`` in a Gymnasium vector env (NEXT_STEP autoreset), wrapped
+    by the batched twin of the reward form so all sub-envs share one model call per step.
+
+    ``vectorization="async"`` runs each sub-env in its own process (spawned: simulators such as
+    SAPIEN hang after a fork).
+    """
+    if vectorization not in VECTORIZATION:
+        raise ValueError(f"vectorization must be one of {VECTORIZATION}, got {vectorization!r}")
+    reward_model = build_model(model, model_kwargs)
+    vector_kwargs = {"context": "spawn"} if vectorization == "async" else {}
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=vectorization, vector_kwargs=vector_kwargs,
+                        render_mode=_render_mode(reward_model), **dict(env_kwargs or {}))
+    return vrg.wrap(envs, model=reward_model, form=form, instruction=instruction, **dict(reward_kwargs or {}))
