@@ -50,6 +50,8 @@ class Args:
     """keyword arguments of gym.make for the env"""
     vectorization: str = "sync"
     """sync (one process) or async (one spawned process per sub-env)"""
+    autoreset_mode: str = "next_step"
+    """next_step (reset steps are masked out) or same_step (time-outs bootstrap from info['final_obs'])"""
     model: str = "oracle"
     """registered reward model (vlmreward_gym.list_reward_models())"""
     model_kwargs: dict[str, KwargValue] = field(default_factory=dict)
@@ -208,7 +210,8 @@ class TrainResult:
 def make_envs(args: Args, num_envs: int):
     return make_vector_env(args.env_id, num_envs, model=args.model, form=args.form, instruction=args.instruction,
                            model_kwargs=args.model_kwargs, reward_kwargs=args.reward_kwargs,
-                           env_kwargs=args.env_kwargs, vectorization=args.vectorization)
+                           env_kwargs=args.env_kwargs, vectorization=args.vectorization,
+                           autoreset_mode=args.autoreset_mode)
 
 
 def _to_tensor(x: Any) -> torch.Tensor:
@@ -251,9 +254,6 @@ def train(args: Args) -> TrainResult:
     eval_envs = make_envs(args, args.num_eval_envs)
     if not isinstance(envs.single_action_space, gym.spaces.Box):
         raise ValueError("ppo_gae handles continuous (Box) action spaces only")
-    if envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP) not in (AutoresetMode.NEXT_STEP,
-                                                                            AutoresetMode.SAME_STEP):
-        raise ValueError("ppo_gae needs the NEXT_STEP or SAME_STEP autoreset mode")
     next_step_mode = _next_step(envs)
     obs_shape, act_shape = envs.single_observation_space.shape, envs.single_action_space.shape
     low, high = envs.single_action_space.low, envs.single_action_space.high

@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import gymnasium as gym
-from gymnasium.vector import VectorEnv
+from gymnasium.vector import AutoresetMode, VectorEnv
 
 import vlmreward_gym as vrg
 from vlmreward_gym.models.base import RewardModel
 
 VECTORIZATION = ("sync", "async")
+AUTORESET = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
 
 
 def build_model(model: str | RewardModel, model_kwargs: Mapping[str, Any] | None = None) -> RewardModel:
@@ -37,17 +38,23 @@ def make_env(env_id: str, *, model: str | RewardModel, form: str, instruction: s
 
 def make_vector_env(env_id: str, num_envs: int, *, model: str | RewardModel, form: str, instruction: str,
                     model_kwargs: Mapping[str, Any] | None = None, reward_kwargs: Mapping[str, Any] | None = None,
-                    env_kwargs: Mapping[str, Any] | None = None, vectorization: str = "sync") -> VectorEnv:
-    """``num_envs`` copies of ``env_id`` in a Gymnasium vector env (NEXT_STEP autoreset), wrapped
-    by the batched twin of the reward form so all sub-envs share one model call per step.
+                    env_kwargs: Mapping[str, Any] | None = None, vectorization: str = "sync",
+                    autoreset_mode: str = "next_step") -> VectorEnv:
+    """``num_envs`` copies of ``env_id`` in a Gymnasium vector env, wrapped by the batched twin of
+    the reward form so all sub-envs share one model call per step.
 
     ``vectorization="async"`` runs each sub-env in its own process (spawned: simulators such as
-    SAPIEN hang after a fork).
+    SAPIEN hang after a fork). ``autoreset_mode``: ``next_step`` (Gymnasium's default; needed by
+    frame-reading models unless they read frames from the observation) or ``same_step``.
     """
     if vectorization not in VECTORIZATION:
         raise ValueError(f"vectorization must be one of {VECTORIZATION}, got {vectorization!r}")
+    if autoreset_mode not in AUTORESET:
+        raise ValueError(f"autoreset_mode must be one of {list(AUTORESET)}, got {autoreset_mode!r}")
     reward_model = build_model(model, model_kwargs)
-    vector_kwargs = {"context": "spawn"} if vectorization == "async" else {}
+    vector_kwargs: dict[str, Any] = {"autoreset_mode": AUTORESET[autoreset_mode]}
+    if vectorization == "async":
+        vector_kwargs["context"] = "spawn"
     envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=vectorization, vector_kwargs=vector_kwargs,
                         render_mode=_render_mode(reward_model), **dict(env_kwargs or {}))
     return vrg.wrap(envs, model=reward_model, form=form, instruction=instruction, **dict(reward_kwargs or {}))

@@ -5,7 +5,9 @@ at the episode's last step (``success_rate``) and at any step (``success_once``)
 ``info["success"]``. Reward fidelity: the reward model's detected success
 (``info["reward_model"]["success"]``, sticky within an episode) against the simulator's
 success-once, episode by episode (precision, recall), and the Pearson correlation of the paid
-learned reward with ``info["oracle_progress"]`` over every step of the rollout.
+learned reward with ``info["oracle_progress"]`` over every step of the rollout
+(``progress_pearson``, the right yardstick for absolute progress rewards) and with the step's
+change in oracle progress (``progress_delta_pearson``, for potential-based / relative rewards).
 """
 
 from __future__ import annotations
@@ -53,10 +55,15 @@ def fields_from_vector_info(info: Mapping[str, Any], num_envs: int) -> dict[str,
     rm = info.get("reward_model", {})
     rm_mask = np.asarray(info.get("_reward_model", np.ones(num_envs, bool)), bool)
     detected = np.where(rm_mask, _masked(rm, "success", num_envs, np.nan), np.nan) if rm else np.full(num_envs, np.nan)
-    return {"env_reward": _masked(info, "env_reward", num_envs, np.nan),
-            "success": _masked(info, "success", num_envs, np.nan),
-            "detected": detected,
-            "progress": _masked(info, "oracle_progress", num_envs, np.nan)}
+    out = {"env_reward": _masked(info, "env_reward", num_envs, np.nan),
+           "success": _masked(info, "success", num_envs, np.nan),
+           "detected": detected,
+           "progress": _masked(info, "oracle_progress", num_envs, np.nan)}
+    if "final_info" in info:  # SAME_STEP autoreset: an ended sub-env's own info is under final_info
+        ended = np.asarray(info["_final_info"], bool)
+        for field, key in (("success", "success"), ("progress", "oracle_progress")):
+            out[field] = np.where(ended, _masked(info["final_info"], key, num_envs, np.nan), out[field])
+    return out
 
 
 def fields_from_infos(infos: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -82,12 +89,14 @@ class RolloutStats:
         zeros = lambda dtype: np.zeros(num_envs, dtype)  # noqa: E731
         self._ret, self._env_ret, self._len = zeros(np.float64), zeros(np.float64), zeros(np.int64)
         self._once, self._detected, self._has_detector = zeros(bool), zeros(bool), zeros(bool)
+        self._last_progress = np.full(num_envs, np.nan)  # oracle progress before the step, NaN if unknown
         self.clear()
 
     def clear(self) -> None:
         self.episodes: list[dict[str, float]] = []
         self._rewards: list[np.ndarray] = []
         self._progress: list[np.ndarray] = []
+        self._delta: list[np.ndarray] = []
 
     def add(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, fields: Mapping[str, np.ndarray],
             valid: np.ndarray | None = None) -> None:
@@ -98,6 +107,9 @@ class RolloutStats:
         rewards = np.asarray(rewards, np.float64)
         self._rewards.append(rewards[valid])
         self._progress.append(fields["progress"][valid])
+        self._delta.append((fields["progress"] - self._last_progress)[valid])
+        ended = np.asarray(terminated, bool) | np.asarray(truncated, bool)
+        self._last_progress = np.where(ended & valid, np.nan, fields["progress"])
         success, detected = fields["success"], fields["detected"]
         self._ret += np.where(valid, rewards, 0.0)
         self._env_ret += np.where(valid, np.nan_to_num(fields["env_reward"]), 0.0)
@@ -105,7 +117,7 @@ class RolloutStats:
         self._once |= valid & (success == 1.0)
         self._detected |= valid & (detected == 1.0)
         self._has_detector |= valid & ~np.isnan(detected)
-        for i in np.flatnonzero(valid & (np.asarray(terminated, bool) | np.asarray(truncated, bool))):
+        for i in np.flatnonzero(valid & ended):
             self.episodes.append({"return": self._ret[i], "env_return": self._env_ret[i], "length": self._len[i],
                                   "success": float(success[i] == 1.0), "success_once": float(self._once[i]),
                                   "detected": float(self._detected[i]) if self._has_detector[i] else np.nan})
@@ -114,11 +126,14 @@ class RolloutStats:
 
     def summary(self) -> dict[str, float]:
         """Scalars keyed by their TensorBoard tag; NaN where there is no data yet."""
-        out = {"reward/mean": float(np.mean(np.concatenate(self._rewards))) if self._rewards else np.nan}
         rewards = np.concatenate(self._rewards) if self._rewards else np.zeros(0)
+        out = {"reward/mean": float(rewards.mean()) if rewards.size else np.nan}
         progress = np.concatenate(self._progress) if self._progress else np.zeros(0)
         known = ~np.isnan(progress)
         out["reward/progress_pearson"] = pearson(rewards[known], progress[known])
+        delta = np.concatenate(self._delta) if self._delta else np.zeros(0)
+        known = ~np.isnan(delta)
+        out["reward/progress_delta_pearson"] = pearson(rewards[known], delta[known])
         eps = self.episodes
         column = lambda key: np.array([e[key] for e in eps], np.float64)  # noqa: E731
         for tag, key in (("charts/episodic_return", "return"), ("charts/episodic_env_return", "env_return"),
