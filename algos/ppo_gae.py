@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from algos.common.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from algos.common.envs import make_vector_env
 from algos.common.gae import compute_gae
-from algos.common.metrics import RolloutStats, fields_from_vector_info
+from algos.common.metrics import RolloutStats, fields_from_vector_info, run_name
 
 KwargValue = int | float | bool | str
 
@@ -116,8 +116,7 @@ class Args:
 
     @property
     def run_name(self) -> str:
-        env = self.env_id.split("/")[-1]
-        return f"{env}__ppo__{self.model}-{self.form.replace('_', '-')}__s{self.seed}"
+        return run_name(self.env_id, "ppo", self.model, self.form, self.seed)
 
     @property
     def run_path(self) -> Path:

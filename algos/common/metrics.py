@@ -17,6 +17,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 
+def run_name(env_id: str, algo: str, model: str, form: str, seed: int) -> str:
+    """TensorBoard run name ``<env>__<algo>__<model>-<form>__s<seed>`` (env without its namespace)."""
+    return f"{env_id.split('/')[-1]}__{algo}__{model}-{form.replace('_', '-')}__s{seed}"
+
+
 def precision_recall(predicted: Sequence[bool], actual: Sequence[bool]) -> tuple[float, float]:
     """``(precision, recall)`` of boolean predictions; NaN where the denominator is 0."""
     predicted, actual = np.asarray(predicted, bool), np.asarray(actual, bool)
