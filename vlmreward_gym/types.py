@@ -105,9 +105,13 @@ class RewardQuery:
                 if v.shape != (n,):
                     raise RewardInputError(f"{name}[{i}] has shape {v.shape}, expected ({n},) to match the clip")
         if self.oracle_progress is not None:
-            for i, p in enumerate(self.oracle_progress):
-                if not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
-                    raise RewardInputError(f"oracle_progress[{i}] must be finite and in [0, 1], got {p}")
+            values = np.concatenate(self.oracle_progress)
+            low, high = values.min(), values.max()
+            if not (np.isfinite(low) and np.isfinite(high) and low >= 0 and high <= 1):
+                bad = next(i for i, p in enumerate(self.oracle_progress)
+                           if not (np.all(np.isfinite(p)) and p.min() >= 0 and p.max() <= 1))
+                raise RewardInputError(
+                    f"oracle_progress[{bad}] must be finite and in [0, 1], got {self.oracle_progress[bad]}")
 
 
 def check_frames(clip: np.ndarray, what: str = "frames") -> np.ndarray:

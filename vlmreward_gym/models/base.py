@@ -90,9 +90,12 @@ class RewardModel(abc.ABC):
 
 def _check_range(name: str, values: np.ndarray, low: float, high: float, model: str) -> None:
     values = np.asarray(values, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
+    if values.size == 0:
+        return
+    smallest, largest = values.min(), values.max()  # NaN propagates into both
+    if not (np.isfinite(smallest) and np.isfinite(largest)):
         raise RewardOutputError(f"reward model {model!r} returned non-finite {name}: {values}")
-    if values.size and (values.min() < low - 1e-6 or values.max() > high + 1e-6):
+    if smallest < low - 1e-6 or largest > high + 1e-6:
         raise RewardOutputError(f"reward model {model!r} returned {name} outside [{low}, {high}]: {values}")
 
 
@@ -113,7 +116,11 @@ def validate_output(output: RewardOutput, query: RewardQuery, info: ModelInfo) -
             if np.ndim(p) != 1 or len(p) not in (1, n):
                 raise RewardOutputError(
                     f"reward model {name!r} returned progress of shape {np.shape(p)} for clip {i}; expected ({n},) or (1,)")
-            _check_range(f"progress of clip {i}", p, 0.0, 1.0, name)
+        try:
+            _check_range("progress", np.concatenate(output.progress), 0.0, 1.0, name)
+        except RewardOutputError:  # name the first offending clip
+            for i, p in enumerate(output.progress):
+                _check_range(f"progress of clip {i}", p, 0.0, 1.0, name)
     for field_name, (low, high) in (("success", (0.0, 1.0)), ("comparison", (-1.0, 1.0)), ("score", info.score_range)):
         value = getattr(output, field_name)
         if value is None:

@@ -40,10 +40,12 @@ class LearnedRewardVectorWrapper(VectorWrapper):
     sub-envs that need scoring in a vector step share one model call. ``instruction`` may be one
     string or one per sub-env. Works with the NEXT_STEP, SAME_STEP and DISABLED autoreset modes;
     an episode's frames never mix with the next one's. In SAME_STEP mode the terminal frame is
-    only reachable through ``frame_key`` (``render()`` already shows the reset state), and a
-    detected success cannot end a sub-env early, so ``terminate_on_success`` needs NEXT_STEP or
-    DISABLED. In NEXT_STEP mode a sub-env ended by detected success is reset on the next step
-    (its action there is spent on the finished episode and discarded, like any NEXT_STEP reset).
+    only reachable through ``frame_key`` (``render()`` already shows the reset state). A sub-env
+    ended by detected success (``terminate_on_success``) is reset like any other ending one: in
+    SAME_STEP mode at once (its last observation and info move to ``final_obs``/``final_info``;
+    a form that queries at reset then makes a second model call in that step), in NEXT_STEP mode
+    on the next step (its action there is spent on the finished episode and discarded, like any
+    NEXT_STEP reset), in DISABLED mode when you reset it.
     ``info["env_reward"]`` holds the simulator's rewards; ``info["reward_model"]`` the model's
     answers per sub-env, with the mask ``info["_reward_model"]``.
     """
@@ -67,9 +69,6 @@ class LearnedRewardVectorWrapper(VectorWrapper):
             if self.model.info.needs_frames and frame_key is None:
                 raise ValueError("with SAME_STEP autoreset, render() shows the reset state, not the terminal one: "
                                  "pass frame_key=<observation key> or use the NEXT_STEP autoreset mode")
-            if getattr(self.form, "terminate_on_success", False):
-                raise ValueError("terminate_on_success needs the NEXT_STEP or DISABLED autoreset mode: a SAME_STEP "
-                                 "vector env cannot be told to end a sub-env early")
         self.engine = RewardEngine(self.model, self.form, instructions)
         self._starting = np.zeros(n, bool)  # NEXT_STEP: sub-envs whose next step is a reset
         self._forced = np.zeros(n, bool)  # NEXT_STEP: sub-envs ended by detected success, to reset next step
@@ -98,12 +97,29 @@ class LearnedRewardVectorWrapper(VectorWrapper):
             rm_info = self._add_info(rm_info, {"reward_model": env_info}, i)
         return {**info, **rm_info}
 
+    def _reset_sub_envs(self, envs: np.ndarray) -> tuple[Any, dict[str, Any]]:
+        """Reset only the sub-envs ``envs`` of the inner vector env."""
+        mask = np.zeros(self.num_envs, bool)
+        mask[envs] = True
+        return self.env.reset(options={"reset_mask": mask})
+
     def _reset_forced(self, obs: Any, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        """Reset the sub-envs that detected success last step; splice their reset obs and info in."""
-        reset_obs, reset_info = self.env.reset(options={"reset_mask": self._forced.copy()})
+        """NEXT_STEP: reset the sub-envs that detected success last step; splice their reset obs and info in."""
         envs = np.flatnonzero(self._forced)
+        reset_obs, reset_info = self._reset_sub_envs(envs)
         for i in envs:
             info = self._add_info(info, sub_info(reset_info, i), i)
+        return _splice(obs, reset_obs, envs), info
+
+    def _end_now(self, envs: np.ndarray, obs: Any, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """SAME_STEP: reset sub-envs ended by detected success in this very step, as autoreset would."""
+        reset_obs, reset_info = self._reset_sub_envs(envs)
+        frame = self._frames(reset_obs)
+        for i in envs:
+            ended = {"final_obs": sub_obs(obs, i), "final_info": sub_info(info, i)}
+            info = self._add_info(self._add_info(info, ended, i), sub_info(reset_info, i), i)
+            self.engine.observe_reset(i, sub_info(reset_info, i), lambda i=i: frame(i))
+        self.engine.resolve()
         return _splice(obs, reset_obs, envs), info
 
     def step(self, actions: Any):
@@ -134,15 +150,18 @@ class LearnedRewardVectorWrapper(VectorWrapper):
                                          lambda i=i: frame(i))
         steps, resets = self.engine.resolve()
         rewards = np.zeros(self.num_envs, np.float64)
+        ended_by_success = np.zeros(self.num_envs, bool)
         for i, paid in steps.items():
             rewards[i] = paid.reward
-            if paid.detected_success and not (terminated[i] or truncated[i]):
-                terminated[i] = True
-                self._forced[i] = self.autoreset_mode == AutoresetMode.NEXT_STEP
+            ended_by_success[i] = paid.detected_success and not (terminated[i] or truncated[i])
+        terminated |= ended_by_success
         per_env = {i: paid.info for i, paid in steps.items()}
         per_env.update({i: resets[i] for i in resets if i not in per_env})
+        if ended_by_success.any() and same_step:
+            obs, info = self._end_now(np.flatnonzero(ended_by_success), obs, info)
         info = self._with_infos({**info, "env_reward": env_rewards}, per_env)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            self._forced = ended_by_success
             self._starting = (terminated | truncated) & ~self._forced
         return obs, rewards, terminated, truncated, info
 
