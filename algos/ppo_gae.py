@@ -62,6 +62,8 @@ class Args:
     """options of the reward form, e.g. every 5 relative True"""
     instruction: str = "complete the task"
     """the task in words, for the reward model"""
+    train_on_env_reward: bool = False
+    """baseline: optimise the simulator's own reward (info['env_reward']); the learned one is still logged"""
     bootstrap_timeouts: bool | None = None
     """bootstrap time-outs from the value function; None: yes unless the form is episodic"""
 
@@ -274,7 +276,12 @@ def train(args: Args) -> TrainResult:
         writer = SummaryWriter(str(run_path))
         writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
             f"|{k}|{v}|" for k, v in asdict(args).items()))
-    history_file = (run_path / "metrics.jsonl").open("a")
+    # A fresh run starts the history anew; a resumed one keeps what was logged up to its checkpoint.
+    history_path = run_path / "metrics.jsonl"
+    kept = [line for line in history_path.open() if json.loads(line)["global_step"] <= global_step] \
+        if resume is not None and history_path.exists() else []
+    history_file = history_path.open("w")
+    history_file.writelines(kept)
 
     def log(metrics: dict[str, float], step: int) -> None:
         finite = {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
@@ -318,9 +325,11 @@ def train(args: Args) -> TrainResult:
             actions_buf[step], logprobs_buf[step], values_buf[step] = action, logprob, value
             obs, reward, terminated, truncated, info = envs.step(np.clip(action.numpy(), low, high))
             terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
-            rewards_buf[step] = np.where(valid_buf[step], np.asarray(reward, np.float64) * args.reward_scale, 0.0)
+            fields = fields_from_vector_info(info, N)
+            optimised = fields["env_reward"] if args.train_on_env_reward else np.asarray(reward, np.float64)
+            rewards_buf[step] = np.where(valid_buf[step], optimised * args.reward_scale, 0.0)
             terminated_buf[step], truncated_buf[step] = terminated & valid_buf[step], truncated & valid_buf[step]
-            stats.add(reward, terminated, truncated, fields_from_vector_info(info, N), valid_buf[step])
+            stats.add(reward, terminated, truncated, fields, valid_buf[step])
             ended = terminated | truncated
             if not next_step_mode and ended.any():
                 final = np.stack([np.asarray(info["final_obs"][i]) for i in np.flatnonzero(ended)])
