@@ -84,6 +84,11 @@ class RewardModel(abc.ABC):
     def close(self) -> None:
         """Release resources (GPU memory, server connections). Default: nothing."""
 
+    def __deepcopy__(self, memo: dict) -> "RewardModel":
+        # Models are stateless, so copies share one instance: gymnasium's RecordConstructorArgs
+        # deep-copies wrapper arguments, which would otherwise duplicate (or fail to copy) weights.
+        return self
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.info.name!r})"
 

@@ -28,6 +28,14 @@ _BUILTIN: dict[str, str] = {
     "zero": "vlmreward_gym.models.control:ZeroRewardModel",
     "oracle": "vlmreward_gym.models.control:OracleRewardModel",
     "noisy-oracle": "vlmreward_gym.models.control:NoisyOracleRewardModel",
+    "roboreward-4b": "vlmreward_gym.models.roboreward:make_4b",
+    "roboreward-8b": "vlmreward_gym.models.roboreward:make_8b",
+    "robometer-4b": "vlmreward_gym.models.robometer:RobometerModel",
+    "lrm-contrastive": "vlmreward_gym.models.lrm:make_contrastive",
+    "lrm-progress": "vlmreward_gym.models.lrm:make_progress",
+    "lrm-completion": "vlmreward_gym.models.lrm:make_completion",
+    "topreward": "vlmreward_gym.models.topreward:TOPRewardModel",
+    "clip": "vlmreward_gym.models.clip:CLIPRewardModel",
 }
 
 _registry: dict[str, Factory | str] = dict(_BUILTIN)
