@@ -220,18 +220,22 @@ def _to_tensor(x: Any) -> torch.Tensor:
 
 
 def evaluate(agent: Agent, envs, episodes: int, seed: int) -> dict[str, float]:
-    """Run the deterministic policy until ``episodes`` episodes end; metrics under eval/."""
-    stats = RolloutStats(envs.num_envs)
+    """Run the deterministic policy for ``episodes`` episodes (the same number in every sub-env, so
+    short episodes are not over-counted); metrics under eval/."""
+    n = envs.num_envs
+    quota, done = np.full(n, -(-episodes // n)), np.zeros(n, int)
+    stats = RolloutStats(n)
     low, high = envs.single_action_space.low, envs.single_action_space.high
     obs, _ = envs.reset(seed=seed)
-    starting = np.zeros(envs.num_envs, bool)
-    while len(stats.episodes) < episodes:
+    starting = np.zeros(n, bool)
+    while (done < quota).any():
         with torch.no_grad():
             action = agent.act(_to_tensor(obs)).numpy()
         obs, reward, terminated, truncated, info = envs.step(np.clip(action, low, high))
-        valid = ~starting
-        stats.add(reward, terminated, truncated, fields_from_vector_info(info, envs.num_envs), valid)
-        starting = (terminated | truncated) if _next_step(envs) else np.zeros_like(starting)
+        valid, ended = ~starting & (done < quota), terminated | truncated
+        stats.add(reward, terminated, truncated, fields_from_vector_info(info, n), valid)
+        done += valid & ended
+        starting = ended if _next_step(envs) else np.zeros_like(starting)
     summary = stats.summary()
     return {"eval/" + k.split("/", 1)[1]: v for k, v in summary.items()}
 

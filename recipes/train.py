@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,36 +28,26 @@ from algos.ppo_gae import Args, TrainResult
 POINTREACH = "move the red dot onto the green dot"
 PICKCUBE = "pick up the red cube and move it to the green goal"
 
+# ManiSkill's PPO settings for state PickCube (short horizon: gamma 0.8), sized for a 2-core CPU.
+_PICKCUBE = Args(env_id="vlmreward/PickCube-v1", vectorization="async", model="noisy-oracle", model_kwargs={"mae": 0.5},
+                 form="dense", instruction=PICKCUBE, total_timesteps=200_000, num_envs=4, num_steps=100, gamma=0.8,
+                 gae_lambda=0.9, num_minibatches=8, update_epochs=4, learning_rate=3e-4, target_kl=0.1, hidden=256,
+                 eval_every=25, eval_episodes=16, num_eval_envs=2, checkpoint_every=25)
+_POINTREACH = Args(env_id="vlmreward/PointReach-v0", model="oracle", form="dense", reward_kwargs={"relative": True},
+                   instruction=POINTREACH, total_timesteps=16_384, learning_rate=1e-3, eval_every=8, eval_episodes=16)
+
 PRESETS: dict[str, tuple[str, Args]] = {
-    # ManiSkill's PPO settings for state PickCube (short horizon: gamma 0.8), sized for a 2-core CPU.
     "pickcube": ("The main job: PPO on ManiSkill3 PickCube (state observations), dense noisy-oracle reward "
-                 "(MAE 0.5 on the 1-5 scale), about 15 minutes on a CPU.",
-                 Args(env_id="vlmreward/PickCube-v1", vectorization="async", model="noisy-oracle",
-                      model_kwargs={"mae": 0.5}, form="dense", instruction=PICKCUBE, total_timesteps=200_000,
-                      num_envs=4, num_steps=100, gamma=0.8, gae_lambda=0.9, num_minibatches=8, update_epochs=4,
-                      learning_rate=3e-4, target_kl=0.1, hidden=256, eval_every=25, eval_episodes=16,
-                      num_eval_envs=2, checkpoint_every=25)),
-    "pickcube-oracle": ("Benchmark: the PickCube main job with the oracle dense reward (the reward-model upper bound).",
-                        Args(env_id="vlmreward/PickCube-v1", vectorization="async", model="oracle", form="dense",
-                             instruction=PICKCUBE, total_timesteps=200_000, num_envs=4, num_steps=100, gamma=0.8,
-                             gae_lambda=0.9, num_minibatches=8, update_epochs=4, learning_rate=3e-4, target_kl=0.1,
-                             hidden=256, eval_every=25, eval_episodes=16, num_eval_envs=2, checkpoint_every=25)),
-    "pickcube-env-reward": ("Baseline: PickCube trained on the simulator's own reward (info['env_reward']; pass "
-                            "the env's reward mode in --env-kwargs), learned-reward fidelity still logged.",
-                            Args(env_id="vlmreward/PickCube-v1", vectorization="async", model="oracle",
-                                 form="dense", train_on_env_reward=True, instruction=PICKCUBE,
-                                 total_timesteps=200_000, num_envs=4, num_steps=100, gamma=0.8, gae_lambda=0.9,
-                                 num_minibatches=8, update_epochs=4, learning_rate=3e-4, target_kl=0.1, hidden=256,
-                                 eval_every=25, eval_episodes=16, num_eval_envs=2, checkpoint_every=25)),
+                 "(MAE 0.5 on the 1-5 scale), about 15 minutes on a CPU.", _PICKCUBE),
+    "pickcube-oracle": ("Benchmark: the main job with the oracle dense reward (the reward-model upper bound).",
+                        replace(_PICKCUBE, model="oracle", model_kwargs={})),
+    "pickcube-env-reward": ("Baseline: the main job trained on the simulator's own reward (info['env_reward']; pass "
+                            "the env's reward mode in --env-kwargs); the oracle reward's fidelity is still logged.",
+                            replace(_PICKCUBE, model="oracle", model_kwargs={}, train_on_env_reward=True)),
     "pointreach": ("PPO on the built-in PointReach env with the oracle's potential-based dense reward "
-                   "(high success in about 16k steps, well under a minute).",
-                   Args(env_id="vlmreward/PointReach-v0", model="oracle", form="dense",
-                        reward_kwargs={"relative": True}, instruction=POINTREACH, total_timesteps=16_384,
-                        learning_rate=1e-3, eval_every=8, eval_episodes=16)),
+                   "(high success in about 16k steps, well under a minute).", _POINTREACH),
     "pointreach-noisy": ("PointReach with the main job's noisy-oracle (MAE 0.5) potential-based dense reward.",
-                         Args(env_id="vlmreward/PointReach-v0", model="noisy-oracle", model_kwargs={"mae": 0.5},
-                              form="dense", reward_kwargs={"relative": True}, instruction=POINTREACH,
-                              total_timesteps=16_384, learning_rate=1e-3, eval_every=8, eval_episodes=16)),
+                         replace(_POINTREACH, model="noisy-oracle", model_kwargs={"mae": 0.5})),
 }
 DEFAULT_PRESET = "pickcube"
 

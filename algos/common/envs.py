@@ -7,7 +7,8 @@ if the reward model reads frames; the policy sees the env's own (state) observat
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
 
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -17,6 +18,16 @@ from vlmreward_gym.models.base import RewardModel
 
 VECTORIZATION = ("sync", "async")
 AUTORESET = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
+
+
+@contextmanager
+def simulator_hint(env_id: str) -> Iterator[None]:
+    """Turn a missing simulator module into an error that says how to install it."""
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(f"making {env_id!r} failed: {error}. Its simulator is not installed: run "
+                                  f"`bash install.sh` (without --core) to install every simulator stack") from error
 
 
 def build_model(model: str | RewardModel, model_kwargs: Mapping[str, Any] | None = None) -> RewardModel:
@@ -32,7 +43,8 @@ def make_env(env_id: str, *, model: str | RewardModel, form: str, instruction: s
              env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
     """One env whose reward is the learned one (the simulator's stays in ``info["env_reward"]``)."""
     reward_model = build_model(model, model_kwargs)
-    env = gym.make(env_id, render_mode=_render_mode(reward_model), **dict(env_kwargs or {}))
+    with simulator_hint(env_id):
+        env = gym.make(env_id, render_mode=_render_mode(reward_model), **dict(env_kwargs or {}))
     return vrg.wrap(env, model=reward_model, form=form, instruction=instruction, **dict(reward_kwargs or {}))
 
 
@@ -55,6 +67,8 @@ def make_vector_env(env_id: str, num_envs: int, *, model: str | RewardModel, for
     vector_kwargs: dict[str, Any] = {"autoreset_mode": AUTORESET[autoreset_mode]}
     if vectorization == "async":
         vector_kwargs["context"] = "spawn"
-    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=vectorization, vector_kwargs=vector_kwargs,
-                        render_mode=_render_mode(reward_model), **dict(env_kwargs or {}))
+    with simulator_hint(env_id):
+        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=vectorization,
+                            vector_kwargs=vector_kwargs, render_mode=_render_mode(reward_model),
+                            **dict(env_kwargs or {}))
     return vrg.wrap(envs, model=reward_model, form=form, instruction=instruction, **dict(reward_kwargs or {}))

@@ -89,3 +89,11 @@ def test_run_name_and_bootstrap_default():
     assert args.bootstraps_timeouts
     assert not ppo.Args(form="episodic").bootstraps_timeouts
     assert ppo.Args(form="episodic", bootstrap_timeouts=True).bootstraps_timeouts
+
+
+def test_evaluate_counts_the_same_episodes_in_every_sub_env():
+    envs = make_vector_env("vlmreward/PointReach-v0", 4, model="oracle", form="dense", instruction=INSTRUCTION)
+    agent = ppo.Agent(4, 2)
+    out = ppo.evaluate(agent, envs, episodes=6, seed=0)  # 2 per sub-env: 8 episodes
+    assert out["eval/episodes"] == 8
+    assert 0.0 <= out["eval/success_rate"] <= out["eval/success_once"] <= 1.0
