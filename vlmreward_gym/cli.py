@@ -3,6 +3,7 @@
     vlmreward demo [--model NAME ...]          every reward form on the built-in PointReach env
     vlmreward models                           list registered reward-model backends
     vlmreward bench                            wrapper overhead benchmark
+    vlmreward serve --model NAME [--port P]    HTTP reward server with micro-batching (serve extra)
     vlmreward train [PRESET options ...]       RL with a learned reward (recipes/train.py)
     vlmreward demos --env TASK -n N --out DIR  demonstrations for a simulator task (envs/)
 
@@ -43,6 +44,7 @@ COMMANDS = {
     "demo": lambda argv: importlib.import_module("vlmreward_gym.demo").main(argv),
     "models": _models,
     "bench": lambda argv: importlib.import_module("vlmreward_gym.bench").main(argv),
+    "serve": lambda argv: importlib.import_module("vlmreward_gym.serve.server").main(argv),
     "train": lambda argv: importlib.import_module("recipes.train").main(argv),
     "demos": _demos,
 }

@@ -28,6 +28,8 @@ _BUILTIN: dict[str, str] = {
     "zero": "vlmreward_gym.models.control:ZeroRewardModel",
     "oracle": "vlmreward_gym.models.control:OracleRewardModel",
     "noisy-oracle": "vlmreward_gym.models.control:NoisyOracleRewardModel",
+    "remote": "vlmreward_gym.serve.remote:RemoteRewardModel",
+    "openai": "vlmreward_gym.serve.openai_judge:OpenAIRewardModel",
 }
 
 _registry: dict[str, Factory | str] = dict(_BUILTIN)
