@@ -49,42 +49,29 @@ class RemoteRewardModel(RewardModel):
         self.url, self.retries, self.backoff = url.rstrip("/"), int(retries), float(backoff)
         token = os.environ.get(token_env) or None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._httpx = httpx
         self._client = httpx.Client(base_url=self.url, timeout=timeout, headers=headers,
                                     limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
-        answer = self._request("GET", "/v1/info")
+        try:
+            answer = self._request("GET", "/v1/info")
+        except BaseException:
+            self._client.close()
+            raise
         self.server_info: dict[str, Any] = answer
         self.info = info_from_dict(answer["model"], device=self.url)
 
     def _request(self, method: str, path: str, content: bytes | None = None) -> dict[str, Any]:
         """One call with bounded retries; returns the JSON answer or raises."""
-        httpx = self._httpx
         headers = {"Content-Type": CONTENT_TYPE} if content is not None else None
-        last = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                response = self._client.request(method, path, content=content, headers=headers)
-            except httpx.TimeoutException as exc:
-                last = f"timed out ({type(exc).__name__})"
-                continue
-            except httpx.TransportError as exc:
-                last = f"unreachable ({type(exc).__name__}: {exc})"
-                continue
-            if response.status_code in _RETRY_STATUS:
-                last = f"busy or failing (HTTP {response.status_code}: {_reason(response)})"
-                continue
-            if response.status_code == 200:
-                return response.json()
-            reason = _reason(response)
-            if response.status_code == 422:
-                raise (CapabilityError if "cannot answer" in reason else RewardInputError)(
-                    f"reward server {self.url} refused the query: {reason}")
-            raise RemoteRewardError(f"reward server {self.url} answered {method} {path} with HTTP "
-                                    f"{response.status_code}: {reason}")
-        raise RemoteRewardError(f"reward server {self.url} is {last} after {self.retries + 1} attempt(s) of "
-                                f"{method} {path}; no reward was produced")
+        response = request_with_retries(self._client, method, path, retries=self.retries, backoff=self.backoff,
+                                        what=f"reward server {self.url}", content=content, headers=headers)
+        if response.status_code == 200:
+            return response.json()
+        reason = error_reason(response)
+        if response.status_code == 422:
+            raise (CapabilityError if "cannot answer" in reason else RewardInputError)(
+                f"reward server {self.url} refused the query: {reason}")
+        raise RemoteRewardError(f"reward server {self.url} answered {method} {path} with HTTP "
+                                f"{response.status_code}: {reason}")
 
     def _predict(self, query: RewardQuery) -> RewardOutput:
         return decode_output(self._request("POST", "/v1/score", encode_query(query)))
@@ -93,8 +80,35 @@ class RemoteRewardModel(RewardModel):
         self._client.close()
 
 
-def _reason(response: Any) -> str:
+def request_with_retries(client: Any, method: str, path: str, *, retries: int, backoff: float, what: str,
+                         **kwargs: Any) -> Any:
+    """``client.request`` retried after connection errors, timeouts and 502/503/504, with exponential
+    backoff; returns the first other response or raises :class:`RemoteRewardError` naming ``what``."""
+    import httpx
+
+    last = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            response = client.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            last = f"timed out ({type(exc).__name__})"
+            continue
+        except httpx.TransportError as exc:
+            last = f"unreachable ({type(exc).__name__}: {exc})"
+            continue
+        if response.status_code not in _RETRY_STATUS:
+            return response
+        last = f"busy or failing (HTTP {response.status_code}: {error_reason(response)})"
+    raise RemoteRewardError(f"{what} is {last} after {retries + 1} attempt(s) of {method} {path}; "
+                            f"no reward was produced")
+
+
+def error_reason(response: Any) -> str:
+    """The ``error`` field of a JSON error answer, else the start of the body."""
     try:
-        return str(response.json().get("error", response.text))[:500]
+        data = response.json()
+        return str(data.get("error", data) if isinstance(data, dict) else data)[:500]
     except ValueError:
         return response.text[:500]

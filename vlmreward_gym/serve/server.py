@@ -111,7 +111,9 @@ class Batcher:
     Args:
         model: the backend.
         max_batch: most clips in one model call (a larger single request runs alone).
-        max_wait_s: how long the first queued request waits for company while the model is idle.
+        max_wait_s: longest wait for company before a model call: an idle model waits (from the first
+            request's arrival or the last call's end) until as many clips are queued as were in flight
+            around the previous call, so returning callers share one call; a lone caller waits not at all.
         max_queue: most requests waiting; beyond it :meth:`submit` raises :class:`Overloaded`.
     """
 
@@ -126,6 +128,7 @@ class Batcher:
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="reward-model")
         self._task: asyncio.Task | None = None
+        self._expected, self._last_end = 0, float("-inf")
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -169,8 +172,11 @@ class Batcher:
             while not self.pending:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            deadline = self.pending[0].arrived + self.max_wait_s
-            while sum(j.query.batch_size for j in self.pending) < self.max_batch and loop.time() < deadline:
+            # Wait (at most max_wait_s) for as many clips as were in flight around the last call:
+            # callers answered by it usually come straight back, and waiting for them keeps batches full.
+            target = min(self.max_batch, max(1, self._expected))
+            deadline = max(self.pending[0].arrived, self._last_end) + self.max_wait_s
+            while sum(j.query.batch_size for j in self.pending) < target and loop.time() < deadline:
                 self._wakeup.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), deadline - loop.time())
@@ -178,6 +184,8 @@ class Batcher:
             if not jobs:
                 continue
             results = await loop.run_in_executor(self._executor, self._call, [j.query for j in jobs])
+            self._last_end = loop.time()
+            self._expected = sum(j.query.batch_size for j in jobs) + sum(j.query.batch_size for j in self.pending)
             for job, result in zip(jobs, results):
                 if job.future.done():
                     continue
@@ -213,6 +221,21 @@ class Batcher:
         s.batch_requests_max = max(s.batch_requests_max, len(queries))
 
 
+class BearerAuth:
+    """ASGI middleware: every path but ``/health`` needs ``Authorization: <expected>`` (compared in constant time)."""
+
+    def __init__(self, app: Any, expected: bytes, reject: Any):
+        self.app, self.expected, self.reject = app, expected, reject
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                await self.reject()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def build_model(name: str, kwargs: dict[str, Any] | None = None) -> RewardModel:
     """A registered backend by name, or any ``module:attribute`` factory."""
     kwargs = kwargs or {}
@@ -244,22 +267,12 @@ def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 
                   openapi_url=None)
 
     def error(status: int, reason: str) -> JSONResponse:
+        stats.requests[status] += 1
         return JSONResponse({"error": reason}, status_code=status)
 
-    @app.middleware("http")
-    async def auth_and_count(request: Request, call_next):
-        if expected is not None and request.url.path != "/health":
-            given = request.headers.get("authorization", "").encode("latin-1", "replace")
-            if not hmac.compare_digest(given, expected):
-                response = error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
-                stats.requests[401] += 1
-                return response
-        try:
-            response = await call_next(request)
-        except Exception as exc:  # noqa: BLE001
-            response = error(500, f"internal error: {type(exc).__name__}: {exc}")
-        stats.requests[response.status_code] += 1
-        return response
+    if expected is not None:
+        app.add_middleware(BearerAuth, expected=expected,
+                           reject=lambda: error(401, "missing or wrong bearer token (Authorization: Bearer <token>)"))
 
     @app.get("/health")
     async def health():
@@ -272,8 +285,8 @@ def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 
     @app.get("/metrics")
     async def metrics():
         batcher = state.get("batcher")
-        lines = ["# TYPE vlmreward_requests_total counter"]
-        lines += [f'vlmreward_requests_total{{status="{code}"}} {n}' for code, n in sorted(stats.requests.items())]
+        lines = ["# TYPE vlmreward_score_requests_total counter"]
+        lines += [f'vlmreward_score_requests_total{{status="{code}"}} {n}' for code, n in sorted(stats.requests.items())]
         for name, value in (("clips_total", stats.clips), ("model_calls_total", stats.model_calls),
                             ("model_seconds_total", round(stats.model_seconds, 6)),
                             ("model_errors_total", stats.model_errors),
@@ -312,7 +325,8 @@ def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 
             return error(500, f"the reward model broke its contract: {exc}")
         except Exception as exc:  # noqa: BLE001
             return error(500, f"the reward model failed: {type(exc).__name__}: {exc}")
-        return encode_output(output)
+        stats.requests[200] += 1
+        return JSONResponse(encode_output(output))
 
     return app
 
