@@ -131,6 +131,7 @@ class OpenAIRewardModel(RewardModel):
                  backoff: float = 1.0, parse_retries: int = 1, max_workers: int = 8):
         import httpx
 
+        self._kwargs = {k: v for k, v in locals().items() if k not in ("self", "httpx")}
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.model_name, self.mode, self.temperature, self.max_tokens = model, mode, float(temperature), max_tokens
@@ -148,6 +149,13 @@ class OpenAIRewardModel(RewardModel):
         self.info = ModelInfo(name=f"openai-{mode}:{model}", capabilities=caps, num_frames=num_frames,
                               frame_size=None if frame_size is None else tuple(frame_size),
                               score_range=(1.0, 5.0), device=self.url)
+
+    def __reduce__(self):
+        """Pickled as its arguments: the copy opens its own connections (the API key is re-read there)."""
+        return _rebuild, (self._kwargs,)
+
+    def __deepcopy__(self, memo: dict) -> OpenAIRewardModel:
+        return self  # a stateless client (Gymnasium deep-copies wrapper arguments)
 
     # ------------------------------------------------------------------ prompts
 
@@ -296,3 +304,7 @@ class OpenAIRewardModel(RewardModel):
     def close(self) -> None:
         self._pool.shutdown(wait=False)
         self._client.close()
+
+
+def _rebuild(kwargs: dict[str, Any]) -> OpenAIRewardModel:
+    return OpenAIRewardModel(**kwargs)

@@ -47,6 +47,7 @@ class RemoteRewardModel(RewardModel):
         if retries < 0 or timeout <= 0 or backoff < 0:
             raise ValueError(f"need timeout > 0, retries >= 0, backoff >= 0; got {timeout}, {retries}, {backoff}")
         self.url, self.retries, self.backoff = url.rstrip("/"), int(retries), float(backoff)
+        self._args = (url, timeout, retries, backoff, token_env)
         token = os.environ.get(token_env) or None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.Client(base_url=self.url, timeout=timeout, headers=headers,
@@ -59,6 +60,13 @@ class RemoteRewardModel(RewardModel):
         self.server_info: dict[str, Any] = answer
         self.info = info_from_dict(answer["model"], device=self.url)
 
+    def __reduce__(self):
+        """Pickled (e.g. into a subprocess vector env) as its arguments: the copy connects afresh."""
+        return type(self), self._args
+
+    def __deepcopy__(self, memo: dict) -> RemoteRewardModel:
+        return self  # a stateless handle on a server (Gymnasium deep-copies wrapper arguments)
+
     def _request(self, method: str, path: str, content: bytes | None = None) -> dict[str, Any]:
         """One call with bounded retries; returns the JSON answer or raises."""
         headers = {"Content-Type": CONTENT_TYPE} if content is not None else None
@@ -67,7 +75,7 @@ class RemoteRewardModel(RewardModel):
         if response.status_code == 200:
             return response.json()
         reason = error_reason(response)
-        if response.status_code == 422:
+        if response.status_code in (413, 422):  # the query is too large or breaks the contract
             raise (CapabilityError if "cannot answer" in reason else RewardInputError)(
                 f"reward server {self.url} refused the query: {reason}")
         raise RemoteRewardError(f"reward server {self.url} answered {method} {path} with HTTP "

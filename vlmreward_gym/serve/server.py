@@ -380,7 +380,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"serving reward model {model.info.name!r} on http://{args.host}:{args.port} "
           f"(max batch {args.max_batch}, max wait {args.max_wait_ms} ms, auth {'on' if token else 'off'})",
           flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=args.access_log)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.access_log else "warning",
+                access_log=args.access_log)
     model.close()
 
 

@@ -135,7 +135,7 @@ def parse_want(names: Any) -> Capability:
         try:
             want |= Capability[name.upper()]
         except KeyError:
-            raise WireError(f"unknown capability {name!r}; known: {Capability(~0 & _ALL).names()}", 422) from None
+            raise WireError(f"unknown capability {name!r}; known: {_ALL.names()}", 422) from None
     return want
 
 
