@@ -1,3 +1,4 @@
+import pickle
 import re
 import threading
 import time
@@ -40,6 +41,9 @@ def test_remote_mirrors_the_served_model_and_answers_exactly_like_it(oracle_url)
         np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
     for p, q in zip(got.progress, want.progress):
         np.testing.assert_array_equal(p, q)
+    copy = pickle.loads(pickle.dumps(remote))  # as a subprocess vector env would ship it: reconnects
+    assert copy.info == remote.info and copy(query).score.tolist() == want.score.tolist()
+    copy.close()
     remote.close()
 
 
