@@ -54,6 +54,16 @@ class RewardModel(abc.ABC):
 
     def __call__(self, query: RewardQuery) -> RewardOutput:
         """Score a batch of clips; the output is validated against the query and ``info``."""
+        self.check_query(query)
+        output = self._predict(query)
+        if not output.raw:
+            output = RewardOutput(output.progress, output.success, output.comparison, output.score,
+                                  tuple({} for _ in range(query.batch_size)))
+        validate_output(output, query, self.info)
+        return output
+
+    def check_query(self, query: RewardQuery) -> None:
+        """Raise :class:`CapabilityError` or :class:`RewardInputError` if this model cannot answer ``query``."""
         self.require(query.want)
         if self.info.needs_frames and query.frames is None:
             raise RewardInputError(f"reward model {self.info.name!r} needs frames but the query has none")
@@ -61,12 +71,6 @@ class RewardModel(abc.ABC):
             raise RewardInputError(
                 f"reward model {self.info.name!r} needs privileged oracle progress and success, but the query "
                 f"has none: the env must implement the oracle protocol (see vlmreward_gym.oracle)")
-        output = self._predict(query)
-        if not output.raw:
-            output = RewardOutput(output.progress, output.success, output.comparison, output.score,
-                                  tuple({} for _ in range(query.batch_size)))
-        validate_output(output, query, self.info)
-        return output
 
     def require(self, wanted: Capability, purpose: str = "") -> None:
         """Raise :class:`CapabilityError` if the model lacks any of ``wanted``."""
