@@ -129,6 +129,20 @@ def test_oracle_progress_rises_along_a_planned_demo(planner_envs, task):
     assert progress[-T // 4:].mean() > progress[: T // 4].mean() + 0.2
 
 
+def test_reset_after_a_grasp_reports_no_stale_grasp(planner_envs):
+    """PhysX keeps the last step's contacts: a reset right after a grasping demo must not report the grasp."""
+    env = planner_envs("PickCube")
+    args = parse_args(["--env", "PickCube", "--out", "unused", "--frame-stride", "0"])
+    record_episode(env, "expert", seed=0, args=args)
+    assert env.unwrapped.get_info()["is_grasped"].item()  # the demo ends holding the cube
+    after_grasp = env.reset(seed=0)
+    env.step(np.append(env.unwrapped.agent.robot.get_qpos()[0, :7].numpy(), 1.0))  # one step, gripper open
+    after_open = env.reset(seed=0)
+    assert not after_grasp[1]["is_grasped"]
+    np.testing.assert_array_equal(after_grasp[0], after_open[0])
+    assert after_grasp[1]["oracle_progress"] == after_open[1]["oracle_progress"]
+
+
 def test_noisy_planner_does_worse_than_the_expert(planner_envs):
     env = planner_envs("PickCube")
     args = parse_args(["--env", "PickCube", "--out", "unused", "--frame-stride", "0", "--noise", "0.02"])
@@ -217,3 +231,72 @@ def test_driver_found_without_exported_variables():
     icd, assets = out.stdout.split()[-2:]
     assert Path(icd).is_file() and Path(icd).name == "lvp_icd.json"
     assert Path(assets).parent.name == "maniskill_assets"
+
+
+class _FrameSpy:
+    """A frame-reading reward model (progress = 0) that records the frame shapes it is sent."""
+
+    @staticmethod
+    def make():
+        from vlmreward_gym.models.base import ModelInfo, RewardModel
+        from vlmreward_gym.types import Capability, RewardOutput
+
+        class Spy(RewardModel):
+            def __init__(self):
+                self.info = ModelInfo(name="frame-spy", capabilities=Capability.PROGRESS | Capability.SUCCESS)
+                self.shapes: list[tuple[int, ...]] = []
+
+            def _predict(self, query):
+                self.shapes += [f.shape for f in query.frames]
+                return RewardOutput(progress=tuple(np.zeros(len(f)) for f in query.frames),
+                                    success=np.zeros(query.batch_size))
+
+        return Spy()
+
+
+FORM_KWARGS = {"dense": {"every": 5}, "episodic": {}, "contrastive": {"delta": 5}, "stage_gated": {"stages": ["grasp the red cube", "move it to the goal"]}}
+
+
+@pytest.mark.parametrize("form", list(FORM_KWARGS))
+def test_wrapped_env_runs_an_episode_in_every_form(form):
+    import vlmreward_gym  # noqa: F401  (registers the ids)
+
+    env = gym.make("vlmreward/PickCube-v1", reward_model="oracle", reward_form=form, render_mode="rgb_array",
+                   reward_kwargs=FORM_KWARGS[form], max_episode_steps=12)
+    try:
+        _, info = env.reset(seed=0)
+        env.action_space.seed(0)
+        steps, done = 0, False
+        while not done:
+            _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+            steps, done = steps + 1, terminated or truncated
+            assert np.isfinite(reward) and "env_reward" in info
+        assert steps <= 12 and (truncated or terminated)
+    finally:
+        env.close()
+
+
+def test_learned_reward_renders_only_when_it_needs_a_frame():
+    import vlmreward_gym as vrg
+
+    spy = _FrameSpy.make()
+    bare = make_env("PickCube", render_mode="rgb_array", frame_size=(40, 56), max_episode_steps=20)
+    renders = []
+    original = bare.render
+    bare.render = lambda: renders.append(1) or original()
+    env = vrg.wrap(bare, model=spy, form="dense", instruction=INSTRUCTIONS["PickCube"][0], every=5)
+    try:
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        rewards, env_rewards = [], []
+        for _ in range(20):
+            _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+            rewards.append(reward)
+            env_rewards.append(info["env_reward"])
+            if terminated or truncated:
+                break
+        assert spy.shapes and all(s[1:] == (40, 56, 3) for s in spy.shapes)
+        assert 0 < len(renders) < 20  # frames only on scoring steps, not on every step
+        assert np.allclose(rewards, 0.0) and max(env_rewards) > 0.0  # the sim reward stays in info only
+    finally:
+        env.close()
