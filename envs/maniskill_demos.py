@@ -179,7 +179,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--frame-source", choices=FRAME_SOURCES, default="render_camera")
     p.add_argument("--max-steps", type=int, default=300, help="episode cap for planner episodes")
     p.add_argument("--random-steps", type=int, default=None, help="random-policy length (default: task limit)")
-    p.add_argument("--noise", type=float, default=0.01, help="random-walk std of joint-target noise, rad/step")
+    p.add_argument("--noise", type=float, default=0.004, help="random-walk std of joint-target noise, rad/step")
     p.add_argument("--instruction", default=None, help="instruction stored with every episode (default: task's)")
     args = p.parse_args(argv)
     n = args.num_expert

@@ -29,11 +29,6 @@ INSTRUCTIONS: dict[str, tuple[str, ...]] = {
         "pick up the red cube and place it on the green cube",
         "put the red cube onto the green one and let go",
     ),
-    "PokeCube": (
-        "use the blue peg to push the red cube to the goal",
-        "grasp the peg and poke the cube onto the target",
-        "pick up the stick and use it to move the cube to the goal region",
-    ),
     "PlaceSphere": (
         "place the blue sphere into the shallow bin",
         "pick up the ball and put it in the bin",

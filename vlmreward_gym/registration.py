@@ -20,8 +20,7 @@ NAMESPACE = "vlmreward"
 
 #: ManiSkill3 tasks that need no asset download and run on the CPU (see envs/maniskill.py).
 MANISKILL_TASKS: tuple[str, ...] = (
-    "PickCube", "PushCube", "PullCube", "StackCube", "PokeCube", "PlaceSphere", "LiftPegUpright",
-    "PegInsertionSide",
+    "PickCube", "PushCube", "PullCube", "StackCube", "PlaceSphere", "LiftPegUpright", "PegInsertionSide",
 )
 #: Robomimic tasks (see envs/robomimic.py).
 ROBOMIMIC_TASKS: tuple[str, ...] = ("Lift", "Can", "Square")

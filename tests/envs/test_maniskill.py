@@ -24,7 +24,7 @@ from envs.maniskill_demos import Recorder, main as demos_main, planner_for, reco
 pytestmark = pytest.mark.maniskill
 
 FRAME_HW = (72, 96)  # non-square, to catch a swapped H/W
-DEMO_TASKS = ("PickCube", "StackCube", "PushCube")
+DEMO_TASKS = ("PickCube", "PushCube", "PullCube", "StackCube", "LiftPegUpright")
 REPO = Path(__file__).resolve().parents[2]
 
 
