@@ -10,6 +10,7 @@ one env; the vector twins use it with ``num_envs`` envs, so both compute the sam
 from __future__ import annotations
 
 import abc
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -79,6 +80,15 @@ class StepReward:
     info: dict[str, Any]
 
 
+@dataclass
+class DetectionState:
+    """Per-env success-detector state (forms' per-env states extend it)."""
+
+    success_prob: float = math.nan  # the latest answer
+    streak: int = 0  # consecutive queries at or above the threshold
+    detected: bool = False  # sticky within the episode
+
+
 class SuccessDetector:
     """Success when the probability stays at or above ``threshold`` for ``patience`` consecutive queries."""
 
@@ -95,6 +105,14 @@ class SuccessDetector:
 
     def reached(self, streak: int) -> bool:
         return streak >= self.patience
+
+    def observe(self, state: DetectionState, probability: float | None) -> None:
+        """Fold one answer (None: the model gave no success probability) into ``state``."""
+        if probability is None:
+            return
+        state.success_prob = probability
+        state.streak = self.update(state.streak, probability)
+        state.detected = state.detected or self.reached(state.streak)
 
 
 class RewardForm(abc.ABC):
