@@ -9,6 +9,9 @@ What learned rewards need and this file does:
   whole episode's score is paid on its last step, so a time-out is final (``bootstrap_timeouts``).
 - Gymnasium's NEXT_STEP autoreset spends one step per episode on the reset; those steps belong
   to no episode and are masked out of the loss, the advantages and the metrics.
+- Rewards may arrive late (``--reward-kwargs scoring async`` or ``scoring deferred``): pending
+  steps (NaN) are relabelled from the env's ``flush()`` before advantages and statistics are
+  computed, so the simulator never waits for the reward model inside a rollout.
 - Logged to TensorBoard (run ``<env>__ppo__<model>-<form>__s<seed>``): charts/ (learned and
   simulator returns, success rate, success-once), reward/ (mean learned reward, success
   precision/recall of the reward model, Pearson correlation with oracle progress), losses/,
@@ -208,15 +211,23 @@ class TrainResult:
     history: list[dict[str, float]]
 
 
-def make_envs(args: Args, num_envs: int):
+def make_envs(args: Args, num_envs: int, sync_scoring: bool = False):
+    """The training (or, with ``sync_scoring``, evaluation) vector env of ``args``."""
+    reward_kwargs = {**args.reward_kwargs, "scoring": "sync"} if sync_scoring else args.reward_kwargs
     return make_vector_env(args.env_id, num_envs, model=args.model, form=args.form, instruction=args.instruction,
-                           model_kwargs=args.model_kwargs, reward_kwargs=args.reward_kwargs,
+                           model_kwargs=args.model_kwargs, reward_kwargs=reward_kwargs,
                            env_kwargs=args.env_kwargs, vectorization=args.vectorization,
                            autoreset_mode=args.autoreset_mode)
 
 
 def _to_tensor(x: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x), dtype=torch.float32)
+
+
+def _reward_model_field(info: dict[str, Any], key: str, n: int) -> np.ndarray:
+    """``info["reward_model"][key]`` as an int (n,) array (0 where absent)."""
+    values = info.get("reward_model", {}).get(key)
+    return np.zeros(n, np.int64) if values is None else np.asarray(values, np.int64)
 
 
 def evaluate(agent: Agent, envs, episodes: int, seed: int) -> dict[str, float]:
@@ -240,6 +251,27 @@ def evaluate(agent: Agent, envs, episodes: int, seed: int) -> dict[str, float]:
     return {"eval/" + k.split("/", 1)[1]: v for k, v in summary.items()}
 
 
+def relabel_rollout(envs, rewards: np.ndarray, detected: np.ndarray, keys: np.ndarray, valid: np.ndarray) -> int:
+    """Fill the pending (NaN) learned rewards of a rollout in place from ``envs.flush()``.
+
+    Args:
+        rewards, detected: (T, N) learned rewards and the model's detected success (NaN where pending).
+        keys: (T, N, 2) int ``(episode, step)`` of each env step (``info["reward_model"]``).
+        valid: (T, N) steps that belong to an episode.
+    Returns the number of relabelled steps. Raises if a valid step's reward never arrived.
+    """
+    late = {(r.env, r.episode, r.step): r for r in envs.flush()}
+    count = 0
+    for t, i in zip(*np.nonzero(valid & np.isnan(rewards))):
+        found = late.get((int(i), int(keys[t, i, 0]), int(keys[t, i, 1])))
+        if found is None:
+            raise RuntimeError(f"no reward arrived for env {i}, episode {keys[t, i, 0]}, step {keys[t, i, 1]}")
+        rewards[t, i] = found.reward
+        detected[t, i] = float(found.info.get("success", np.nan))
+        count += 1
+    return count
+
+
 def _next_step(envs) -> bool:
     return envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP) == AutoresetMode.NEXT_STEP
 
@@ -256,7 +288,7 @@ def train(args: Args) -> TrainResult:
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     envs = make_envs(args, args.num_envs)
-    eval_envs = make_envs(args, args.num_eval_envs)
+    eval_envs = make_envs(args, args.num_eval_envs, sync_scoring=True)
     if not isinstance(envs.single_action_space, gym.spaces.Box):
         raise ValueError("ppo_gae handles continuous (Box) action spaces only")
     next_step_mode = _next_step(envs)
@@ -303,6 +335,9 @@ def train(args: Args) -> TrainResult:
     rewards_buf = np.zeros((T, N))
     terminated_buf, truncated_buf, valid_buf = (np.zeros((T, N), bool) for _ in range(3))
     final_values = np.full((T, N), np.nan)  # SAME_STEP mode: V(final obs) where an episode ended
+    learned_buf, env_reward_buf = np.zeros((T, N)), np.zeros((T, N))
+    keys_buf = np.zeros((T, N, 2), np.int64)  # (episode, step) of each env step, for late rewards
+    fields_buf: list[dict[str, np.ndarray]] = []
 
     stats = RolloutStats(N)
     history: list[dict[str, float]] = []
@@ -330,10 +365,10 @@ def train(args: Args) -> TrainResult:
             obs, reward, terminated, truncated, info = envs.step(np.clip(action.numpy(), low, high))
             terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
             fields = fields_from_vector_info(info, N)
-            optimised = fields["env_reward"] if args.train_on_env_reward else np.asarray(reward, np.float64)
-            rewards_buf[step] = np.where(valid_buf[step], optimised * args.reward_scale, 0.0)
+            learned_buf[step], env_reward_buf[step] = reward, fields["env_reward"]
+            keys_buf[step] = np.stack([_reward_model_field(info, "episode", N), _reward_model_field(info, "step", N)], -1)
+            fields_buf.append(fields)
             terminated_buf[step], truncated_buf[step] = terminated & valid_buf[step], truncated & valid_buf[step]
-            stats.add(reward, terminated, truncated, fields, valid_buf[step])
             ended = terminated | truncated
             if not next_step_mode and ended.any():
                 final = np.stack([np.asarray(info["final_obs"][i]) for i in np.flatnonzero(ended)])
@@ -342,6 +377,14 @@ def train(args: Args) -> TrainResult:
             starting = ended if next_step_mode else np.zeros(N, bool)
             next_obs = _to_tensor(obs)
 
+        detected = np.stack([f["detected"] for f in fields_buf])
+        relabel_rollout(envs, learned_buf, detected, keys_buf, valid_buf)
+        for step, fields in enumerate(fields_buf):
+            stats.add(learned_buf[step], terminated_buf[step], truncated_buf[step],
+                      {**fields, "detected": detected[step]}, valid_buf[step])
+        optimised = env_reward_buf if args.train_on_env_reward else learned_buf
+        rewards_buf[:] = np.where(valid_buf, optimised * args.reward_scale, 0.0)
+        fields_buf.clear()
         with torch.no_grad():
             last_value = agent.get_value(next_obs).numpy()
         values = values_buf.numpy().astype(np.float64)

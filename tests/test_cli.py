@@ -40,3 +40,9 @@ def test_console_script_and_quickstart_example_run():
     out = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip().endswith("success: True")
+
+
+def test_bench_scoring_reports_every_mode(capsys):
+    cli.main(["bench", "--scoring", "--model-ms", "2", "--env-ms", "0", "--num-envs", "2"])
+    rows = {line.split()[0]: float(line.split()[1]) for line in capsys.readouterr().out.splitlines()[2:]}
+    assert set(rows) == {"instant", "sync", "async", "deferred"} and all(v > 0 for v in rows.values())

@@ -1,6 +1,7 @@
 """Wrapper overhead: step time wrapped / unwrapped, and frames rendered, for every reward form.
 
     vlmreward bench [--env vlmreward/PointReach-v0] [--steps 3000]
+    vlmreward bench --scoring [--model-ms 100 --env-ms 20]
 
 Each row runs the same env with a fixed random action sequence, unwrapped and wrapped, and
 prints the ratio of mean step times measured in this run, the absolute overhead in microseconds
@@ -8,6 +9,11 @@ per step and the render() calls per step. The control models (``zero``, ``oracle
 frames, so a wrapped env must render nothing; the target ratio is <= 1.05 on a simulator whose
 step costs milliseconds (ManiSkill3 state stepping: about 3 ms). PointReach steps in ~20 us,
 so there the ratio mostly shows the absolute per-step cost of the wrapper.
+
+``--scoring`` instead measures what a slow reward model costs a dense-form rollout: a vector of
+PointReach envs whose step is slowed to ``env_ms`` (a rendering simulator) scored by the oracle
+slowed to ``model_ms`` per call (a GPU forward pass), with ``sync``, ``async`` and ``deferred``
+scoring, as env steps/s and as a fraction of the speed with an instant model.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ import numpy as np
 import vlmreward_gym  # noqa: F401  (registers the env ids)
 from vlmreward_gym.api import wrap
 from vlmreward_gym.demo import FORM_OPTIONS
+from vlmreward_gym.models.base import RewardModel
+from vlmreward_gym.models.registry import make_reward_model
+from vlmreward_gym.types import RewardOutput, RewardQuery
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,16 @@ class BenchArgs:
     repeats: int = 3
     """measurements per row; the fastest is kept"""
     models: tuple[str, ...] = ("zero", "oracle")
+    scoring: bool = False
+    """run the scoring-mode benchmark instead"""
+    model_ms: float = 100.0
+    """--scoring: reward-model latency per call"""
+    env_ms: float = 20.0
+    """--scoring: env step latency"""
+    num_envs: int = 4
+    """--scoring: sub-envs"""
+    every: int = 5
+    """--scoring: dense query period"""
 
 
 class CountRenders(gym.Wrapper):
@@ -57,10 +76,68 @@ def time_steps(env: gym.Env, actions: np.ndarray) -> float:
     return total / len(actions)
 
 
+class Slowed(gym.Wrapper):
+    """Adds ``seconds`` of latency to every env step (a stand-in for physics and rendering time)."""
+
+    def __init__(self, env: gym.Env, seconds: float):
+        super().__init__(env)
+        self.seconds = seconds
+
+    def step(self, action):
+        time.sleep(self.seconds)
+        return self.env.step(action)
+
+
+class SlowedModel(RewardModel):
+    """The ``oracle``'s answers after ``seconds`` of latency per call (a stand-in for a GPU forward pass)."""
+
+    def __init__(self, seconds: float):
+        self.inner, self.seconds = make_reward_model("oracle"), seconds
+        self.info = self.inner.info
+
+    def _predict(self, query: RewardQuery) -> RewardOutput:
+        time.sleep(self.seconds)
+        return self.inner._predict(query)
+
+
+def scoring_benchmark(args: BenchArgs, rollout: int = 32, rollouts: int = 3) -> dict[str, float]:
+    """Env steps/s of a dense-form vector rollout per scoring mode (rewards all delivered at the end)."""
+    from gymnasium.vector import SyncVectorEnv
+
+    def steps_per_second(model_seconds: float, scoring: str) -> float:
+        envs = SyncVectorEnv([lambda: Slowed(gym.make("vlmreward/PointReach-v0"), args.env_ms / 1000)
+                              for _ in range(args.num_envs)])
+        venv = wrap(envs, model=SlowedModel(model_seconds), form="dense", instruction="reach", every=args.every,
+                    scoring=scoring)
+        venv.reset(seed=0)
+        actions = np.zeros((args.num_envs, 2), np.float32)
+        start = time.perf_counter()
+        for _ in range(rollouts):
+            for _ in range(rollout):
+                venv.step(actions)
+            venv.flush()  # a learner needs every reward of the rollout now
+        elapsed = time.perf_counter() - start
+        venv.close()
+        return rollout * rollouts * args.num_envs / elapsed
+
+    results = {"instant": steps_per_second(0.0, "sync")}
+    for mode in ("sync", "async", "deferred"):
+        results[mode] = steps_per_second(args.model_ms / 1000, mode)
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     import tyro
 
     args = tyro.cli(BenchArgs, args=argv)
+    if args.scoring:
+        results = scoring_benchmark(args)
+        print(f"dense form, {args.num_envs} PointReach envs at {args.env_ms:.0f} ms/step, query every {args.every} "
+              f"steps, reward model {args.model_ms:.0f} ms/call")
+        print(f"{'scoring':<10} {'env steps/s':>12} {'vs instant':>11}")
+        for mode, sps in results.items():
+            print(f"{mode:<10} {sps:>12.1f} {sps / results['instant']:>11.2f}")
+        return
     probe = gym.make(args.env)
     actions = np.stack([probe.action_space.sample() for _ in range(args.steps)])
     probe.close()

@@ -97,3 +97,19 @@ def test_evaluate_counts_the_same_episodes_in_every_sub_env():
     out = ppo.evaluate(agent, envs, episodes=6, seed=0)  # 2 per sub-env: 8 episodes
     assert out["eval/episodes"] == 8
     assert 0.0 <= out["eval/success_rate"] <= out["eval/success_once"] <= 1.0
+
+
+@pytest.mark.parametrize("scoring", ["async", "deferred"])
+def test_late_scoring_trains_exactly_like_sync(tmp_path, scoring):
+    """Late rewards are relabelled before GAE: the run is identical to the blocking one."""
+    def run(mode):
+        args = ppo.Args(model="noisy-oracle", model_kwargs={"mae": 0.5}, form="dense",
+                        reward_kwargs={"every": 3, "scoring": mode}, instruction=INSTRUCTION,
+                        total_timesteps=2 * 4 * 32, num_envs=4, num_steps=32, update_epochs=2, eval_every=0,
+                        eval_episodes=4, run_dir=str(tmp_path / mode), tensorboard=False, progress_bar=False)
+        return ppo.train(args)
+
+    sync, late = run("sync"), run(scoring)
+    for key in ("charts/episodic_return", "reward/mean", "losses/value_loss", "losses/policy_loss"):
+        assert late.history[-1][key] == pytest.approx(sync.history[-1][key], rel=1e-6), key
+    assert np.isfinite(late.history[-1]["reward/mean"])

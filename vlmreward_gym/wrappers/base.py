@@ -10,12 +10,77 @@ import numpy as np
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.models.registry import make_reward_model
 from vlmreward_gym.types import RewardInputError, check_frame
-from vlmreward_gym.wrappers.engine import RewardEngine, RewardForm
+from vlmreward_gym.wrappers.engine import Delivery, RewardEngine, RewardForm
 from vlmreward_gym.wrappers.frames import frame_from_obs
+from vlmreward_gym.wrappers.scoring import Relabel
 
 
 class ResetNeeded(RuntimeError):
     """step() was called before reset()."""
+
+
+ScoringOptions = dict[str, Any]
+
+
+def build_engine(model: RewardModel, form: RewardForm, instructions: list[str], scoring: str,
+                 scoring_options: ScoringOptions | None) -> RewardEngine:
+    """The engine with the chosen scoring mode (``scoring_options``: workers, max_pending, max_batch)."""
+    return RewardEngine(model, form, instructions, scoring, **(scoring_options or {}))
+
+
+class Deliveries:
+    """Turns the engine's deliveries into this step's rewards and, for answers that come in later,
+    :class:`~vlmreward_gym.wrappers.scoring.Relabel` records; shared by single and vector wrappers."""
+
+    def __init__(self, engine: RewardEngine):
+        self.engine = engine
+        self._late: list[Relabel] = []
+
+    def settle(self) -> dict[tuple[int, bool], Delivery]:
+        """Dispatch what was observed and return what is answered of it, keyed ``(env, is_reset)``."""
+        current = set(self.engine.dispatch())
+        inline = {}
+        for d in self.engine.collect(block=self.engine.scoring == "sync"):
+            if (d.env, d.episode, d.step, d.is_reset) in current:
+                inline[(d.env, d.is_reset)] = d
+            else:
+                self._keep(d)
+        return inline
+
+    def _keep(self, d: Delivery) -> None:
+        if not d.is_reset:
+            self._late.append(Relabel(d.env, d.episode, d.step, d.paid.reward, step_info(d)))
+
+    def take(self, block: bool) -> list[Relabel]:
+        for d in self.engine.collect(block=block):
+            self._keep(d)
+        late, self._late = self._late, []
+        return late
+
+
+def step_info(d: Delivery | None, episode: int = 0, step: int = 0) -> dict[str, Any]:
+    """``info["reward_model"]`` of a step: the form's answer, or a pending marker with the step's ids."""
+    if d is None:
+        return {"pending": True, "episode": episode, "step": step}
+    return {**d.info, "pending": False, "episode": d.episode, "step": d.step}
+
+
+class LateRewardsMixin:
+    """``pop_relabels()`` / ``flush()`` for wrappers whose rewards may arrive late."""
+
+    deliveries: Deliveries
+
+    def pop_relabels(self) -> list[Relabel]:
+        """Real rewards of earlier pending (NaN) steps that have arrived since the last call."""
+        return self.deliveries.take(block=False)
+
+    def flush(self) -> list[Relabel]:
+        """Wait for every pending answer and return the relabels not yet taken (empty with ``sync``)."""
+        return self.deliveries.take(block=True)
+
+    def close(self) -> None:
+        self.deliveries.engine.close()
+        super().close()
 
 
 def build_model_and_form(form_class: type[RewardForm], model: str | RewardModel, model_kwargs: dict | None,
@@ -41,7 +106,7 @@ def check_frame_source(model: RewardModel, frame_key: str | None, render_mode: s
             f"(it has {render_mode!r}) or pass frame_key=<observation key holding an RGB image>")
 
 
-class LearnedRewardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
+class LearnedRewardWrapper(LateRewardsMixin, gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Replace an env's reward with a learned reward model's, in the form of ``form_class``.
 
     The simulator's reward stays in ``info["env_reward"]``; ``info["reward_model"]`` holds the
@@ -56,21 +121,30 @@ class LearnedRewardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         instruction: the task in words.
         model_kwargs: keyword arguments for the backend (e.g. ``{"mae": 0.5}`` for noisy-oracle).
         frame_key: take frames from this key of a dict observation instead of ``render()``.
+        scoring: ``sync`` (answer every query before returning the step), ``async`` (a worker pool
+            answers while the env steps on) or ``deferred`` (queries wait and are answered in big
+            batches at ``flush()``). With the latter two a step whose answer is not in yet returns
+            reward NaN and ``info["reward_model"]["pending"] = True``; its reward comes later through
+            :meth:`pop_relabels` / :meth:`flush` (see :mod:`vlmreward_gym.wrappers.scoring`).
+        scoring_options: ``workers`` and ``max_pending`` (async), ``max_batch`` (deferred).
         **form_kwargs: the form's options (see the form class's docstring).
     """
 
     form_class: ClassVar[type[RewardForm]]
 
     def __init__(self, env: gym.Env, model: str | RewardModel = "oracle", instruction: str | None = None, *,
-                 model_kwargs: dict[str, Any] | None = None, frame_key: str | None = None, **form_kwargs: Any):
+                 model_kwargs: dict[str, Any] | None = None, frame_key: str | None = None, scoring: str = "sync",
+                 scoring_options: ScoringOptions | None = None, **form_kwargs: Any):
         gym.utils.RecordConstructorArgs.__init__(self, model=model, instruction=instruction,
-                                                 model_kwargs=model_kwargs, frame_key=frame_key, **form_kwargs)
+                                                 model_kwargs=model_kwargs, frame_key=frame_key, scoring=scoring,
+                                                 scoring_options=scoring_options, **form_kwargs)
         gym.Wrapper.__init__(self, env)
         self.model, self.form = build_model_and_form(self.form_class, model, model_kwargs, form_kwargs)
         self.instruction = check_instruction(instruction, self.form)
         self.frame_key = frame_key
         check_frame_source(self.model, frame_key, env.render_mode)
-        self.engine = RewardEngine(self.model, self.form, [self.instruction])
+        self.engine = build_engine(self.model, self.form, [self.instruction], scoring, scoring_options)
+        self.deliveries = Deliveries(self.engine)
         self._needs_reset = True
 
     def _frame(self, obs: Any) -> Callable[[], np.ndarray]:
@@ -81,19 +155,22 @@ class LearnedRewardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         obs, info = self.env.reset(seed=seed, options=options)
         self.engine.observe_reset(0, info, self._frame(obs))
-        _, resets = self.engine.resolve()
+        started = self.deliveries.settle().get((0, True))
         self._needs_reset = False
-        return obs, {**info, "reward_model": resets[0]}
+        record = self.engine.records[0]
+        return obs, {**info, "reward_model": step_info(started, record.episode, 0)}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         if self._needs_reset:
             raise ResetNeeded("call reset() before step()")
         obs, env_reward, terminated, truncated, info = self.env.step(action)
         self.engine.observe_step(0, float(env_reward), terminated, truncated, info, self._frame(obs))
-        steps, _ = self.engine.resolve()
-        paid = steps[0]
-        info = {**info, "env_reward": float(env_reward), "reward_model": paid.info}
-        return obs, paid.reward, bool(terminated) or paid.detected_success, bool(truncated), info
+        record = self.engine.records[0]
+        paid = self.deliveries.settle().get((0, False))
+        info = {**info, "env_reward": float(env_reward), "reward_model": step_info(paid, record.episode, record.t)}
+        if paid is None:
+            return obs, float("nan"), bool(terminated), bool(truncated), info
+        return obs, paid.paid.reward, bool(terminated) or paid.paid.detected_success, bool(truncated), info
 
 
 def per_env_instructions(instruction: str | Sequence[str], num_envs: int) -> list[str]:

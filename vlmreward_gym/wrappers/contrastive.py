@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,17 +10,15 @@ import numpy as np
 from vlmreward_gym.types import Capability
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           SuccessDetector, check_fill, fill_reward)
+                                           DetectionState, SuccessDetector, check_fill,
+                                           fill_reward)
 
 OUTPUTS = ("sign", "value")
 
 
 @dataclass
-class _ContrastiveState:
+class _ContrastiveState(DetectionState):
     last: float = 0.0
-    success_prob: float = math.nan
-    streak: int = 0
-    detected: bool = False
 
 
 class ContrastiveForm(RewardForm):
@@ -73,10 +70,7 @@ class ContrastiveForm(RewardForm):
         else:
             reward = float(np.round(answer.comparison)) if self.output == "sign" else answer.comparison
             state.last = reward
-            if answer.success is not None:
-                state.success_prob = answer.success
-                state.streak = self.detector.update(state.streak, answer.success)
-                state.detected = state.detected or self.detector.reached(state.streak)
+            self.detector.observe(state, answer.success)
         info: dict[str, Any] = {"queried": answer is not None, "comparison": state.last,
                                 "success_prob": state.success_prob, "success": state.detected,
                                 "raw": answer.raw if answer else {}}

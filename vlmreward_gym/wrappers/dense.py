@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from vlmreward_gym.types import Capability
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           SuccessDetector, check_fill, fill_reward)
+                                           DetectionState, SuccessDetector, check_fill,
+                                           fill_reward)
 from vlmreward_gym.wrappers.frames import subsample_indices
 
 
 @dataclass
-class _DenseState:
+class _DenseState(DetectionState):
     potential: float = 0.0  # latest progress answer: the held value, and the potential of relative mode
-    success_prob: float = math.nan
-    streak: int = 0
-    detected: bool = False
 
 
 class DenseForm(RewardForm):
@@ -78,10 +75,7 @@ class DenseForm(RewardForm):
             progress = float(answer.progress[-1])
             reward = self.gamma * progress - state.potential if self.relative else progress
             state.potential = progress
-            if answer.success is not None:
-                state.success_prob = answer.success
-                state.streak = self.detector.update(state.streak, answer.success)
-                state.detected = state.detected or self.detector.reached(state.streak)
+            self.detector.observe(state, answer.success)
         if record.t == 0:  # reset: the query only sets the potential
             reward = 0.0
         info: dict[str, Any] = {"queried": answer is not None, "progress": state.potential,

@@ -10,6 +10,8 @@ one env; the vector twins use it with ``num_envs`` envs, so both compute the sam
 from __future__ import annotations
 
 import abc
+import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -17,7 +19,8 @@ import numpy as np
 
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.oracle import read_oracle
-from vlmreward_gym.types import Capability, RewardQuery
+from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
+from vlmreward_gym.wrappers.scoring import Answers, RewardDeliveryError, make_scorer
 
 FILL_MODES = ("hold", "zero", "env")
 
@@ -25,12 +28,13 @@ FILL_MODES = ("hold", "zero", "env")
 class EpisodeRecord:
     """The recorded time points of one env's current episode.
 
-    ``t`` counts the actions taken in the episode; point ``j`` was recorded at step ``steps[j]``
+    ``episode`` numbers the env's episodes from 1; ``t`` counts the actions taken in the episode; point ``j`` was recorded at step ``steps[j]``
     (the state after that many actions), with its frame (if the model reads frames) and its
     oracle progress and success (if the model reads them).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, episode: int = 0) -> None:
+        self.episode = episode
         self.t = 0
         self.steps: list[int] = []
         self.frames: list[np.ndarray] = []
@@ -76,6 +80,15 @@ class StepReward:
     info: dict[str, Any]
 
 
+@dataclass
+class DetectionState:
+    """Per-env success-detector state (forms' per-env states extend it)."""
+
+    success_prob: float = math.nan  # the latest answer
+    streak: int = 0  # consecutive queries at or above the threshold
+    detected: bool = False  # sticky within the episode
+
+
 class SuccessDetector:
     """Success when the probability stays at or above ``threshold`` for ``patience`` consecutive queries."""
 
@@ -93,6 +106,14 @@ class SuccessDetector:
     def reached(self, streak: int) -> bool:
         return streak >= self.patience
 
+    def observe(self, state: DetectionState, probability: float | None) -> None:
+        """Fold one answer (None: the model gave no success probability) into ``state``."""
+        if probability is None:
+            return
+        state.success_prob = probability
+        state.streak = self.update(state.streak, probability)
+        state.detected = state.detected or self.reached(state.streak)
+
 
 class RewardForm(abc.ABC):
     """How one reward form turns model answers into rewards. Per-env state lives in objects
@@ -101,6 +122,12 @@ class RewardForm(abc.ABC):
 
     #: capabilities the form needs from the model
     want: Capability
+
+    @property
+    def takes_late_answers(self) -> bool:
+        """Whether answers may arrive steps later (async / deferred scoring): not when a query or an
+        episode's end depends on the previous answer."""
+        return not getattr(self, "terminate_on_success", False)
 
     def bind(self, model: RewardModel, instructions: Sequence[str]) -> None:
         """Attach the model and the per-env instructions; check the model can serve this form."""
@@ -154,26 +181,56 @@ class _Pending:
     env_reward: float
     request: ClipRequest | None
     is_reset: bool
+    step: int
+    answers: Answers | None = None
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A paid step (``paid``) or a started episode (``is_reset``, ``info`` = its reset info)."""
+
+    env: int
+    episode: int
+    step: int
+    is_reset: bool
+    info: dict[str, Any]
+    paid: StepReward | None = None
 
 
 FrameGetter = Callable[[], np.ndarray]
+
+
+def _answer(output: RewardOutput, k: int) -> ClipAnswer:
+    return ClipAnswer(progress=None if output.progress is None else np.asarray(output.progress[k], np.float64),
+                      success=None if output.success is None else float(output.success[k]),
+                      comparison=None if output.comparison is None else float(output.comparison[k]),
+                      score=None if output.score is None else float(output.score[k]), raw=output.raw[k])
 
 
 class RewardEngine:
     """Per-env episode records and one batched model call per step, for ``num_envs`` envs.
 
     Use: call :meth:`observe_reset` / :meth:`observe_step` for every env that reset or stepped,
-    then :meth:`resolve` once; it returns each observed env's :class:`StepReward` (steps) and
-    reset info (resets).
+    then :meth:`dispatch` once (one model call for all their due queries) and :meth:`collect`,
+    which pays each env's steps in order as their answers are in. With ``scoring="sync"`` every
+    answer is in at once; ``"async"`` and ``"deferred"`` (see :mod:`.scoring`) deliver later.
     """
 
-    def __init__(self, model: RewardModel, form: RewardForm, instructions: Sequence[str]):
+    def __init__(self, model: RewardModel, form: RewardForm, instructions: Sequence[str], scoring: str = "sync",
+                 workers: int = 1, max_pending: int = 8, max_batch: int = 256):
         form.bind(model, instructions)
-        self.model, self.form = model, form
+        if scoring != "sync" and not form.takes_late_answers:
+            raise ValueError(f"scoring={scoring!r} delivers rewards late, but the {form.name} form as configured "
+                             f"needs each answer before the next step (stage gates, success termination): "
+                             f"use scoring='sync'")
+        self.model, self.form, self.scoring = model, form, scoring
+        self.scorer = make_scorer(scoring, model, workers, max_pending, max_batch)
         self.num_envs = len(instructions)
         self.records = [EpisodeRecord() for _ in range(self.num_envs)]
         self.states = [form.new_state() for _ in range(self.num_envs)]
         self._pending: list[_Pending] = []
+        self._queues: list[deque[_Pending]] = [deque() for _ in range(self.num_envs)]
 
     def _record_point(self, env: int, done: bool, info: dict[str, Any], frame: FrameGetter) -> None:
         record, state = self.records[env], self.states[env]
@@ -189,10 +246,11 @@ class RewardEngine:
 
     def observe_reset(self, env: int, info: dict[str, Any], frame: FrameGetter) -> None:
         """Env ``env`` started a new episode; ``info`` is its reset info, ``frame()`` renders its first frame."""
-        self.records[env], self.states[env] = EpisodeRecord(), self.form.new_state()
+        self.records[env] = EpisodeRecord(self.records[env].episode + 1)
+        self.states[env] = self.form.new_state()
         self._record_point(env, False, info, frame)
         request = self.form.request(env, self.states[env], self.records[env], False)
-        self._pending.append(_Pending(env, self.states[env], self.records[env], False, 0.0, request, True))
+        self._pending.append(_Pending(env, self.states[env], self.records[env], False, 0.0, request, True, 0))
 
     def observe_step(self, env: int, env_reward: float, terminated: bool, truncated: bool, info: dict[str, Any],
                      frame: FrameGetter) -> None:
@@ -201,9 +259,10 @@ class RewardEngine:
         record.t += 1
         self._record_point(env, done, info, frame)
         request = self.form.request(env, self.states[env], record, done)
-        self._pending.append(_Pending(env, self.states[env], record, done, float(env_reward), request, False))
+        self._pending.append(_Pending(env, self.states[env], record, done, float(env_reward), request, False,
+                                      record.t))
 
-    def _query(self, pending: list[_Pending]) -> list[ClipAnswer]:
+    def _query(self, pending: list[_Pending]) -> RewardQuery:
         info = self.model.info
         frames = oracle_progress = oracle_success = None
         if info.needs_frames:
@@ -211,27 +270,52 @@ class RewardEngine:
         if info.needs_oracle:
             oracle_progress = [np.array([p.record.progress[j] for j in p.request.points]) for p in pending]
             oracle_success = [np.array([p.record.success[j] for j in p.request.points]) for p in pending]
-        query = RewardQuery(instructions=[p.request.instruction for p in pending], want=self.form.want,
-                            frames=frames, oracle_progress=oracle_progress, oracle_success=oracle_success,
-                            timesteps=[np.array([p.record.steps[j] for j in p.request.points]) for p in pending])
-        out = self.model(query)
-        return [ClipAnswer(progress=None if out.progress is None else np.asarray(out.progress[k], np.float64),
-                           success=None if out.success is None else float(out.success[k]),
-                           comparison=None if out.comparison is None else float(out.comparison[k]),
-                           score=None if out.score is None else float(out.score[k]),
-                           raw=out.raw[k]) for k in range(len(pending))]
+        return RewardQuery(instructions=[p.request.instruction for p in pending], want=self.form.want,
+                           frames=frames, oracle_progress=oracle_progress, oracle_success=oracle_success,
+                           timesteps=[np.array([p.record.steps[j] for j in p.request.points]) for p in pending])
 
-    def resolve(self) -> tuple[dict[int, StepReward], dict[int, dict[str, Any]]]:
-        """Answer every pending query in one model call; return ``(step rewards, reset infos)`` by env."""
+    def dispatch(self) -> list[tuple[int, int, int, bool]]:
+        """Send every due query observed since the last dispatch to the model, in one call; return the
+        ``(env, episode, step, is_reset)`` keys of what was observed."""
         pending, self._pending = self._pending, []
         asked = [p for p in pending if p.request is not None]
-        answers = dict(zip(map(id, asked), self._query(asked))) if asked else {}
-        steps: dict[int, StepReward] = {}
-        resets: dict[int, dict[str, Any]] = {}
-        for p in pending:  # steps before resets: an ending episode is paid before the next one starts
-            if not p.is_reset:
-                steps[p.env] = self.form.pay(p.state, p.record, p.done, answers.get(id(p)), p.env_reward)
+        if asked:
+            answers = self.scorer.submit(self._query(asked))
+            for k, p in enumerate(asked):
+                p.answers, p.index = answers, k
         for p in pending:
-            if p.is_reset:
-                resets[p.env] = self.form.start(p.state, p.record, answers.get(id(p)))
-        return steps, resets
+            self._queues[p.env].append(p)
+        return [(p.env, p.record.episode, p.step, p.is_reset) for p in pending]
+
+    def collect(self, block: bool = False) -> list[Delivery]:
+        """Pay, per env and in order, every observed step whose answer is in (all of them if ``block``).
+
+        Raises:
+            RewardDeliveryError: a late answer failed (sync errors are raised by :meth:`dispatch`).
+        """
+        if block:
+            self.scorer.flush()
+        delivered = []
+        for queue in self._queues:
+            while queue and (block or queue[0].answers is None or queue[0].answers.done()):
+                p = queue.popleft()
+                answer = None
+                if p.answers is not None:
+                    try:
+                        answer = _answer(p.answers.get(), p.index)
+                    except Exception as error:
+                        raise RewardDeliveryError(f"the reward query of env {p.env}, episode {p.record.episode}, "
+                                                  f"step {p.step} failed: {error!r}") from error
+                if p.is_reset:
+                    info = self.form.start(p.state, p.record, answer)
+                    delivered.append(Delivery(p.env, p.record.episode, p.step, True, info))
+                else:
+                    paid = self.form.pay(p.state, p.record, p.done, answer, p.env_reward)
+                    delivered.append(Delivery(p.env, p.record.episode, p.step, False, paid.info, paid))
+        return delivered
+
+    def has_undelivered(self) -> bool:
+        return any(self._queues)
+
+    def close(self) -> None:
+        self.scorer.close()

@@ -9,9 +9,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.types import check_frame
-from vlmreward_gym.wrappers.base import (build_model_and_form, check_frame_source, check_instruction,
-                                         per_env_instructions)
-from vlmreward_gym.wrappers.engine import RewardEngine, RewardForm
+from vlmreward_gym.wrappers.base import (Deliveries, LateRewardsMixin, ScoringOptions, build_engine,
+                                         build_model_and_form, check_frame_source, check_instruction,
+                                         per_env_instructions, step_info)
+from vlmreward_gym.wrappers.engine import RewardForm
 from vlmreward_gym.wrappers.frames import VectorFrames, frame_from_obs
 
 
@@ -33,7 +34,7 @@ def sub_obs(obs: Any, i: int) -> Any:
     return {k: sub_obs(v, i) for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
 
 
-class LearnedRewardVectorWrapper(VectorWrapper):
+class LearnedRewardVectorWrapper(LateRewardsMixin, VectorWrapper):
     """Batched twin of :class:`~vlmreward_gym.wrappers.base.LearnedRewardWrapper` for vector envs.
 
     Same arguments and rewards as ``num_envs`` single wrappers on the same seeds, but all
@@ -47,14 +48,17 @@ class LearnedRewardVectorWrapper(VectorWrapper):
     on the next step (its action there is spent on the finished episode and discarded, like any
     NEXT_STEP reset), in DISABLED mode when you reset it.
     ``info["env_reward"]`` holds the simulator's rewards; ``info["reward_model"]`` the model's
-    answers per sub-env, with the mask ``info["_reward_model"]``.
+    answers per sub-env, with the mask ``info["_reward_model"]``. ``scoring="async"`` /
+    ``"deferred"`` return NaN for sub-envs whose answer is pending, delivered later by
+    :meth:`pop_relabels` / :meth:`flush` (see :mod:`vlmreward_gym.wrappers.scoring`).
     """
 
     form_class: ClassVar[type[RewardForm]]
 
     def __init__(self, env: VectorEnv, model: str | RewardModel = "oracle",
                  instruction: str | Sequence[str] | None = None, *, model_kwargs: dict[str, Any] | None = None,
-                 frame_key: str | None = None, **form_kwargs: Any):
+                 frame_key: str | None = None, scoring: str = "sync", scoring_options: ScoringOptions | None = None,
+                 **form_kwargs: Any):
         super().__init__(env)
         self.model, self.form = build_model_and_form(self.form_class, model, model_kwargs, form_kwargs)
         n = self.num_envs
@@ -69,7 +73,8 @@ class LearnedRewardVectorWrapper(VectorWrapper):
             if self.model.info.needs_frames and frame_key is None:
                 raise ValueError("with SAME_STEP autoreset, render() shows the reset state, not the terminal one: "
                                  "pass frame_key=<observation key> or use the NEXT_STEP autoreset mode")
-        self.engine = RewardEngine(self.model, self.form, instructions)
+        self.engine = build_engine(self.model, self.form, instructions, scoring, scoring_options)
+        self.deliveries = Deliveries(self.engine)
         self._starting = np.zeros(n, bool)  # NEXT_STEP: sub-envs whose next step is a reset
         self._forced = np.zeros(n, bool)  # NEXT_STEP: sub-envs ended by detected success, to reset next step
 
@@ -86,10 +91,15 @@ class LearnedRewardVectorWrapper(VectorWrapper):
         frame = self._frames(obs)
         for i in envs:
             self.engine.observe_reset(i, sub_info(info, i), lambda i=i: frame(i))
-        _, resets = self.engine.resolve()
+        started = self.deliveries.settle()
         self._starting[envs] = False
         self._forced[envs] = False
-        return obs, self._with_infos(info, resets)
+        return obs, self._with_infos(info, {i: self._info_of(started, i, True) for i in envs})
+
+    def _info_of(self, delivered: dict, i: int, is_reset: bool, episode_step: tuple[int, int] | None = None):
+        record = self.engine.records[i]
+        episode, step = episode_step or (record.episode, 0 if is_reset else record.t)
+        return step_info(delivered.get((i, is_reset)), episode, step)
 
     def _with_infos(self, info: dict[str, Any], per_env: dict[int, dict[str, Any]]) -> dict[str, Any]:
         rm_info: dict[str, Any] = {}
@@ -119,7 +129,7 @@ class LearnedRewardVectorWrapper(VectorWrapper):
             ended = {"final_obs": sub_obs(obs, i), "final_info": sub_info(info, i)}
             info = self._add_info(self._add_info(info, ended, i), sub_info(reset_info, i), i)
             self.engine.observe_reset(i, sub_info(reset_info, i), lambda i=i: frame(i))
-        self.engine.resolve()
+        self.deliveries.settle()
         return _splice(obs, reset_obs, envs), info
 
     def step(self, actions: Any):
@@ -135,28 +145,32 @@ class LearnedRewardVectorWrapper(VectorWrapper):
         same_step = self.autoreset_mode == AutoresetMode.SAME_STEP
         frame = self._frames(obs)
         final_frame = self._frames(info.get("final_obs")) if same_step and self.frame_key else frame
+        stepped: dict[int, tuple[int, int]] = {}  # env -> (episode, step) of the step it took
         for i in range(self.num_envs):
             done = bool(terminated[i] or truncated[i])
             if self._starting[i]:
                 self.engine.observe_reset(i, sub_info(info, i), lambda i=i: frame(i))
                 continue
+            step_info_i = sub_info(info["final_info"], i) if same_step and done else sub_info(info, i)
+            self.engine.observe_step(i, env_rewards[i], terminated[i], truncated[i], step_info_i,
+                                     lambda i=i: final_frame(i) if same_step and done else frame(i))
+            stepped[i] = (self.engine.records[i].episode, self.engine.records[i].t)
             if same_step and done:
-                step_info = sub_info(info["final_info"], i)
-                self.engine.observe_step(i, env_rewards[i], terminated[i], truncated[i], step_info,
-                                         lambda i=i: final_frame(i))
                 self.engine.observe_reset(i, sub_info(info, i), lambda i=i: frame(i))
-            else:
-                self.engine.observe_step(i, env_rewards[i], terminated[i], truncated[i], sub_info(info, i),
-                                         lambda i=i: frame(i))
-        steps, resets = self.engine.resolve()
+        delivered = self.deliveries.settle()
         rewards = np.zeros(self.num_envs, np.float64)
         ended_by_success = np.zeros(self.num_envs, bool)
-        for i, paid in steps.items():
-            rewards[i] = paid.reward
-            ended_by_success[i] = paid.detected_success and not (terminated[i] or truncated[i])
+        per_env = {}
+        for i in range(self.num_envs):
+            if i in stepped:
+                paid = delivered.get((i, False))
+                rewards[i] = np.nan if paid is None else paid.paid.reward
+                ended_by_success[i] = paid is not None and paid.paid.detected_success and not (
+                    terminated[i] or truncated[i])
+                per_env[i] = self._info_of(delivered, i, False, stepped[i])
+            else:
+                per_env[i] = self._info_of(delivered, i, True)
         terminated |= ended_by_success
-        per_env = {i: paid.info for i, paid in steps.items()}
-        per_env.update({i: resets[i] for i in resets if i not in per_env})
         if ended_by_success.any() and same_step:
             obs, info = self._end_now(np.flatnonzero(ended_by_success), obs, info)
         info = self._with_infos({**info, "env_reward": env_rewards}, per_env)

@@ -1,0 +1,112 @@
+"""Async and deferred scoring: late rewards arrive as relabels that reproduce the sync rewards exactly."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+import vlmreward_gym as vrg
+from scripted import FrameProbeModel, ScriptedEnv, run_episode
+from vlmreward_gym.wrappers.scoring import RewardDeliveryError
+
+FORMS = [("dense", {"every": 2}), ("dense", {"every": 1, "relative": True, "gamma": 0.9}),
+         ("episodic", {}), ("contrastive", {"delta": 2, "every": 2})]
+
+
+class SlowProbe(FrameProbeModel):
+    """Answers like the probe, after ``delay`` seconds, from a worker thread; counts calls."""
+
+    def __init__(self, delay=0.01, fail_after=None, **kwargs):
+        super().__init__(scale=20.0, **kwargs)
+        self.delay, self.fail_after, self.calls, self.threads = delay, fail_after, 0, set()
+
+    def _predict(self, query):
+        self.calls += 1
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.delay)
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise ConnectionError("GPU worker lost")
+        return super()._predict(query)
+
+
+def relabelled(venv, steps, n):
+    """Run ``steps`` vector steps; return {(env, episode, step): reward} after applying relabels."""
+    venv.reset(seed=0)
+    rewards, pending_seen = {}, 0
+    for _ in range(steps):
+        _, r, _, _, info = venv.step(np.zeros((n, 1), np.float32))
+        rm = info["reward_model"]
+        for i in range(n):
+            if rm["step"][i] > 0:  # not a reset step
+                rewards[(i, int(rm["episode"][i]), int(rm["step"][i]))] = r[i]
+                pending_seen += bool(rm["pending"][i])
+                assert np.isnan(r[i]) == bool(rm["pending"][i])
+        for late in venv.pop_relabels():
+            rewards[(late.env, late.episode, late.step)] = late.reward
+    for late in venv.flush():
+        rewards[(late.env, late.episode, late.step)] = late.reward
+    return rewards, pending_seen
+
+
+def make_venv(n, model, form, kwargs, scoring, **options):
+    envs = SyncVectorEnv([lambda: ScriptedEnv(length=5, vary=3) for _ in range(n)], autoreset_mode=AutoresetMode.NEXT_STEP)
+    return vrg.wrap(envs, model=model, form=form, instruction="task", scoring=scoring,
+                    scoring_options=options or None, **kwargs)
+
+
+@pytest.mark.parametrize("form, kwargs", FORMS)
+@pytest.mark.parametrize("scoring, options", [("async", {"workers": 2, "max_pending": 4}), ("deferred", {"max_batch": 7})])
+def test_late_rewards_equal_sync_rewards(form, kwargs, scoring, options):
+    sync, _ = relabelled(make_venv(3, SlowProbe(delay=0), form, kwargs, "sync"), 20, 3)
+    model = SlowProbe(delay=0.002)
+    late, pending = relabelled(make_venv(3, model, form, kwargs, scoring, **options), 20, 3)
+    assert pending > 0, "some answers must have come late"
+    assert late.keys() == sync.keys()
+    assert not any(np.isnan(v) for v in late.values())
+    np.testing.assert_allclose([late[k] for k in sorted(sync)], [sync[k] for k in sorted(sync)])
+    if scoring == "async":
+        assert any(name.startswith("vlmreward-scoring") for name in model.threads)
+
+
+def test_deferred_batches_clips_into_few_calls():
+    model = SlowProbe(delay=0)
+    venv = make_venv(4, model, "dense", {"every": 1}, "deferred", max_batch=64)
+    relabelled(venv, 30, 4)
+    clips = 4 * 30
+    assert model.calls <= -(-clips // 64) + 1
+
+
+def test_single_env_async_returns_nan_then_relabels():
+    env = vrg.wrap(ScriptedEnv(length=6), model=SlowProbe(delay=0.05), form="dense", instruction="task", every=3,
+                   scoring="async")
+    steps = run_episode(env)
+    pending = [info["reward_model"]["pending"] for *_, info in steps]
+    assert any(pending)
+    assert all(np.isnan(r) == p for (r, *_), p in zip(steps, pending))
+    late = {(x.episode, x.step): x.reward for x in env.pop_relabels() + env.flush()}
+    sync = run_episode(vrg.wrap(ScriptedEnv(length=6), model=SlowProbe(delay=0), form="dense", instruction="task",
+                                every=3))
+    got = [late.get((info["reward_model"]["episode"], info["reward_model"]["step"]), r) for r, *_, info in steps]
+    np.testing.assert_allclose(got, [r for r, *_ in sync])
+    env.close()
+
+
+def test_a_failed_late_query_is_reported_with_its_step():
+    env = vrg.wrap(ScriptedEnv(length=8), model=SlowProbe(delay=0, fail_after=0), form="dense", instruction="task",
+                   every=2, scoring="deferred")
+    run_episode(env)
+    with pytest.raises(RewardDeliveryError, match=r"env 0, episode 1, step \d+ failed: ConnectionError"):
+        env.flush()
+
+
+@pytest.mark.parametrize("form, kwargs", [("stage_gated", {"stages": ["a"]}), ("dense", {"terminate_on_success": True})])
+def test_forms_that_need_answers_at_once_refuse_late_scoring(form, kwargs):
+    with pytest.raises(ValueError, match="use scoring='sync'"):
+        vrg.wrap(ScriptedEnv(), model="oracle", form=form, instruction="t", scoring="async", **kwargs)
+
+
+def test_unknown_scoring_mode():
+    with pytest.raises(ValueError, match="scoring must be one of"):
+        vrg.wrap(ScriptedEnv(), model="oracle", instruction="t", scoring="later")
