@@ -69,6 +69,13 @@ class _Controller:
     def reached(self, target: np.ndarray, tol: float = 0.01) -> bool:
         return bool(np.linalg.norm(target - self.eef) < tol)
 
+    def close_gripper(self, steps: int = 8) -> np.ndarray:
+        """Hold the pose where closing began for ``steps`` steps while closing, then go to the next phase."""
+        self.memory.setdefault("grasp", self.eef)
+        if self.phase_steps > steps:
+            self.next_phase()
+        return self.action(self.memory["grasp"], 1)
+
     def next_phase(self) -> None:
         self.phase += 1
         self.phase_steps = 0
@@ -101,11 +108,8 @@ class LiftController(_Controller):
             if self.reached(target, 0.006) or self.phase_steps > 30:
                 self.next_phase()
             return self.action(target, -1, yaw_err)
-        if self.phase == 2:  # close
-            self.memory.setdefault("grasp", self.eef)
-            if self.phase_steps > 8:
-                self.next_phase()
-            return self.action(self.memory["grasp"], 1)
+        if self.phase == 2:
+            return self.close_gripper()
         return self.action(self.memory["grasp"] + [0, 0, 0.15], 1)  # lift
 
 
@@ -131,11 +135,8 @@ class CanController(_Controller):
             if self.reached(target, 0.006) or self.phase_steps > 30:
                 self.next_phase()
             return self.action(target, -1)
-        if self.phase == 2:  # close
-            self.memory.setdefault("grasp", self.eef)
-            if self.phase_steps > 8:
-                self.next_phase()
-            return self.action(self.memory["grasp"], 1)
+        if self.phase == 2:
+            return self.close_gripper()
         if self.phase == 3:  # lift straight up
             target = np.r_[self.memory["grasp"][:2], carry_z]
             if self.eef[2] > carry_z - 0.03 or self.phase_steps > 60:
@@ -177,11 +178,8 @@ class SquareController(_Controller):
             if self.reached(target, tol) and abs(yaw_err) < 0.05 or self.phase_steps > 60:
                 self.next_phase()
             return self.action(target, -1, yaw_err)
-        if self.phase == 2:  # close
-            self.memory.setdefault("grasp", self.eef)
-            if self.phase_steps > 8:
-                self.next_phase()
-            return self.action(self.memory["grasp"], 1)
+        if self.phase == 2:
+            return self.close_gripper()
         carry_z = table_z + 0.20
         if self.phase == 3:  # lift clear of the peg top (table + 0.13 m)
             target = np.r_[self.memory["grasp"][:2], carry_z]
