@@ -1,0 +1,1 @@
+"""Pieces the RL algorithms share: GAE, reward-fidelity metrics, checkpoints, env construction."""

@@ -1,0 +1,74 @@
+"""Build learned-reward envs from a config: a Gymnasium id, a reward model name and a reward form.
+
+Any registered id works, e.g. ``vlmreward/PointReach-v0`` or ``vlmreward/PickCube-v1`` (whose
+``reward_model=None`` gives the bare simulator with the oracle protocol). The env renders only
+if the reward model reads frames; the policy sees the env's own (state) observations.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
+
+import gymnasium as gym
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+import vlmreward_gym as vrg
+from vlmreward_gym.models.base import RewardModel
+
+VECTORIZATION = ("sync", "async")
+AUTORESET = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
+
+
+@contextmanager
+def simulator_hint(env_id: str) -> Iterator[None]:
+    """Turn a missing simulator module into an error that says how to install it."""
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(f"making {env_id!r} failed: {error}. Its simulator is not installed: run "
+                                  f"`bash install.sh` (without --core) to install every simulator stack") from error
+
+
+def build_model(model: str | RewardModel, model_kwargs: Mapping[str, Any] | None = None) -> RewardModel:
+    return vrg.make_reward_model(model, **dict(model_kwargs or {}))
+
+
+def _render_mode(model: RewardModel) -> str | None:
+    return "rgb_array" if model.info.needs_frames else None
+
+
+def make_env(env_id: str, *, model: str | RewardModel, form: str, instruction: str,
+             model_kwargs: Mapping[str, Any] | None = None, reward_kwargs: Mapping[str, Any] | None = None,
+             env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
+    """One env whose reward is the learned one (the simulator's stays in ``info["env_reward"]``)."""
+    reward_model = build_model(model, model_kwargs)
+    with simulator_hint(env_id):
+        env = gym.make(env_id, render_mode=_render_mode(reward_model), **dict(env_kwargs or {}))
+    return vrg.wrap(env, model=reward_model, form=form, instruction=instruction, **dict(reward_kwargs or {}))
+
+
+def make_vector_env(env_id: str, num_envs: int, *, model: str | RewardModel, form: str, instruction: str,
+                    model_kwargs: Mapping[str, Any] | None = None, reward_kwargs: Mapping[str, Any] | None = None,
+                    env_kwargs: Mapping[str, Any] | None = None, vectorization: str = "sync",
+                    autoreset_mode: str = "next_step") -> VectorEnv:
+    """``num_envs`` copies of ``env_id`` in a Gymnasium vector env, wrapped by the batched twin of
+    the reward form so all sub-envs share one model call per step.
+
+    ``vectorization="async"`` runs each sub-env in its own process (spawned: simulators such as
+    SAPIEN hang after a fork). ``autoreset_mode``: ``next_step`` (Gymnasium's default; needed by
+    frame-reading models unless they read frames from the observation) or ``same_step``.
+    """
+    if vectorization not in VECTORIZATION:
+        raise ValueError(f"vectorization must be one of {VECTORIZATION}, got {vectorization!r}")
+    if autoreset_mode not in AUTORESET:
+        raise ValueError(f"autoreset_mode must be one of {list(AUTORESET)}, got {autoreset_mode!r}")
+    reward_model = build_model(model, model_kwargs)
+    vector_kwargs: dict[str, Any] = {"autoreset_mode": AUTORESET[autoreset_mode]}
+    if vectorization == "async":
+        vector_kwargs["context"] = "spawn"
+    with simulator_hint(env_id):
+        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=vectorization,
+                            vector_kwargs=vector_kwargs, render_mode=_render_mode(reward_model),
+                            **dict(env_kwargs or {}))
+    return vrg.wrap(envs, model=reward_model, form=form, instruction=instruction, **dict(reward_kwargs or {}))

@@ -1,0 +1,421 @@
+"""PPO with GAE for continuous actions on learned-reward Gymnasium vector envs (CleanRL style).
+
+    python -m algos.ppo_gae --env-id vlmreward/PointReach-v0 --model oracle --form dense \
+        --instruction "move the red dot onto the green dot" --reward-kwargs relative True
+
+What learned rewards need and this file does:
+- Time-outs are bootstrapped with the value of the episode's final observation; only
+  ``terminated`` cuts the return (see :mod:`algos.common.gae`). With the ``episodic`` form the
+  whole episode's score is paid on its last step, so a time-out is final (``bootstrap_timeouts``).
+- Gymnasium's NEXT_STEP autoreset spends one step per episode on the reset; those steps belong
+  to no episode and are masked out of the loss, the advantages and the metrics.
+- Logged to TensorBoard (run ``<env>__ppo__<model>-<form>__s<seed>``): charts/ (learned and
+  simulator returns, success rate, success-once), reward/ (mean learned reward, success
+  precision/recall of the reward model, Pearson correlation with oracle progress), losses/,
+  eval/ (deterministic policy), charts/SPS. Also ``metrics.jsonl`` and ``checkpoint.pt`` in the run dir.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import tyro
+from gymnasium.vector import AutoresetMode
+from torch.distributions.normal import Normal
+from tqdm.auto import tqdm
+
+from algos.common.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from algos.common.envs import make_vector_env
+from algos.common.gae import compute_gae
+from algos.common.metrics import RolloutStats, fields_from_vector_info, run_name
+
+KwargValue = int | float | bool | str
+
+
+@dataclass(frozen=True)
+class Args:
+    # environment and reward
+    env_id: str = "vlmreward/PointReach-v0"
+    """Gymnasium id of the simulator env (state observations; it renders only if the model reads frames)"""
+    env_kwargs: dict[str, KwargValue] = field(default_factory=dict)
+    """keyword arguments of gym.make for the env"""
+    vectorization: str = "sync"
+    """sync (one process) or async (one spawned process per sub-env)"""
+    autoreset_mode: str = "next_step"
+    """next_step (reset steps are masked out) or same_step (time-outs bootstrap from info['final_obs'])"""
+    model: str = "oracle"
+    """registered reward model (vlmreward_gym.list_reward_models())"""
+    model_kwargs: dict[str, KwargValue] = field(default_factory=dict)
+    """keyword arguments of the reward model, e.g. mae 0.5 for noisy-oracle"""
+    form: str = "dense"
+    """reward form: episodic | dense | contrastive | stage_gated"""
+    reward_kwargs: dict[str, KwargValue] = field(default_factory=dict)
+    """options of the reward form, e.g. every 5 relative True"""
+    instruction: str = "complete the task"
+    """the task in words, for the reward model"""
+    train_on_env_reward: bool = False
+    """baseline: optimise the simulator's own reward (info['env_reward']); the learned one is still logged"""
+    bootstrap_timeouts: bool | None = None
+    """bootstrap time-outs from the value function; None: yes unless the form is episodic"""
+
+    # PPO
+    seed: int = 1
+    total_timesteps: int = 100_000
+    num_envs: int = 8
+    num_steps: int = 64
+    """steps per env per rollout"""
+    learning_rate: float = 3e-4
+    anneal_lr: bool = True
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    num_minibatches: int = 4
+    update_epochs: int = 10
+    norm_adv: bool = True
+    clip_coef: float = 0.2
+    clip_vloss: bool = True
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = None
+    reward_scale: float = 1.0
+    """learned rewards are multiplied by this before GAE"""
+    norm_obs: bool = True
+    """normalise observations by running mean and std (kept in the checkpoint)"""
+    hidden: int = 64
+    """width of the two hidden layers of actor and critic"""
+
+    # evaluation, logging, checkpoints
+    eval_every: int = 10
+    """evaluate the deterministic policy every this many iterations (0: only at the end)"""
+    eval_episodes: int = 16
+    num_eval_envs: int = 4
+    run_dir: str = "runs"
+    """runs are written to <run_dir>/<run_name>"""
+    tensorboard: bool = True
+    checkpoint_every: int = 10
+    """save <run dir>/checkpoint.pt every this many iterations (0: only at the end)"""
+    resume: str | None = None
+    """checkpoint to resume from; 'auto': this run's checkpoint.pt if it exists"""
+    progress_bar: bool = True
+    torch_threads: int = 1
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_iterations(self) -> int:
+        return max(1, self.total_timesteps // self.batch_size)
+
+    @property
+    def run_name(self) -> str:
+        return run_name(self.env_id, "ppo", self.model, self.form, self.seed)
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir) / self.run_name
+
+    @property
+    def bootstraps_timeouts(self) -> bool:
+        if self.bootstrap_timeouts is not None:
+            return self.bootstrap_timeouts
+        return self.form != "episodic"
+
+
+def layer_init(layer: nn.Linear, std: float = math.sqrt(2), bias: float = 0.0) -> nn.Linear:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+class RunningNorm(nn.Module):
+    """Observation normaliser: running mean and variance (Chan's parallel update), clipped to +-10."""
+
+    def __init__(self, dim: int, enabled: bool = True):
+        super().__init__()
+        self.enabled = enabled
+        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(dim, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        if not self.enabled or len(x) == 0:
+            return
+        x = x.double()
+        batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
+        delta, total = batch_mean - self.mean, self.count + n
+        self.mean += delta * n / total
+        self.var.copy_((self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total)
+        self.count.fill_(total)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return x
+        return ((x - self.mean.float()) / torch.sqrt(self.var.float() + 1e-8)).clamp(-10.0, 10.0)
+
+
+class Agent(nn.Module):
+    """Gaussian policy (state-independent log std) and value function, two tanh layers each."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 64, norm_obs: bool = True):
+        super().__init__()
+        self.obs_norm = RunningNorm(obs_dim, norm_obs)
+        self.critic = nn.Sequential(layer_init(nn.Linear(obs_dim, hidden)), nn.Tanh(),
+                                    layer_init(nn.Linear(hidden, hidden)), nn.Tanh(),
+                                    layer_init(nn.Linear(hidden, 1), std=1.0))
+        self.actor_mean = nn.Sequential(layer_init(nn.Linear(obs_dim, hidden)), nn.Tanh(),
+                                        layer_init(nn.Linear(hidden, hidden)), nn.Tanh(),
+                                        layer_init(nn.Linear(hidden, act_dim), std=0.01))
+        self.actor_logstd = nn.Parameter(torch.zeros(1, act_dim))
+
+    def get_value(self, obs: torch.Tensor) -> torch.Tensor:
+        """V(obs), shape (B,)."""
+        return self.critic(self.obs_norm(obs)).squeeze(-1)
+
+    def get_action_and_value(self, obs: torch.Tensor, action: torch.Tensor | None = None):
+        """``(action, log prob, entropy, value)``; samples an action if none is given."""
+        x = self.obs_norm(obs)
+        mean = self.actor_mean(x)
+        dist = Normal(mean, self.actor_logstd.expand_as(mean).exp())
+        if action is None:
+            action = dist.sample()
+        return action, dist.log_prob(action).sum(-1), dist.entropy().sum(-1), self.critic(x).squeeze(-1)
+
+    def act(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic (mean) action."""
+        return self.actor_mean(self.obs_norm(obs))
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the run dir, the steps taken, the last window's and the final eval's metrics."""
+
+    run_path: Path
+    global_step: int
+    seconds: float
+    train: dict[str, float]
+    eval: dict[str, float]
+    history: list[dict[str, float]]
+
+
+def make_envs(args: Args, num_envs: int):
+    return make_vector_env(args.env_id, num_envs, model=args.model, form=args.form, instruction=args.instruction,
+                           model_kwargs=args.model_kwargs, reward_kwargs=args.reward_kwargs,
+                           env_kwargs=args.env_kwargs, vectorization=args.vectorization,
+                           autoreset_mode=args.autoreset_mode)
+
+
+def _to_tensor(x: Any) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x), dtype=torch.float32)
+
+
+def evaluate(agent: Agent, envs, episodes: int, seed: int) -> dict[str, float]:
+    """Run the deterministic policy for ``episodes`` episodes (the same number in every sub-env, so
+    short episodes are not over-counted); metrics under eval/."""
+    n = envs.num_envs
+    quota, done = np.full(n, -(-episodes // n)), np.zeros(n, int)
+    stats = RolloutStats(n)
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    obs, _ = envs.reset(seed=seed)
+    starting = np.zeros(n, bool)
+    while (done < quota).any():
+        with torch.no_grad():
+            action = agent.act(_to_tensor(obs)).numpy()
+        obs, reward, terminated, truncated, info = envs.step(np.clip(action, low, high))
+        valid, ended = ~starting & (done < quota), terminated | truncated
+        stats.add(reward, terminated, truncated, fields_from_vector_info(info, n), valid)
+        done += valid & ended
+        starting = ended if _next_step(envs) else np.zeros_like(starting)
+    summary = stats.summary()
+    return {"eval/" + k.split("/", 1)[1]: v for k, v in summary.items()}
+
+
+def _next_step(envs) -> bool:
+    return envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP) == AutoresetMode.NEXT_STEP
+
+
+def train(args: Args) -> TrainResult:
+    """Train PPO as configured; resume from ``args.resume`` if given. Returns the final metrics."""
+    torch.set_num_threads(args.torch_threads)
+    run_path = args.run_path
+    run_path.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_path / "checkpoint.pt"
+    resume = ckpt_path if args.resume == "auto" and ckpt_path.exists() else (
+        None if args.resume in (None, "auto") else Path(args.resume))
+
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    envs = make_envs(args, args.num_envs)
+    eval_envs = make_envs(args, args.num_eval_envs)
+    if not isinstance(envs.single_action_space, gym.spaces.Box):
+        raise ValueError("ppo_gae handles continuous (Box) action spaces only")
+    next_step_mode = _next_step(envs)
+    obs_shape, act_shape = envs.single_observation_space.shape, envs.single_action_space.shape
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    agent = Agent(int(np.prod(obs_shape)), int(np.prod(act_shape)), args.hidden, args.norm_obs)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+
+    start_iteration, global_step = 1, 0
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        agent.load_state_dict(ckpt["agent"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start_iteration, global_step = ckpt["iteration"] + 1, ckpt["global_step"]
+        set_rng_state(ckpt["rng"])
+
+    writer = None
+    if args.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run_path))
+        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
+            f"|{k}|{v}|" for k, v in asdict(args).items()))
+    # A fresh run starts the history anew; a resumed one keeps what was logged up to its checkpoint.
+    history_path = run_path / "metrics.jsonl"
+    kept = [line for line in history_path.open() if json.loads(line)["global_step"] <= global_step] \
+        if resume is not None and history_path.exists() else []
+    history_file = history_path.open("w")
+    history_file.writelines(kept)
+
+    def log(metrics: dict[str, float], step: int) -> None:
+        finite = {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
+        if writer is not None:
+            for k, v in finite.items():
+                writer.add_scalar(k, v, step)
+        history_file.write(json.dumps({"global_step": step, **finite}) + "\n")
+        history_file.flush()
+        history.append({"global_step": step, **finite})
+
+    T, N = args.num_steps, args.num_envs
+    obs_buf = torch.zeros((T, N) + obs_shape)
+    actions_buf = torch.zeros((T, N) + act_shape)
+    logprobs_buf, values_buf = torch.zeros((T, N)), torch.zeros((T, N))
+    rewards_buf = np.zeros((T, N))
+    terminated_buf, truncated_buf, valid_buf = (np.zeros((T, N), bool) for _ in range(3))
+    final_values = np.full((T, N), np.nan)  # SAME_STEP mode: V(final obs) where an episode ended
+
+    stats = RolloutStats(N)
+    history: list[dict[str, float]] = []
+    train_metrics: dict[str, float] = {}
+    eval_metrics: dict[str, float] = {}
+    next_obs, _ = envs.reset(seed=args.seed + start_iteration - 1)
+    next_obs = _to_tensor(next_obs)
+    starting = np.zeros(N, bool)  # NEXT_STEP: the sub-env's next step is its reset
+    start_time, start_step = time.time(), global_step
+    bar = tqdm(range(start_iteration, args.num_iterations + 1), initial=start_iteration - 1,
+               total=args.num_iterations, disable=not args.progress_bar, desc=args.run_name, unit="it")
+    for iteration in bar:
+        if args.anneal_lr:
+            optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (iteration - 1.0) / args.num_iterations)
+        stats.clear()
+        final_values.fill(np.nan)
+        for step in range(T):
+            global_step += N
+            obs_buf[step] = next_obs
+            valid_buf[step] = ~starting
+            agent.obs_norm.update(next_obs[torch.as_tensor(~starting)].reshape(-1, *obs_shape))
+            with torch.no_grad():
+                action, logprob, _, value = agent.get_action_and_value(next_obs)
+            actions_buf[step], logprobs_buf[step], values_buf[step] = action, logprob, value
+            obs, reward, terminated, truncated, info = envs.step(np.clip(action.numpy(), low, high))
+            terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
+            fields = fields_from_vector_info(info, N)
+            optimised = fields["env_reward"] if args.train_on_env_reward else np.asarray(reward, np.float64)
+            rewards_buf[step] = np.where(valid_buf[step], optimised * args.reward_scale, 0.0)
+            terminated_buf[step], truncated_buf[step] = terminated & valid_buf[step], truncated & valid_buf[step]
+            stats.add(reward, terminated, truncated, fields, valid_buf[step])
+            ended = terminated | truncated
+            if not next_step_mode and ended.any():
+                final = np.stack([np.asarray(info["final_obs"][i]) for i in np.flatnonzero(ended)])
+                with torch.no_grad():
+                    final_values[step, ended] = agent.get_value(_to_tensor(final)).numpy()
+            starting = ended if next_step_mode else np.zeros(N, bool)
+            next_obs = _to_tensor(obs)
+
+        with torch.no_grad():
+            last_value = agent.get_value(next_obs).numpy()
+        values = values_buf.numpy().astype(np.float64)
+        # V(s_{t+1}): the next stored state (in NEXT_STEP mode the final obs of an ending episode).
+        next_values = np.concatenate([values[1:], last_value[None]], axis=0)
+        next_values = np.where(np.isnan(final_values), next_values, final_values)
+        advantages, returns = compute_gae(rewards_buf, values, next_values, terminated_buf, truncated_buf,
+                                          args.gamma, args.gae_lambda, args.bootstraps_timeouts)
+
+        # PPO update over the valid steps only.
+        valid = np.flatnonzero(valid_buf.reshape(-1))
+        b_obs, b_actions = obs_buf.reshape(-1, *obs_shape)[valid], actions_buf.reshape(-1, *act_shape)[valid]
+        b_logprobs, b_values = logprobs_buf.reshape(-1)[valid], values_buf.reshape(-1)[valid]
+        b_adv = torch.as_tensor(advantages.reshape(-1)[valid], dtype=torch.float32)
+        b_ret = torch.as_tensor(returns.reshape(-1)[valid], dtype=torch.float32)
+        minibatch = max(1, len(valid) // args.num_minibatches)
+        clipfracs, approx_kl = [], torch.tensor(0.0)
+        for _epoch in range(args.update_epochs):
+            order = np.random.permutation(len(valid))
+            for start in range(0, len(valid) - minibatch + 1, minibatch):
+                mb = torch.as_tensor(order[start:start + minibatch])
+                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb], b_actions[mb])
+                logratio = newlogprob - b_logprobs[mb]
+                ratio = logratio.exp()
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - logratio).mean()
+                    clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean().item())
+                mb_adv = b_adv[mb]
+                if args.norm_adv and len(mb) > 1:
+                    mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+                pg_loss = torch.max(-mb_adv * ratio,
+                                    -mb_adv * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)).mean()
+                if args.clip_vloss:
+                    v_clipped = b_values[mb] + torch.clamp(newvalue - b_values[mb], -args.clip_coef, args.clip_coef)
+                    v_loss = 0.5 * torch.max((newvalue - b_ret[mb]) ** 2, (v_clipped - b_ret[mb]) ** 2).mean()
+                else:
+                    v_loss = 0.5 * ((newvalue - b_ret[mb]) ** 2).mean()
+                entropy_loss = entropy.mean()
+                loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                optimizer.step()
+            if args.target_kl is not None and approx_kl > args.target_kl:
+                break
+
+        y_pred, y_true = b_values.numpy(), b_ret.numpy()
+        var_y = np.var(y_true)
+        sps = (global_step - start_step) / max(time.time() - start_time, 1e-9)
+        train_metrics = {**stats.summary(), "charts/learning_rate": optimizer.param_groups[0]["lr"],
+                         "charts/SPS": sps, "losses/value_loss": v_loss.item(), "losses/policy_loss": pg_loss.item(),
+                         "losses/entropy": entropy_loss.item(), "losses/approx_kl": approx_kl.item(),
+                         "losses/clipfrac": float(np.mean(clipfracs)) if clipfracs else math.nan,
+                         "losses/explained_variance": float(1 - np.var(y_true - y_pred) / var_y) if var_y else math.nan}
+        if (args.eval_every and iteration % args.eval_every == 0) or iteration == args.num_iterations:
+            eval_metrics = evaluate(agent, eval_envs, args.eval_episodes, seed=10_000 + args.seed + iteration)
+            train_metrics.update(eval_metrics)
+        log(train_metrics, global_step)
+        bar.set_postfix(success=f"{train_metrics['charts/success_rate']:.2f}", sps=f"{sps:.0f}")
+        if (args.checkpoint_every and iteration % args.checkpoint_every == 0) or iteration == args.num_iterations:
+            save_checkpoint(ckpt_path, agent=agent.state_dict(), optimizer=optimizer.state_dict(),
+                            iteration=iteration, global_step=global_step, rng=rng_state(), args=asdict(args))
+    bar.close()
+    envs.close()
+    eval_envs.close()
+    history_file.close()
+    if writer is not None:
+        writer.close()
+    return TrainResult(run_path, global_step, time.time() - start_time, train_metrics, eval_metrics, history)
+
+
+def main(argv: list[str] | None = None) -> TrainResult:
+    return train(tyro.cli(Args, args=argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""The published reward models as backends, on tiny random checkpoints: loading through the real
+paths, shapes, ranges, batching, parsing, errors, and the reward forms each backend can drive.
+
+These prove plumbing, not reward quality (random weights). Needs the 'qwen' and 'clip' extras.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers", reason="needs the 'qwen'/'clip' extra (transformers)")
+pytest.importorskip("peft", reason="needs the 'qwen' extra (peft)")
+
+import vlmreward_gym as vrg  # noqa: E402
+from vlmreward_gym.models import clip as clip_mod  # noqa: E402
+from vlmreward_gym.models.qwen_video import UnparseableOutputError  # noqa: E402
+from vlmreward_gym.models.roboreward import PROMPT as ROBOREWARD_PROMPT, parse_score  # noqa: E402
+from vlmreward_gym.models.lrm import parse_completion, parse_contrastive, parse_progress  # noqa: E402
+from vlmreward_gym.types import Capability, CapabilityError, RewardQuery  # noqa: E402
+
+from . import tiny  # noqa: E402
+
+P, S = Capability.PROGRESS, Capability.SUCCESS
+TASK = "reach the green dot"
+
+
+def clips(lengths=(5, 9, 1), seed=0):
+    rng = np.random.default_rng(seed)
+    sizes = [(64, 64), (48, 80), (40, 40)]
+    return [rng.integers(0, 256, (n, *sizes[i % 3], 3), dtype=np.uint8) for i, n in enumerate(lengths)]
+
+
+def query(want, frames, tasks=None):
+    tasks = tasks or [TASK] * len(frames)
+    return RewardQuery(instructions=tasks, want=want, frames=frames,
+                       timesteps=[np.arange(len(f)) * 3 for f in frames])
+
+
+def run_env(model, form, steps=6, **kwargs):
+    env = gym.make("vlmreward/PointReach-v0", render_mode="rgb_array", max_episode_steps=steps)
+    env = vrg.wrap(env, model=model, form=form, **({"instruction": TASK} if form != "stage_gated" else {}), **kwargs)
+    env.reset(seed=0)
+    rewards, infos = [], []
+    for _ in range(steps):
+        _, r, term, trunc, info = env.step(env.action_space.sample())
+        rewards.append(r)
+        infos.append(info)
+        if term or trunc:
+            break
+    assert all(np.isfinite(rewards))
+    return rewards, infos
+
+
+def scripted(backend, answers):
+    """Replace generation by scripted texts (one list per call); the inputs are still built and batched."""
+    calls = []
+
+    def generate(batch, max_new_tokens, sample=False, **_):
+        calls.append((batch["input_ids"].shape[0], sample))
+        out = answers[min(len(calls), len(answers)) - 1]
+        return [out[i % len(out)] for i in range(batch["input_ids"].shape[0])]
+
+    backend.vl.generate = generate
+    return calls
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def qwen_dir(tmp_path_factory):
+    return tiny.build_qwen3_vl(tmp_path_factory.mktemp("qwen3vl"))
+
+
+@pytest.fixture(scope="module")
+def lora_dir(qwen_dir, tmp_path_factory):
+    return tiny.build_lora_adapters(qwen_dir, tmp_path_factory.mktemp("lrm"))
+
+
+ROBOMETER_LAYOUTS = {
+    "prog_token": {"use_multi_image": True, "use_per_frame_progress_token": True},
+    "pooled_discrete": {"use_multi_image": True, "frame_pooling": "attention", "progress_loss_type": "discrete",
+                        "progress_discrete_bins": 10},
+    "video": {"use_multi_image": False, "average_temporal_patches": True},
+}
+
+
+@pytest.fixture(scope="module")
+def robometer_dirs(tmp_path_factory):
+    return {k: tiny.build_robometer(tmp_path_factory.mktemp(f"rbm_{k}"), v) for k, v in ROBOMETER_LAYOUTS.items()}
+
+
+@pytest.fixture(scope="module")
+def roboreward(qwen_dir):
+    return vrg.make_reward_model("roboreward-4b", path=str(qwen_dir), num_frames=6, max_new_tokens=6)
+
+
+# ---------------------------------------------------------------------------------------------- RoboReward
+def test_roboreward_parsing():
+    assert parse_score("ANSWER: 4") == 4
+    assert parse_score("The cube is lifted... answer: 2\nANSWER: 5") == 5
+    assert parse_score("ANSWER: 7") is None and parse_score("four") is None
+    assert "Task: {task}" in ROBOREWARD_PROMPT and "ANSWER: <score>" in ROBOREWARD_PROMPT
+
+
+def test_roboreward_random_model_text_is_unparseable_after_one_retry(roboreward):
+    frames = clips((3, 4))
+    with pytest.raises(UnparseableOutputError, match="after a retry") as err:
+        roboreward(query(Capability.EPISODE_SCORE, frames))
+    assert len(err.value.texts) >= 2  # the greedy answer and the sampled retry of a failing clip
+
+
+def test_roboreward_batch_scores_and_progress(roboreward):
+    calls = scripted(roboreward, [["ANSWER: 4", "thinking... ANSWER: 2", "ANSWER: 1"]])
+    out = roboreward(query(Capability.EPISODE_SCORE | P, clips((5, 9, 1))))
+    assert calls == [(3, False)]  # one batched generation for the three clips
+    np.testing.assert_array_equal(out.score, [4, 2, 1])
+    assert [p.tolist() for p in out.progress] == [[0.75], [0.25], [0.0]]
+    assert out.raw[1]["text"].endswith("ANSWER: 2")
+
+
+def test_roboreward_retries_only_the_failed_clip(roboreward):
+    calls = scripted(roboreward, [["ANSWER: 3", "no idea"], ["ANSWER: 5"]])
+    out = roboreward(query(Capability.EPISODE_SCORE, clips((2, 2))))
+    assert calls == [(2, False), (1, True)]
+    np.testing.assert_array_equal(out.score, [3, 5])
+    assert out.raw[1]["attempts"] == ["no idea", "ANSWER: 5"]
+
+
+def test_roboreward_in_episodic_and_dense_forms(roboreward):
+    scripted(roboreward, [["ANSWER: 5"]])
+    rewards, infos = run_env(roboreward, "episodic", scale="unit")
+    assert rewards[-1] == 1.0 and all(r == 0.0 for r in rewards[:-1]) and infos[-1]["reward_model"]["score"] == 5
+    rewards, _ = run_env(roboreward, "dense", every=3)
+    assert max(rewards) == 1.0
+    with pytest.raises(CapabilityError, match="success"):
+        run_env(roboreward, "stage_gated", stages=["reach"])
+
+
+def test_missing_weights_and_offline_hub(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        vrg.make_reward_model("roboreward-8b", path=str(tmp_path / "nope"))
+    with pytest.raises(OSError, match="could not load"):
+        vrg.make_reward_model("roboreward-8b", path="no-such-org/no-such-model")  # HF_HUB_OFFLINE=1 in tests
+
+
+# ---------------------------------------------------------------------------------------------- Robometer
+@pytest.mark.parametrize("layout", sorted(ROBOMETER_LAYOUTS))
+def test_robometer_layouts_shapes_ranges_batching(robometer_dirs, layout):
+    model = vrg.make_reward_model("robometer-4b", path=str(robometer_dirs[layout]))
+    assert model.info.capabilities == P | S and model.info.num_frames == 8
+    frames = clips((5, 12, 1))
+    out = model(query(P | S, frames))
+    assert [p.shape for p in out.progress] == [(5,), (12,), (1,)]
+    assert all(0 <= p.min() and p.max() <= 1 for p in out.progress)
+    assert out.success.shape == (3,) and ((0 <= out.success) & (out.success <= 1)).all()
+    assert len(out.raw[1]["frame_indices"]) == 8 and out.raw[1]["frame_indices"][-1] == 11
+    alone = model(query(P | S, frames[1:2]))
+    np.testing.assert_allclose(alone.progress[0], out.progress[1], atol=1e-4)
+    np.testing.assert_allclose(alone.success, out.success[1:2], atol=1e-4)
+
+
+def test_robometer_in_dense_and_stage_gated_forms(robometer_dirs):
+    model = vrg.make_reward_model("robometer-4b", path=str(robometer_dirs["prog_token"]))
+    rewards, infos = run_env(model, "dense", every=2, relative=True)
+    assert infos[-1]["reward_model"]["queried"]
+    rewards, infos = run_env(model, "stage_gated", stages=["reach", "stay"], threshold=0.99, every=3)
+    assert all(0 <= r <= 1 for r in rewards)
+
+
+def test_robometer_checkpoint_errors(robometer_dirs, tmp_path):
+    import shutil
+
+    broken = tmp_path / "no_yaml"
+    shutil.copytree(robometer_dirs["video"], broken)
+    (broken / "config.yaml").unlink()
+    with pytest.raises(FileNotFoundError, match="config.yaml"):
+        vrg.make_reward_model("robometer-4b", path=str(broken))
+    from safetensors.torch import load_file, save_file
+
+    headless = tmp_path / "no_head"
+    shutil.copytree(robometer_dirs["video"], headless)
+    state = {k: v for k, v in load_file(str(headless / "model.safetensors")).items() if not k.startswith("success")}
+    save_file(state, str(headless / "model.safetensors"))
+    with pytest.raises(RuntimeError, match="success_head"):
+        vrg.make_reward_model("robometer-4b", path=str(headless))
+    with pytest.raises(ValueError, match="8 frames"):
+        vrg.make_reward_model("robometer-4b", path=str(robometer_dirs["video"]), num_frames=12)
+
+
+# ---------------------------------------------------------------------------------------------- TOPReward
+def test_topreward_prefix_progress_and_success(qwen_dir):
+    model = vrg.make_reward_model("topreward", path=str(qwen_dir), num_frames=6, num_prefixes=3, image_size=64,
+                                  batch_size=4)
+    frames = clips((5, 9, 1))
+    out = model(query(P | S, frames))
+    assert [p.shape for p in out.progress] == [(5,), (9,), (1,)]
+    assert out.raw[0]["prefix_lengths"] == [1, 3, 5] and out.raw[2]["prefix_lengths"] == [1]
+    for p, raw in zip(out.progress, out.raw):  # min-max over prefixes: the extremes are 0 and 1
+        if len(set(raw["prefix_log_probs"])) > 1:
+            assert p.min() == 0.0 and p.max() == 1.0
+    np.testing.assert_allclose(out.success, np.exp([r["prefix_log_probs"][-1] for r in out.raw]), rtol=1e-6)
+    one_by_one = vrg.make_reward_model("topreward", path=str(qwen_dir), num_frames=6, num_prefixes=3,
+                                       image_size=64, batch_size=1, normalize="probability")
+    alone = one_by_one(query(P | S, frames[:1]))
+    np.testing.assert_allclose(alone.raw[0]["prefix_log_probs"], out.raw[0]["prefix_log_probs"], atol=1e-4)
+    run_env(model, "dense", every=3)
+    with pytest.raises(ValueError, match="normalize"):
+        vrg.make_reward_model("topreward", path=str(qwen_dir), normalize="zscore")
+
+
+# ---------------------------------------------------------------------------------------------- LRM
+def test_lrm_parsers():
+    assert parse_contrastive("+1") == 1 and parse_contrastive("Answer: -1.") == -1 and parse_contrastive("0") == 0
+    assert parse_contrastive("2") is None
+    assert parse_progress("0.73") == 0.7 and parse_progress("Progress: 1.0") == 1.0 and parse_progress("3") is None
+    assert parse_completion("Yes, done") == 1 and parse_completion("no") == 0 and parse_completion("maybe") is None
+
+
+@pytest.mark.parametrize("mode", ["contrastive", "progress", "completion"])
+def test_lrm_adapters_load_and_answer(qwen_dir, lora_dir, mode):
+    model = vrg.make_reward_model(f"lrm-{mode}", path=str(qwen_dir), adapter=str(lora_dir), max_new_tokens=4)
+    assert type(model.vl.model).__name__ == "PeftModel"
+    want = model.info.capabilities
+    with pytest.raises(UnparseableOutputError):
+        model(query(want, clips((3, 2))))  # random LoRA weights do not answer in the format
+    answers = {"contrastive": ["1", "-1"], "progress": ["0.73", "1.0"], "completion": ["Yes.", "no"]}[mode]
+    calls = scripted(model, [answers])
+    out = model(query(want, clips((3, 2))))
+    assert calls == [(2, False)]
+    if mode == "contrastive":
+        np.testing.assert_array_equal(out.comparison, [1, -1])
+        run_env(model, "contrastive", delta=2)
+    elif mode == "progress":
+        assert [p.tolist() for p in out.progress] == [[0.7], [1.0]]
+        run_env(model, "dense", every=2)
+    else:
+        np.testing.assert_array_equal(out.success, [1, 0])
+        np.testing.assert_array_equal(out.score, [1, 0])
+        rewards, _ = run_env(model, "episodic")
+        assert rewards[-1] in (0.0, 1.0)
+
+
+def test_lrm_missing_adapter(qwen_dir, tmp_path):
+    with pytest.raises(OSError, match="could not load"):
+        vrg.make_reward_model("lrm-progress", path=str(qwen_dir), adapter=str(tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------- CLIP
+def test_vlmrm_projection_math():
+    rng = np.random.default_rng(0)
+    g, b, x = (v / np.linalg.norm(v) for v in rng.normal(size=(3, 8)))
+    np.testing.assert_allclose(clip_mod.vlmrm_reward(x[None], g, clip_mod.vlmrm_projection(g, b, 0.0)), [x @ g])
+    d = (g - b) / np.linalg.norm(g - b)
+    full = clip_mod.vlmrm_reward(x[None], g, clip_mod.vlmrm_projection(g, b, 1.0))
+    np.testing.assert_allclose(full, [1 - 0.5 * ((x - g) @ d) ** 2])
+
+
+@pytest.mark.parametrize("kind", ["clip", "siglip"])
+def test_clip_backend(tmp_path_factory, kind):
+    folder = tiny.build_clip(tmp_path_factory.mktemp(kind), kind)
+    model = vrg.make_reward_model("clip", path=str(folder), baseline="a robot", alpha=0.5, batch_size=4)
+    out = model(query(P, clips((5, 9, 1)), tasks=["reach", "push", "reach"]))
+    assert [p.shape for p in out.progress] == [(5,), (9,), (1,)]
+    assert all(0 <= p.min() and p.max() <= 1 for p in out.progress)
+    r = np.asarray(out.raw[0]["vlmrm_reward"])
+    np.testing.assert_allclose(out.progress[0], (r + 1) / 2)
+    alone = model(query(P, clips((5,)), tasks=["reach"]))
+    np.testing.assert_allclose(alone.progress[0], out.progress[0], atol=1e-5)
+    run_env(model, "dense", every=2)
+    with pytest.raises(CapabilityError):
+        run_env(model, "contrastive")
+    with pytest.raises(ValueError, match="baseline"):
+        vrg.make_reward_model("clip", path=str(folder), alpha=0.5)
+
+
+def test_every_backend_is_registered_and_lazy():
+    import subprocess
+    import sys
+
+    names = {"roboreward-4b", "roboreward-8b", "robometer-4b", "lrm-contrastive", "lrm-progress", "lrm-completion",
+             "topreward", "clip"}
+    assert names <= set(vrg.list_reward_models())
+    code = "import sys, vlmreward_gym; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split() == ["False",
+                                                                                                            "False"]

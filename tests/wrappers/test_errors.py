@@ -1,0 +1,99 @@
+"""Bad input and bad model output raise errors that name the problem; nothing becomes a silent 0."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import vlmreward_gym as vrg
+from scripted import ALL, FrameProbeModel, ScriptedEnv, run_episode
+from vlmreward_gym.oracle import OracleProtocolError
+from vlmreward_gym.types import Capability, CapabilityError, RewardInputError, RewardOutputError
+from vlmreward_gym.wrappers import ResetNeeded
+
+
+def test_wrong_frame_dtype_and_shape():
+    with pytest.raises(RewardInputError, match="uint8"):
+        run_episode(vrg.wrap(ScriptedEnv(frame_dtype=np.float32), model=FrameProbeModel(), instruction="t"))
+    with pytest.raises(RewardInputError, match=r"shape \(H, W, 3\)"):
+        run_episode(vrg.wrap(ScriptedEnv(frame_shape=(6, 6, 4)), model=FrameProbeModel(), instruction="t"))
+
+
+def test_missing_frame_source_is_refused_at_wrap_time():
+    with pytest.raises(ValueError, match="render_mode='rgb_array'"):
+        vrg.wrap(ScriptedEnv(render_mode=None), model=FrameProbeModel(), instruction="t")
+    with pytest.raises(KeyError, match="frame_key 'camera'"):
+        run_episode(vrg.wrap(ScriptedEnv(), model=FrameProbeModel(), instruction="t", frame_key="camera"))
+
+
+@pytest.mark.parametrize("instruction", ["", "   ", None])
+def test_empty_instruction(instruction):
+    with pytest.raises(RewardInputError, match="instruction"):
+        vrg.wrap(ScriptedEnv(), model="oracle", form="dense", instruction=instruction)
+
+
+@pytest.mark.parametrize("form, kwargs, missing", [
+    ("episodic", {}, "episode_score"), ("contrastive", {}, "compare"), ("stage_gated", {"stages": ["a"]}, "success"),
+    ("dense", {"terminate_on_success": True}, "success")])
+def test_capability_missing_is_an_error_at_wrap_time(form, kwargs, missing):
+    model = FrameProbeModel(caps=Capability.PROGRESS)
+    with pytest.raises(CapabilityError, match=missing):
+        vrg.wrap(ScriptedEnv(), model=model, form=form, instruction="t", **kwargs)
+
+
+@pytest.mark.parametrize("flag, message", [("nan", "non-finite progress"), ("out_of_range", r"outside \[0.0, 1.0\]")])
+def test_bad_model_output_raises(flag, message):
+    env = vrg.wrap(ScriptedEnv(), model=FrameProbeModel(**{flag: True}), instruction="t")
+    with pytest.raises(RewardOutputError, match=message):
+        run_episode(env)
+
+
+def test_a_failing_model_call_propagates():
+    class Broken(FrameProbeModel):
+        def _predict(self, query):
+            raise ConnectionError("reward server down")
+
+    with pytest.raises(ConnectionError, match="server down"):  # dense queries at reset already
+        vrg.wrap(ScriptedEnv(), model=Broken(), instruction="t", every=2).reset(seed=0)
+    env = vrg.wrap(ScriptedEnv(length=3), model=Broken(), form="episodic", instruction="t")
+    env.reset(seed=0)
+    env.step(np.zeros(1))  # no query before the episode ends
+    env.step(np.zeros(1))
+    with pytest.raises(ConnectionError, match="server down"):
+        env.step(np.zeros(1))
+
+
+def test_missing_oracle_protocol_keys():
+    with pytest.raises(OracleProtocolError, match="oracle_progress"):
+        run_episode(vrg.wrap(ScriptedEnv(oracle=False), model="oracle", instruction="t"))
+
+
+def test_unknown_form_and_step_before_reset():
+    with pytest.raises(ValueError, match="unknown reward form 'sparse'"):
+        vrg.wrap(ScriptedEnv(), model="oracle", form="sparse", instruction="t")
+    with pytest.raises(ResetNeeded):
+        vrg.wrap(ScriptedEnv(), model="oracle", instruction="t").step(np.zeros(1))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"every": 0}, "every"), ({"fill": "mean"}, "fill"), ({"relative": True, "fill": "zero"}, "fill must be 'hold'"),
+    ({"success_threshold": 1.5}, "threshold")])
+def test_bad_form_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        vrg.wrap(ScriptedEnv(), model="oracle", instruction="t", **kwargs)
+
+
+def test_query_validation_names_the_problem():
+    frames = [np.zeros((2, 4, 4, 3), np.uint8)]
+    with pytest.raises(RewardInputError, match="2 instructions"):
+        vrg.RewardQuery(instructions=["a", "b"], want=Capability.PROGRESS, frames=frames)
+    with pytest.raises(RewardInputError, match=r"oracle_progress\[0\] has shape"):
+        vrg.RewardQuery(instructions=["a"], want=Capability.PROGRESS, frames=frames, oracle_progress=[np.zeros(3)])
+    with pytest.raises(RewardInputError, match="needs frames"):
+        FrameProbeModel()(vrg.RewardQuery(instructions=["a"], want=ALL, oracle_progress=[np.zeros(2)]))
+    with pytest.raises(CapabilityError, match="compare"):
+        FrameProbeModel(caps=Capability.PROGRESS)(vrg.RewardQuery(["a"], Capability.COMPARE, frames=frames))
+
+
+def test_point_reach_env_passes_gymnasium_checker():
+    from gymnasium.utils.env_checker import check_env
+    check_env(gym.make("vlmreward/PointReach-v0", render_mode="rgb_array").unwrapped)

@@ -1,0 +1,89 @@
+"""Offline reward-model evaluation: ``vlmreward eval --model NAME --data PATH --out DIR``.
+
+Scores a dataset (our demo format, a RoboRewardBench-style folder or a LeRobot v2 dataset, see
+:mod:`vlmreward_gym.evaluation.data`) with any registered reward model and reports the papers'
+metrics (:mod:`vlmreward_gym.metrics`) as a markdown table, a JSON file and PNG plots.
+
+    vlmreward eval --data DIR --out OUT --model oracle \\
+        --model noisy-oracle --model-kwargs '{"mae": 0.5}' --model zero
+
+``--model`` may be repeated (one table row each); ``--model-kwargs`` (JSON) applies to the
+``--model`` just before it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, Sequence
+
+from vlmreward_gym.evaluation.data import EvalEpisode, load_eval_data
+from vlmreward_gym.evaluation.report import markdown_table, model_label, write_report
+from vlmreward_gym.evaluation.scoring import RANK_BY, evaluate
+
+__all__ = ["EvalEpisode", "evaluate", "load_eval_data", "markdown_table", "run_eval", "write_report", "main"]
+
+
+def run_eval(data: str, models: Sequence[tuple[str, dict[str, Any]]], out: str | None = None, max_frames: int = 32,
+             rank_by: str | None = None, batch_size: int = 8, success_threshold: float = 0.5,
+             confusion: bool = True, camera: str | None = None) -> dict[str, Any]:
+    """Evaluate each ``(name, kwargs)`` model on ``data``; write the report into ``out`` if given."""
+    from vlmreward_gym.models.registry import make_reward_model
+
+    fmt, episodes = load_eval_data(data, max_frames, camera)
+    header = {"data": str(data), "format": fmt, "episodes": len(episodes), "tasks": len({e.task for e in episodes}),
+              "max_frames": max_frames}
+    results = []
+    for name, kwargs in models:
+        model = make_reward_model(name, **kwargs)
+        try:
+            result = evaluate(model, episodes, rank_by, batch_size, success_threshold, confusion)
+        finally:
+            model.close()
+        results.append({"label": model_label(name, kwargs), "model": name, "model_kwargs": kwargs, **result})
+    if out is not None:
+        write_report(results, out, header)
+    return {**header, "results": results}
+
+
+class _ModelAction(argparse.Action):
+    def __call__(self, parser, namespace, value, option_string=None):
+        models = getattr(namespace, "models", None) or []
+        if option_string == "--model":
+            models.append((value, {}))
+        else:
+            if not models:
+                parser.error("--model-kwargs must follow the --model it belongs to")
+            try:
+                kwargs = json.loads(value)
+            except json.JSONDecodeError as exc:
+                parser.error(f"--model-kwargs is not valid JSON ({exc}): {value!r}")
+            if not isinstance(kwargs, dict):
+                parser.error(f"--model-kwargs must be a JSON object, got {value!r}")
+            models[-1][1].update(kwargs)
+        namespace.models = models
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="vlmreward eval", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action=_ModelAction, dest="models", required=True, metavar="NAME",
+                        help="registered reward model (repeat for several rows)")
+    parser.add_argument("--model-kwargs", action=_ModelAction, dest="models", metavar="JSON",
+                        help="JSON keyword arguments of the --model before it")
+    parser.add_argument("--data", required=True, help="demo dataset, RoboRewardBench-style folder or LeRobot v2 folder")
+    parser.add_argument("--out", required=True, help="folder for results.md, results.json and the plots")
+    parser.add_argument("--max-frames", type=int, default=32, help="frames kept per episode, spread evenly (default 32)")
+    parser.add_argument("--rank-by", choices=RANK_BY, default=None,
+                        help="trajectory score for rankings (default: final progress, or the episode score)")
+    parser.add_argument("--batch-size", type=int, default=8, help="clips per model call")
+    parser.add_argument("--success-threshold", type=float, default=0.5, help="for success precision / recall")
+    parser.add_argument("--no-confusion", dest="confusion", action="store_false",
+                        help="skip scoring every video against every task's instruction")
+    parser.add_argument("--camera", default=None, help="LeRobot video feature (default: the first)")
+    args = parser.parse_args(argv)
+    report = run_eval(args.data, args.models, args.out, args.max_frames, args.rank_by, args.batch_size,
+                      args.success_threshold, args.confusion, args.camera)
+    print(markdown_table(report["results"]))
+    print(f"\nwritten to {args.out}/results.md, results.json and *.png")
+    return report

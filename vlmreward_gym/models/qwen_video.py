@@ -1,0 +1,428 @@
+"""Shared Qwen3-VL plumbing for the VLM backends, without torchvision.
+
+transformers' Qwen3-VL *video* processor needs torchvision (which breaks the Qwen3-VL import on
+CPU-only installs), so clips are turned into model inputs here: frames are resized with PIL to
+the size of transformers' own ``smart_resize``, normalised, and cut into patches in the same
+layout as ``Qwen3VLVideoProcessor.patchify``; the prompt's video placeholder is expanded into one
+``<t seconds><|vision_start|><|video_pad|>...<|vision_end|>`` group per temporal patch, as the
+Qwen3-VL processor does; and ``mm_token_type_ids`` (required by transformers 5 for M-RoPE) mark
+image (1) and video (2) tokens. Images (used by Robometer's multi-image mode) go through
+transformers' PIL image processor, which needs no torchvision.
+
+Nothing here imports torch or transformers at module import time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+VISION_START, VISION_END = "<|vision_start|>", "<|vision_end|>"
+VIDEO_PAD, IMAGE_PAD = "<|video_pad|>", "<|image_pad|>"
+VIDEO_SLOT = VISION_START + VIDEO_PAD + VISION_END
+
+
+def import_torch_transformers(extra: str = "qwen") -> tuple[Any, Any]:
+    """``(torch, transformers)``, or an ImportError naming the extra to install."""
+    try:
+        import torch
+        import transformers
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise ImportError(f"this reward model needs torch and transformers: pip install 'vlmreward-gym[{extra}]' "
+                          f"(and torch==2.13.0 first, see install.sh)") from err
+    return torch, transformers
+
+
+def resolve_weights(path: str | Path | None, name: str) -> str:
+    """A local checkpoint directory or a hub id for ``from_pretrained``; clear errors otherwise."""
+    if path is None or str(path).strip() == "":
+        raise ValueError(f"reward model {name!r} needs path=<local checkpoint directory or hub id>")
+    local = Path(path).expanduser()
+    if local.is_dir():
+        return str(local)
+    if local.exists():
+        raise NotADirectoryError(f"weights path for {name!r} must be a checkpoint directory, got the file {local}")
+    text = str(path)
+    if text.startswith((".", "/", "~")) or text.count("/") != 1:
+        raise FileNotFoundError(f"weights path for {name!r} does not exist: {local}")
+    return text  # a hub id: from_pretrained resolves it (fails cleanly when offline)
+
+
+def load_error(name: str, path: str, err: Exception) -> OSError:
+    return OSError(f"could not load the weights of reward model {name!r} from {path!r}: {err}. Pass path= a local "
+                   f"checkpoint directory (no hub download happens with HF_HUB_OFFLINE=1).")
+
+
+def torch_dtype(torch: Any, dtype: Any) -> Any:
+    """``"bfloat16"`` / ``"float32"`` / a torch dtype / None (float32 on CPU, bfloat16 on GPU) to a torch dtype."""
+    if dtype is None or dtype == "auto":
+        return None
+    if isinstance(dtype, str):
+        value = getattr(torch, dtype.replace("torch.", ""), None)
+        if not isinstance(value, torch.dtype):
+            raise ValueError(f"unknown dtype {dtype!r}")
+        return value
+    return dtype
+
+
+def default_dtype(torch: Any, device: str, dtype: Any) -> Any:
+    chosen = torch_dtype(torch, dtype)
+    if chosen is None:
+        chosen = torch.float32 if str(device).startswith("cpu") else torch.bfloat16
+    return chosen
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """Qwen3-VL video preprocessing settings (defaults: ``Qwen3VLVideoProcessor`` in transformers 5).
+
+    Attributes:
+        patch_size, temporal_patch_size, merge_size: the vision encoder's patching.
+        min_pixels, max_pixels: the clip's total pixel budget (``size`` shortest/longest edge).
+        max_frame_tokens: per-frame cap in merged tokens (qwen-vl-utils' ``VIDEO_MAX_TOKEN_NUM``),
+            applied as the reference implementation does; None = no cap.
+        mean, std: per-channel normalisation after scaling to [0, 1].
+    """
+
+    patch_size: int = 16
+    temporal_patch_size: int = 2
+    merge_size: int = 2
+    min_pixels: int = 128 * 32 * 32
+    max_pixels: int = 32 * 32 * 768
+    max_frame_tokens: int | None = 768
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    @classmethod
+    def from_pretrained(cls, path: str, **overrides: Any) -> "VideoSpec":
+        """Read ``video_preprocessor_config.json`` (else ``preprocessor_config.json``) of a local checkpoint."""
+        cfg: dict[str, Any] = {}
+        for fname in ("video_preprocessor_config.json", "preprocessor_config.json"):
+            file = Path(path) / fname
+            if file.is_file():
+                cfg = json.loads(file.read_text())
+                break
+        size = cfg.get("size") or {}
+        values: dict[str, Any] = {}
+        for key in ("patch_size", "temporal_patch_size", "merge_size"):
+            if key in cfg:
+                values[key] = int(cfg[key])
+        if "shortest_edge" in size or "min_pixels" in cfg:
+            values["min_pixels"] = int(size.get("shortest_edge", cfg.get("min_pixels")))
+        if "longest_edge" in size or "max_pixels" in cfg:
+            values["max_pixels"] = int(size.get("longest_edge", cfg.get("max_pixels")))
+        if "image_mean" in cfg:
+            values["mean"] = tuple(float(v) for v in cfg["image_mean"])
+        if "image_std" in cfg:
+            values["std"] = tuple(float(v) for v in cfg["image_std"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
+
+    @property
+    def factor(self) -> int:
+        return self.patch_size * self.merge_size
+
+
+def video_size(spec: VideoSpec, num_frames: int, height: int, width: int) -> tuple[int, int]:
+    """Resized ``(height, width)`` of every frame, from transformers' Qwen3-VL ``smart_resize``."""
+    from transformers.models.qwen3_vl.video_processing_qwen3_vl import smart_resize
+
+    num_frames = max(num_frames, spec.temporal_patch_size)
+    max_pixels = spec.max_pixels
+    if spec.max_frame_tokens is not None:  # the reference per-frame cap (Qwen3VLVideoProcessor.resize)
+        per_frame = max(min(spec.max_frame_tokens * spec.factor ** 2, spec.max_pixels // num_frames),
+                        int(spec.min_pixels * 1.05))
+        max_pixels = per_frame * num_frames
+    return smart_resize(num_frames=num_frames, height=height, width=width, temporal_factor=spec.temporal_patch_size,
+                        factor=spec.factor, min_pixels=spec.min_pixels, max_pixels=max_pixels)
+
+
+def video_patches(frames: np.ndarray, spec: VideoSpec) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Pixel patches of one clip for ``pixel_values_videos``.
+
+    Args:
+        frames: ``(T, H, W, 3)`` uint8.
+    Returns:
+        ``(patches, (grid_t, grid_h, grid_w))`` with patches ``(grid_t * grid_h * grid_w,
+        3 * temporal_patch_size * patch_size**2)`` float32; the clip is padded to a multiple of the
+        temporal patch size by repeating its last frame.
+    """
+    from PIL import Image
+
+    T, H, W, _ = frames.shape
+    rh, rw = video_size(spec, T, H, W)
+    resized = np.stack([np.asarray(Image.fromarray(f).resize((rw, rh), Image.BICUBIC)) for f in frames])
+    x = resized.astype(np.float32) / 255.0
+    x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+    x = x.transpose(0, 3, 1, 2)  # T, C, H, W
+    if pad := -T % spec.temporal_patch_size:
+        x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+    tps, p, m = spec.temporal_patch_size, spec.patch_size, spec.merge_size
+    gt, gh, gw = x.shape[0] // tps, rh // p, rw // p
+    x = x.reshape(gt, tps, 3, gh // m, m, p, gw // m, m, p)
+    x = x.transpose(0, 3, 6, 4, 7, 2, 1, 5, 8)  # same order as Qwen3VLVideoProcessor.patchify
+    return np.ascontiguousarray(x.reshape(gt * gh * gw, 3 * tps * p * p)), (gt, gh, gw)
+
+
+def group_timestamps(seconds: Sequence[float], temporal_patch_size: int) -> list[float]:
+    """Time of each temporal patch: the mean of its first and last frame (Qwen3-VL processor rule)."""
+    times = list(seconds)
+    if pad := -len(times) % temporal_patch_size:
+        times += [times[-1]] * pad
+    return [(times[i] + times[i + temporal_patch_size - 1]) / 2 for i in range(0, len(times), temporal_patch_size)]
+
+
+def video_placeholder(grid: tuple[int, int, int], seconds: Sequence[float], spec: VideoSpec) -> str:
+    """The text that replaces a video slot: per temporal patch ``<t seconds>`` then its vision tokens."""
+    gt, gh, gw = grid
+    per_group = gh * gw // spec.merge_size ** 2
+    stamps = group_timestamps(seconds, spec.temporal_patch_size)
+    return "".join(f"<{stamps[g]:.1f} seconds>{VISION_START}{VIDEO_PAD * per_group}{VISION_END}" for g in range(gt))
+
+
+def expand_videos(text: str, placeholders: Sequence[str]) -> str:
+    """Replace each ``<|vision_start|><|video_pad|><|vision_end|>`` slot of ``text`` in order.
+
+    The whole slot is replaced, as Qwen3-VL's original processor did (transformers 4.57, the
+    version the fine-tuned reward models were trained with), so the frame groups are not wrapped
+    in a second pair of vision tokens.
+    """
+    parts = text.split(VIDEO_SLOT)
+    if len(parts) - 1 != len(placeholders):
+        raise ValueError(f"prompt has {len(parts) - 1} video slots for {len(placeholders)} videos")
+    out = [parts[0]]
+    for placeholder, rest in zip(placeholders, parts[1:]):
+        out += [placeholder, rest]
+    return "".join(out)
+
+
+def frame_seconds(timesteps: np.ndarray | None, length: int, fps: float) -> np.ndarray:
+    """Time in seconds of each frame: the episode steps over the env's frame rate (index if unknown)."""
+    steps = np.arange(length) if timesteps is None else np.asarray(timesteps, np.float64)
+    return (steps - steps[0]) / float(fps)
+
+
+def subsample(length: int, count: int | None) -> np.ndarray:
+    """``count`` indices spread over ``length`` frames, first and last kept (all when ``count`` is None)."""
+    if count is None or length <= count:
+        return np.arange(length)
+    return np.unique(np.linspace(0, length - 1, count).round().astype(int))
+
+
+def load_chat_template(tokenizer: Any, path: str) -> None:
+    """Give the tokenizer the checkpoint's chat template when only the processor files carry it."""
+    if getattr(tokenizer, "chat_template", None):
+        return
+    folder = Path(path)
+    if (folder / "chat_template.jinja").is_file():
+        tokenizer.chat_template = (folder / "chat_template.jinja").read_text()
+    elif (folder / "chat_template.json").is_file():
+        tokenizer.chat_template = json.loads((folder / "chat_template.json").read_text())["chat_template"]
+    else:
+        raise ValueError(f"the checkpoint at {path!r} has no chat template (tokenizer_config.json, "
+                         f"chat_template.jinja or chat_template.json)")
+
+
+class QwenInputs:
+    """Builds batched Qwen3-VL model inputs from chat messages whose video entries are uint8 clips.
+
+    Args:
+        tokenizer: the checkpoint's tokenizer (padding side is set per call).
+        spec: video preprocessing settings.
+        image_processor: a transformers image processor for image entries (optional).
+    """
+
+    def __init__(self, tokenizer: Any, spec: VideoSpec, image_processor: Any = None):
+        self.tokenizer, self.spec, self.image_processor = tokenizer, spec, image_processor
+        ids = tokenizer.convert_tokens_to_ids([IMAGE_PAD, VIDEO_PAD])
+        if any(i is None or i == tokenizer.unk_token_id for i in ids):
+            raise ValueError("the tokenizer lacks Qwen3-VL's <|image_pad|>/<|video_pad|> tokens")
+        self.image_token_id, self.video_token_id = ids
+
+    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True, **template_kwargs: Any) -> str:
+        """Chat-template text with one slot per video/image entry (content lists hold dicts)."""
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                                  **template_kwargs)
+
+    def __call__(self, texts: Sequence[str], videos: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]] = (),
+                 images: Sequence[Sequence[np.ndarray]] = (), padding_side: str = "left") -> dict[str, Any]:
+        """Tokenised batch.
+
+        Args:
+            texts: ``B`` rendered prompts (slots not yet expanded).
+            videos: per prompt, its ``(frames (T, H, W, 3) uint8, seconds (T,))`` in slot order.
+            images: per prompt, its ``(H, W, 3)`` uint8 images in slot order.
+        Returns:
+            ``input_ids``, ``attention_mask``, ``mm_token_type_ids`` and, when present,
+            ``pixel_values_videos`` / ``video_grid_thw`` / ``pixel_values`` / ``image_grid_thw`` (torch tensors).
+        """
+        import torch
+
+        expanded, video_pixels, video_grids, image_pixels, image_grids = [], [], [], [], []
+        for b, text in enumerate(texts):
+            clips = videos[b] if videos else ()
+            holders = []
+            for frames, seconds in clips:
+                patches, grid = video_patches(frames, self.spec)
+                video_pixels.append(patches)
+                video_grids.append(grid)
+                holders.append(video_placeholder(grid, seconds, self.spec))
+            text = expand_videos(text, holders)
+            pics = images[b] if images else ()
+            if pics:
+                text = self._expand_images(text, pics, image_pixels, image_grids)
+            expanded.append(text)
+        self.tokenizer.padding_side = padding_side
+        batch = self.tokenizer(expanded, return_tensors="pt", padding=True, add_special_tokens=False)
+        ids = batch["input_ids"]
+        types = torch.zeros_like(ids)
+        types[ids == self.image_token_id] = 1
+        types[ids == self.video_token_id] = 2
+        out = {"input_ids": ids, "attention_mask": batch["attention_mask"], "mm_token_type_ids": types}
+        if video_pixels:
+            out["pixel_values_videos"] = torch.from_numpy(np.concatenate(video_pixels))
+            out["video_grid_thw"] = torch.tensor(video_grids, dtype=torch.long)
+        if image_pixels:
+            out["pixel_values"] = torch.cat(image_pixels)
+            out["image_grid_thw"] = torch.cat(image_grids)
+        return out
+
+    def _expand_images(self, text: str, pics: Sequence[np.ndarray], pixels: list, grids: list) -> str:
+        from PIL import Image
+
+        if self.image_processor is None:
+            raise ValueError("image inputs need an image processor")
+        feats = self.image_processor([Image.fromarray(p) for p in pics], return_tensors="pt")
+        pixels.append(feats["pixel_values"])
+        grids.append(feats["image_grid_thw"])
+        merge = getattr(self.image_processor, "merge_size", 2) ** 2
+        counts = [int(g.prod()) // merge for g in feats["image_grid_thw"]]
+        parts = text.split(IMAGE_PAD)
+        if len(parts) - 1 != len(counts):
+            raise ValueError(f"prompt has {len(parts) - 1} image slots for {len(counts)} images")
+        out = [parts[0]]
+        for n, rest in zip(counts, parts[1:]):
+            out += [IMAGE_PAD * n, rest]
+        return "".join(out)
+
+
+def to_device(batch: dict[str, Any], device: Any, dtype: Any) -> dict[str, Any]:
+    """Move tensors to ``device``; floating pixel tensors also to ``dtype``."""
+    return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in batch.items()}
+
+
+def check_fps(fps: float) -> float:
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    return float(fps)
+
+
+class UnparseableOutputError(RuntimeError):
+    """A generative reward model's text had no answer in the expected format, even after a retry."""
+
+    def __init__(self, message: str, texts: Sequence[str]):
+        super().__init__(message)
+        self.texts = list(texts)
+
+
+def config_folder(path: str) -> str:
+    """A local folder holding the checkpoint's small config files (a hub id's come from the HF cache)."""
+    if Path(path).is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(path, allow_patterns=["*.json", "*.jinja"])
+
+
+class QwenVL:
+    """A Qwen3-VL checkpoint loaded through ``from_pretrained``, with torchvision-free inputs.
+
+    Args:
+        name: the registry name (for messages).
+        path: local checkpoint directory or hub id.
+        device, dtype: where and in which precision the weights live.
+        model_class: transformers class name (``Qwen3VLForConditionalGeneration`` or ``Qwen3VLModel``).
+        spec_overrides: :class:`VideoSpec` fields to override (e.g. ``max_pixels``).
+        adapter: optional peft adapter directory/id loaded on top (``PeftModel.from_pretrained``).
+        adapter_kwargs: extra keyword arguments for the adapter load (e.g. ``subfolder``).
+    """
+
+    def __init__(self, name: str, path: Any, device: str = "cpu", dtype: Any = None,
+                 model_class: str = "Qwen3VLForConditionalGeneration", spec_overrides: dict | None = None,
+                 adapter: Any = None, adapter_kwargs: dict | None = None):
+        torch, transformers = import_torch_transformers("qwen")
+        self.torch, self.name, self.device = torch, name, str(device)
+        self.path = resolve_weights(path, name)
+        self.dtype = default_dtype(torch, self.device, dtype)
+        try:
+            cls = getattr(transformers, model_class)
+            self.model = cls.from_pretrained(self.path, dtype=self.dtype).to(self.device)
+            if adapter is not None:
+                from peft import PeftModel
+
+                self.model = PeftModel.from_pretrained(self.model, adapter, **(adapter_kwargs or {}))
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.path)
+        except (OSError, ValueError) as err:
+            raise load_error(name, str(adapter or self.path), err) from err
+        self.model.eval()
+        self.config_dir = config_folder(self.path)
+        load_chat_template(self.tokenizer, self.config_dir)
+        self.spec = VideoSpec.from_pretrained(self.config_dir, **(spec_overrides or {}))
+        self.inputs = QwenInputs(self.tokenizer, self.spec, self._image_processor(transformers))
+
+    def _image_processor(self, transformers: Any) -> Any:
+        cls = getattr(transformers, "Qwen2VLImageProcessorPil", None)
+        if cls is None or not (Path(self.config_dir) / "preprocessor_config.json").is_file():
+            return None
+        return cls.from_pretrained(self.config_dir)
+
+    def batch(self, texts: Sequence[str], videos: Sequence = (), images: Sequence = (),
+              padding_side: str = "left") -> dict[str, Any]:
+        return to_device(self.inputs(texts, videos, images, padding_side), self.device, self.dtype)
+
+    def generate(self, batch: dict[str, Any], max_new_tokens: int, sample: bool = False,
+                 temperature: float = 0.7) -> list[str]:
+        """Decode new tokens for each row (greedy, or sampled for retries)."""
+        torch = self.torch
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": sample}
+        if sample:
+            kwargs.update(temperature=temperature, top_p=0.9)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        with torch.no_grad():
+            out = self.model.generate(**batch, **kwargs, pad_token_id=pad)
+        new = out[:, batch["input_ids"].shape[1]:]
+        return self.tokenizer.batch_decode(new, skip_special_tokens=True)
+
+
+def generate_parsed(vl: QwenVL, texts: Sequence[str], videos: Sequence, images: Sequence, parse: Any,
+                    max_new_tokens: int, what: str) -> tuple[list[Any], list[list[str]]]:
+    """Generate, parse each row, regenerate the unparsed rows once with sampling, else raise.
+
+    Returns:
+        ``(values, attempts)``: the parsed value of every row and the texts each row produced.
+    Raises:
+        UnparseableOutputError: carrying the texts of the rows that failed twice.
+    """
+    batch = vl.batch(texts, videos, images)
+    first = vl.generate(batch, max_new_tokens)
+    attempts = [[t] for t in first]
+    values = [parse(t) for t in first]
+    retry = [i for i, v in enumerate(values) if v is None]
+    if retry:
+        again = vl.batch([texts[i] for i in retry], [videos[i] for i in retry] if videos else (),
+                         [images[i] for i in retry] if images else ())
+        for i, text in zip(retry, vl.generate(again, max_new_tokens, sample=True)):
+            attempts[i].append(text)
+            values[i] = parse(text)
+    failed = [i for i, v in enumerate(values) if v is None]
+    if failed:
+        shown = "; ".join(f"clip {i}: {attempts[i]!r}" for i in failed)
+        raise UnparseableOutputError(f"reward model {vl.name!r} produced no {what} after a retry: {shown}",
+                                     [t for i in failed for t in attempts[i]])
+    return values, attempts

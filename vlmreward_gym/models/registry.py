@@ -1,0 +1,131 @@
+"""Reward-model registry: names to lazily imported factories.
+
+Built-in backends are listed here as ``"module:attribute"`` strings, so importing the plugin
+imports no model code. Third-party packages add theirs through the entry-point group
+``vlmreward_gym.reward_models``::
+
+    [project.entry-points."vlmreward_gym.reward_models"]
+    my-model = "my_package.rewards:MyRewardModel"
+
+A factory is any callable returning a :class:`~vlmreward_gym.models.base.RewardModel`; keyword
+arguments of :func:`make_reward_model` are passed to it. A name registered twice is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+from vlmreward_gym.models.base import RewardModel
+
+ENTRY_POINT_GROUP = "vlmreward_gym.reward_models"
+
+Factory = Callable[..., RewardModel]
+
+_BUILTIN: dict[str, str] = {
+    "zero": "vlmreward_gym.models.control:ZeroRewardModel",
+    "oracle": "vlmreward_gym.models.control:OracleRewardModel",
+    "noisy-oracle": "vlmreward_gym.models.control:NoisyOracleRewardModel",
+    "roboreward-4b": "vlmreward_gym.models.roboreward:make_4b",
+    "roboreward-8b": "vlmreward_gym.models.roboreward:make_8b",
+    "robometer-4b": "vlmreward_gym.models.robometer:RobometerModel",
+    "lrm-contrastive": "vlmreward_gym.models.lrm:make_contrastive",
+    "lrm-progress": "vlmreward_gym.models.lrm:make_progress",
+    "lrm-completion": "vlmreward_gym.models.lrm:make_completion",
+    "topreward": "vlmreward_gym.models.topreward:TOPRewardModel",
+    "clip": "vlmreward_gym.models.clip:CLIPRewardModel",
+    "remote": "vlmreward_gym.serve.remote:RemoteRewardModel",
+    "openai": "vlmreward_gym.serve.openai_judge:OpenAIRewardModel",
+}
+
+_registry: dict[str, Factory | str] = dict(_BUILTIN)
+_origin: dict[str, str] = {name: "built-in" for name in _BUILTIN}
+_entry_points_loaded = False
+
+
+class UnknownRewardModelError(KeyError):
+    """No backend is registered under that name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class DuplicateRewardModelError(ValueError):
+    """A backend name is registered twice."""
+
+
+def register_reward_model(name: str, factory: Factory | str, *, origin: str = "register_reward_model") -> None:
+    """Register ``factory`` (a callable or a ``"module:attribute"`` string) under ``name``.
+
+    Raises:
+        DuplicateRewardModelError: ``name`` is already registered.
+        ValueError: ``name`` is empty or ``factory`` is neither callable nor ``"module:attribute"``.
+    """
+    _load_entry_points()
+    _add(name, factory, origin)
+
+
+def _add(name: str, factory: Factory | str, origin: str) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"a reward model name must be a non-empty string, got {name!r}")
+    if not callable(factory) and not (isinstance(factory, str) and ":" in factory):
+        raise ValueError(f"factory for {name!r} must be callable or 'module:attribute', got {factory!r}")
+    if name in _registry:
+        raise DuplicateRewardModelError(
+            f"reward model {name!r} is already registered (by {_origin[name]}); refusing the one from {origin}")
+    _registry[name] = factory
+    _origin[name] = origin
+
+
+def unregister_reward_model(name: str) -> None:
+    """Remove a registration (for tests and plugins that replace themselves)."""
+    _registry.pop(name, None)
+    _origin.pop(name, None)
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        _add(ep.name, ep.value, origin=f"entry point {ep.value!r} of {ep.dist.name if ep.dist else '?'}")
+
+
+def list_reward_models() -> list[str]:
+    """Sorted names of every registered backend (built-in and entry points)."""
+    _load_entry_points()
+    return sorted(_registry)
+
+
+def _resolve(name: str) -> Factory:
+    factory = _registry[name]
+    if isinstance(factory, str):
+        module_name, _, attr = factory.partition(":")
+        module = importlib.import_module(module_name)
+        factory = getattr(module, attr)
+        _registry[name] = factory
+    return factory
+
+
+def make_reward_model(name: str | RewardModel, **kwargs: Any) -> RewardModel:
+    """Build the backend registered as ``name`` with ``kwargs``; a model instance is returned as is.
+
+    Raises:
+        UnknownRewardModelError: no such name; the message lists the known names.
+    """
+    if isinstance(name, RewardModel):
+        if kwargs:
+            raise ValueError(f"model keyword arguments {sorted(kwargs)} given with an already built model {name!r}")
+        return name
+    _load_entry_points()
+    if name not in _registry:
+        close = difflib.get_close_matches(str(name), _registry, n=3)
+        hint = f" Did you mean {close}?" if close else ""
+        raise UnknownRewardModelError(f"unknown reward model {name!r}.{hint} Known: {sorted(_registry)}")
+    model = _resolve(name)(**kwargs)
+    if not isinstance(model, RewardModel):
+        raise TypeError(f"factory of reward model {name!r} returned {type(model).__name__}, not a RewardModel")
+    return model

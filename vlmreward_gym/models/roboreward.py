@@ -1,0 +1,96 @@
+"""RoboReward (``roboreward-4b``, ``roboreward-8b``): a 1-5 end-of-episode progress score from a rollout video.
+
+Facts used (sources):
+- Checkpoints ``teetone/RoboReward-4B`` / ``-8B`` are Qwen3-VL-4B/8B-Instruct fine-tunes, licence
+  CC-BY-4.0, used "following the original Qwen3-VL instructions with video input" (model cards,
+  huggingface.co/teetone/RoboReward-4B, README.md).
+- The prompt below is the model cards' text, the rubric of the RoboReward paper (appendix A.2.2);
+  the task goes after ``Task:``; the model answers ``ANSWER: <score>``.
+- The video comes before the text in the user turn and decoding is greedy (the Robometer repo's
+  RoboReward baseline, robometer/evals/baselines/roboreward.py).
+
+Progress is the score mapped onto [0, 1] as ``(s - 1) / 4`` for the clip's last frame.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from vlmreward_gym.models.base import ModelInfo, RewardModel
+from vlmreward_gym.models.qwen_video import QwenVL, check_fps, frame_seconds, generate_parsed, subsample
+from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
+
+PROMPT = (
+    "Given the task, assign a discrete progress score reward (1,2,3,4,5) for the robot in the video in the "
+    "format: ANSWER: <score>\n"
+    "Rubric for end-of-episode progress (judge only the final state without time limits):\n"
+    "1 - No Success: Final state shows no goal-relevant change for the command.\n"
+    "2 - Minimal Progress: Final state shows a small but insufficient change toward the goal.\n"
+    "3 - Partial Completion: The final state shows good progress toward the goal but violates more than one "
+    "requirement or a major requirement.\n"
+    "4 - Near Completion: Final state is correct in region and intent but misses a single minor requirement.\n"
+    "5 - Perfect Completion: Final state satisfies all requirements.\n"
+    "Task: {task}"
+)
+_ANSWER = re.compile(r"ANSWER:\s*([0-9]+)", re.IGNORECASE)
+HUB_IDS = {"roboreward-4b": "teetone/RoboReward-4B", "roboreward-8b": "teetone/RoboReward-8B"}
+
+
+def parse_score(text: str) -> int | None:
+    """The last ``ANSWER: <n>`` with n in 1..5, or None."""
+    found = [int(m) for m in _ANSWER.findall(text)]
+    return found[-1] if found and 1 <= found[-1] <= 5 else None
+
+
+class RoboRewardModel(RewardModel):
+    """RoboReward through transformers' ``Qwen3VLForConditionalGeneration``.
+
+    Args:
+        path: checkpoint directory or hub id (e.g. ``teetone/RoboReward-8B``).
+        device, dtype: e.g. ``"cuda:0"``, ``"bfloat16"`` (default: float32 on CPU, bfloat16 on GPU).
+        num_frames: frames sent per clip (evenly subsampled, first and last kept).
+        fps: frame rate of the env's frames; frame times (``timesteps / fps``) become Qwen3-VL's
+            ``<t seconds>`` stamps.
+        max_new_tokens: generation budget (the answer is short; the model may reason first).
+        max_pixels: pixel budget of a clip (lower it to save GPU memory); None = the checkpoint's.
+        name: registry name.
+    """
+
+    def __init__(self, path: Any = None, device: str = "cpu", dtype: Any = None, num_frames: int = 16,
+                 fps: float = 2.0, max_new_tokens: int = 64, max_pixels: int | None = None,
+                 name: str = "roboreward-8b"):
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        self.num_frames, self.fps, self.max_new_tokens = int(num_frames), check_fps(fps), int(max_new_tokens)
+        self.vl = QwenVL(name, path, device, dtype, spec_overrides={"max_pixels": max_pixels})
+        self.info = ModelInfo(name=name, capabilities=Capability.EPISODE_SCORE | Capability.PROGRESS,
+                              num_frames=self.num_frames, fps=self.fps, score_range=(1.0, 5.0), device=self.vl.device)
+
+    def _predict(self, query: RewardQuery) -> RewardOutput:
+        texts, videos = [], []
+        for i, (clip, task) in enumerate(zip(query.frames, query.instructions)):
+            keep = subsample(len(clip), self.num_frames)
+            steps = None if query.timesteps is None else query.timesteps[i][keep]
+            messages = [{"role": "user", "content": [{"type": "video"},
+                                                     {"type": "text", "text": PROMPT.format(task=task)}]}]
+            texts.append(self.vl.inputs.render(messages))
+            videos.append([(clip[keep], frame_seconds(steps, len(keep), self.fps))])
+        scores, attempts = generate_parsed(self.vl, texts, videos, (), parse_score, self.max_new_tokens,
+                                           "'ANSWER: <1-5>'")
+        score = np.asarray(scores, np.float64)
+        return RewardOutput(progress=tuple(np.array([(s - 1.0) / 4.0]) for s in score), score=score,
+                            raw=tuple({"score": s, "text": a[-1], "attempts": a} for s, a in zip(scores, attempts)))
+
+    def close(self) -> None:
+        del self.vl
+
+
+def make_4b(path: Any = HUB_IDS["roboreward-4b"], **kwargs: Any) -> RoboRewardModel:
+    return RoboRewardModel(path=path, name="roboreward-4b", **kwargs)
+
+
+def make_8b(path: Any = HUB_IDS["roboreward-8b"], **kwargs: Any) -> RoboRewardModel:
+    return RoboRewardModel(path=path, name="roboreward-8b", **kwargs)

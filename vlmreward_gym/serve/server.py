@@ -1,0 +1,389 @@
+"""``vlmreward serve``: an HTTP reward server that micro-batches concurrent requests.
+
+    vlmreward serve --model NAME [--model-kwargs JSON] [--host 127.0.0.1] [--port 8321]
+                    [--max-batch 32] [--max-wait-ms 5] [--token-env VLMREWARD_SERVE_TOKEN]
+
+``NAME`` is a registered backend (``vlmreward models``) or a ``module:attribute`` factory.
+Requests that arrive while the model is busy (or within ``max-wait-ms`` of the first one) are
+merged into **one** model call of at most ``max-batch`` clips, then each caller gets its slice.
+Only one model call runs at a time, in a worker thread, so the event loop keeps answering.
+
+Endpoints (wire format in :mod:`vlmreward_gym.serve.wire`):
+    GET  /health     liveness, no auth: ``{"status": "ok", "model": name}``
+    GET  /v1/info    the served model's ModelInfo as JSON
+    POST /v1/score   score a batch of clips
+    GET  /metrics    Prometheus text: requests by status, clips, model calls, batch sizes, queue
+
+If the environment variable named by ``--token-env`` is set and non-empty, every endpoint but
+``/health`` needs ``Authorization: Bearer <token>``; the token is never printed or logged.
+The server binds loopback unless ``--host`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import importlib
+import json
+import os
+import sys
+import time
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from vlmreward_gym.models.base import RewardModel
+from vlmreward_gym.models.registry import make_reward_model
+from vlmreward_gym.serve.wire import (CONTENT_TYPE, Limits, WireError, decode_query, encode_output,
+                                      info_to_dict)
+from vlmreward_gym.types import (CapabilityError, RewardInputError, RewardOutput, RewardOutputError,
+                                 RewardQuery)
+
+DEFAULT_PORT = 8321
+TOKEN_ENV = "VLMREWARD_SERVE_TOKEN"
+_FIELDS = ("frames", "oracle_progress", "oracle_success", "timesteps")
+
+
+class Overloaded(RuntimeError):
+    """The request queue is full (answered 503 so clients back off and retry)."""
+
+
+@dataclass
+class _Job:
+    query: RewardQuery
+    future: asyncio.Future
+    arrived: float
+
+    @property
+    def signature(self) -> tuple[bool, ...]:
+        """Which optional fields the query carries; only jobs with equal signatures share a model call."""
+        return tuple(getattr(self.query, name) is not None for name in _FIELDS)
+
+
+@dataclass
+class Stats:
+    """Counters behind ``/metrics``."""
+
+    requests: Counter = field(default_factory=Counter)  # by HTTP status
+    clips: int = 0
+    model_calls: int = 0
+    model_seconds: float = 0.0
+    batch_clips_max: int = 0
+    batch_requests_max: int = 0
+    model_errors: int = 0
+
+
+def merge_queries(queries: list[RewardQuery]) -> RewardQuery:
+    """One query holding every clip of ``queries`` in order (their optional fields must match)."""
+    want = queries[0].want
+    for q in queries[1:]:
+        want |= q.want
+    parts = {name: None if getattr(queries[0], name) is None else
+             tuple(x for q in queries for x in getattr(q, name)) for name in _FIELDS}
+    return RewardQuery(instructions=tuple(t for q in queries for t in q.instructions), want=want, **parts)
+
+
+def split_output(output: RewardOutput, sizes: list[int]) -> list[RewardOutput]:
+    """Cut a merged answer back into one answer per query of ``sizes`` clips."""
+    outputs, start = [], 0
+    for n in sizes:
+        cut = slice(start, start + n)
+
+        def part(value: np.ndarray | None) -> np.ndarray | None:
+            return None if value is None else np.asarray(value)[cut]
+
+        outputs.append(RewardOutput(progress=None if output.progress is None else output.progress[cut],
+                                    success=part(output.success), comparison=part(output.comparison),
+                                    score=part(output.score), raw=output.raw[cut]))
+        start += n
+    return outputs
+
+
+class Batcher:
+    """Collects queries and runs them through the model in merged batches, one call at a time.
+
+    Args:
+        model: the backend.
+        max_batch: most clips in one model call (a larger single request runs alone).
+        max_wait_s: longest wait for company before a model call: an idle model waits (from the first
+            request's arrival or the last call's end) until as many clips are queued as were in flight
+            around the previous call, so returning callers share one call; a lone caller waits not at all.
+        max_queue: most requests waiting; beyond it :meth:`submit` raises :class:`Overloaded`.
+    """
+
+    def __init__(self, model: RewardModel, max_batch: int = 32, max_wait_s: float = 0.005,
+                 max_queue: int = 1024, stats: Stats | None = None):
+        if max_batch < 1 or max_wait_s < 0 or max_queue < 1:
+            raise ValueError(f"need max_batch >= 1, max_wait_s >= 0, max_queue >= 1; got {max_batch}, "
+                             f"{max_wait_s}, {max_queue}")
+        self.model, self.max_batch, self.max_wait_s, self.max_queue = model, max_batch, max_wait_s, max_queue
+        self.stats = stats or Stats()
+        self.pending: deque[_Job] = deque()
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="reward-model")
+        self._task: asyncio.Task | None = None
+        self._expected, self._last_end = 0, float("-inf")
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for job in self.pending:
+            if not job.future.done():
+                job.future.set_exception(Overloaded("the server is shutting down"))
+        self._executor.shutdown(wait=False)
+
+    async def submit(self, query: RewardQuery) -> RewardOutput:
+        if len(self.pending) >= self.max_queue:
+            raise Overloaded(f"{len(self.pending)} requests are already queued (limit {self.max_queue}); retry later")
+        loop = asyncio.get_running_loop()
+        job = _Job(query, loop.create_future(), loop.time())
+        self.pending.append(job)
+        self._wakeup.set()
+        return await job.future
+
+    def _take(self) -> list[_Job]:
+        """Pop the oldest job and the following ones with its signature, up to ``max_batch`` clips."""
+        first = self.pending.popleft()
+        jobs, clips, keep = [first], first.query.batch_size, deque()
+        while self.pending:
+            job = self.pending.popleft()
+            if job.signature == first.signature and clips + job.query.batch_size <= self.max_batch:
+                jobs.append(job)
+                clips += job.query.batch_size
+            else:
+                keep.append(job)
+        self.pending.extendleft(reversed(keep))
+        return jobs
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self.pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            # Wait (at most max_wait_s) for as many clips as were in flight around the last call:
+            # callers answered by it usually come straight back, and waiting for them keeps batches full.
+            target = min(self.max_batch, max(1, self._expected))
+            deadline = max(self.pending[0].arrived, self._last_end) + self.max_wait_s
+            while sum(j.query.batch_size for j in self.pending) < target and loop.time() < deadline:
+                self._wakeup.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), deadline - loop.time())
+            jobs = [j for j in self._take() if not j.future.done()]
+            if not jobs:
+                continue
+            results = await loop.run_in_executor(self._executor, self._call, [j.query for j in jobs])
+            self._last_end = loop.time()
+            self._expected = sum(j.query.batch_size for j in jobs) + sum(j.query.batch_size for j in self.pending)
+            for job, result in zip(jobs, results):
+                if job.future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    job.future.set_exception(result)
+                else:
+                    job.future.set_result(result)
+
+    def _call(self, queries: list[RewardQuery]) -> list[RewardOutput | BaseException]:
+        """Run one merged model call; if it fails, run each query alone so one bad query fails only itself."""
+        start = time.perf_counter()
+        try:
+            merged = merge_queries(queries) if len(queries) > 1 else queries[0]
+            outputs: list[RewardOutput | BaseException] = split_output(
+                self.model(merged), [q.batch_size for q in queries])
+        except Exception as exc:  # noqa: BLE001  (reported to the caller, never swallowed)
+            if len(queries) == 1:
+                self.stats.model_errors += 1
+                outputs = [exc]
+            else:
+                self._count(queries, start)
+                return [self._call([q])[0] for q in queries]
+        self._count(queries, start)
+        return outputs
+
+    def _count(self, queries: list[RewardQuery], start: float) -> None:
+        clips = sum(q.batch_size for q in queries)
+        s = self.stats
+        s.model_calls += 1
+        s.model_seconds += time.perf_counter() - start
+        s.clips += clips
+        s.batch_clips_max = max(s.batch_clips_max, clips)
+        s.batch_requests_max = max(s.batch_requests_max, len(queries))
+
+
+class BearerAuth:
+    """ASGI middleware: every path but ``/health`` needs ``Authorization: <expected>`` (compared in constant time)."""
+
+    def __init__(self, app: Any, expected: bytes, reject: Any):
+        self.app, self.expected, self.reject = app, expected, reject
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                await self.reject()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_model(name: str, kwargs: dict[str, Any] | None = None) -> RewardModel:
+    """A registered backend by name, or any ``module:attribute`` factory."""
+    kwargs = kwargs or {}
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        model = getattr(importlib.import_module(module), attr)(**kwargs)
+        if not isinstance(model, RewardModel):
+            raise TypeError(f"{name} returned {type(model).__name__}, not a RewardModel")
+        return model
+    return make_reward_model(name, **kwargs)
+
+
+def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 5.0, max_queue: int = 1024,
+               limits: Limits = Limits(), token: str | None = None):
+    """The FastAPI app serving ``model``. ``token``: required bearer token, or None for no auth."""
+    stats = Stats()
+    state: dict[str, Batcher] = {}
+    expected = f"Bearer {token}".encode() if token else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        batcher = Batcher(model, max_batch, max_wait_ms / 1000.0, max_queue, stats)
+        batcher.start()
+        state["batcher"] = batcher
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="vlmreward reward server", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+
+    def error(status: int, reason: str) -> JSONResponse:
+        stats.requests[status] += 1
+        return JSONResponse({"error": reason}, status_code=status)
+
+    if expected is not None:
+        app.add_middleware(BearerAuth, expected=expected,
+                           reject=lambda: error(401, "missing or wrong bearer token (Authorization: Bearer <token>)"))
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "model": model.info.name}
+
+    @app.get("/v1/info")
+    async def info():
+        return {"model": info_to_dict(model.info), "max_batch": max_batch, "limits": limits.__dict__}
+
+    @app.get("/metrics")
+    async def metrics():
+        batcher = state.get("batcher")
+        lines = ["# TYPE vlmreward_score_requests_total counter"]
+        lines += [f'vlmreward_score_requests_total{{status="{code}"}} {n}' for code, n in sorted(stats.requests.items())]
+        for name, value in (("clips_total", stats.clips), ("model_calls_total", stats.model_calls),
+                            ("model_seconds_total", round(stats.model_seconds, 6)),
+                            ("model_errors_total", stats.model_errors),
+                            ("batch_clips_max", stats.batch_clips_max),
+                            ("batch_requests_max", stats.batch_requests_max),
+                            ("queue_depth", len(batcher.pending) if batcher else 0)):
+            lines.append(f"vlmreward_{name} {value}")
+        return PlainTextResponse("\n".join(lines) + "\n")
+
+    @app.post("/v1/score")
+    async def score(request: Request):
+        if request.headers.get("content-type", "").split(";")[0].strip() != CONTENT_TYPE:
+            return error(415, f"content type must be {CONTENT_TYPE}")
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limits.max_body_bytes):
+            return error(413, f"content-length {declared!r} exceeds the limit of {limits.max_body_bytes} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limits.max_body_bytes:
+                return error(413, f"body exceeds the limit of {limits.max_body_bytes} bytes")
+        try:
+            query = decode_query(bytes(body), limits)
+            model.check_query(query)
+        except WireError as exc:
+            return error(exc.status, str(exc))
+        except (RewardInputError, CapabilityError) as exc:
+            return error(422, str(exc))
+        try:
+            output = await state["batcher"].submit(query)
+        except Overloaded as exc:
+            return error(503, str(exc))
+        except (RewardInputError, CapabilityError) as exc:
+            return error(422, str(exc))
+        except RewardOutputError as exc:
+            return error(500, f"the reward model broke its contract: {exc}")
+        except Exception as exc:  # noqa: BLE001
+            return error(500, f"the reward model failed: {type(exc).__name__}: {exc}")
+        stats.requests[200] += 1
+        return JSONResponse(encode_output(output))
+
+    return app
+
+
+@dataclass(frozen=True)
+class ServeArgs:
+    model: str = "oracle"
+    """registered backend name or 'module:attribute' factory"""
+    model_kwargs: str = "{}"
+    """JSON object of keyword arguments for the model factory"""
+    host: str = "127.0.0.1"
+    """bind address; loopback unless you mean to expose it (then set a token)"""
+    port: int = DEFAULT_PORT
+    max_batch: int = 32
+    """most clips per model call"""
+    max_wait_ms: float = 5.0
+    """how long an idle server waits for more requests before calling the model"""
+    max_queue: int = 1024
+    """most queued requests; beyond it requests get 503"""
+    token_env: str = TOKEN_ENV
+    """environment variable holding the bearer token (unset or empty: no auth)"""
+    max_frames: int = Limits.max_frames
+    max_side: int = Limits.max_side
+    max_clips: int = Limits.max_clips
+    max_instruction_chars: int = Limits.max_instruction_chars
+    max_body_mb: float = Limits.max_body_bytes / 2**20
+    access_log: bool = False
+
+
+def main(argv: list[str] | None = None) -> None:
+    import tyro
+    import uvicorn
+
+    args = tyro.cli(ServeArgs, args=argv)
+    try:
+        kwargs = json.loads(args.model_kwargs)
+    except ValueError as exc:
+        raise SystemExit(f"vlmreward serve: --model-kwargs is not JSON: {exc}") from None
+    if not isinstance(kwargs, dict):
+        raise SystemExit("vlmreward serve: --model-kwargs must be a JSON object")
+    token = os.environ.get(args.token_env) or None
+    if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host} without auth; set {args.token_env} to require a token",
+              file=sys.stderr)
+    model = build_model(args.model, kwargs)
+    limits = Limits(max_body_bytes=int(args.max_body_mb * 2**20), max_clips=args.max_clips,
+                    max_frames=args.max_frames, max_side=args.max_side,
+                    max_instruction_chars=args.max_instruction_chars)
+    app = create_app(model, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
+                     limits=limits, token=token)
+    print(f"serving reward model {model.info.name!r} on http://{args.host}:{args.port} "
+          f"(max batch {args.max_batch}, max wait {args.max_wait_ms} ms, auth {'on' if token else 'off'})",
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.access_log else "warning",
+                access_log=args.access_log)
+    model.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Contrastive reward: is the current frame closer to done than the frame ``delta`` steps back?"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vlmreward_gym.types import Capability
+from vlmreward_gym.wrappers.base import LearnedRewardWrapper
+from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
+                                           SuccessDetector, check_fill, fill_reward)
+
+OUTPUTS = ("sign", "value")
+
+
+@dataclass
+class _ContrastiveState:
+    last: float = 0.0
+    success_prob: float = math.nan
+    streak: int = 0
+    detected: bool = False
+
+
+class ContrastiveForm(RewardForm):
+    """Every ``every`` steps (and on the last step), the model compares the current frame with
+    the frame ``delta`` steps earlier (the latest recorded one at or before it), sending the
+    episode's first frame as an anchor when the model uses one (``ModelInfo.uses_anchor``):
+    the clip is ``[first, reference, current]`` or ``[reference, current]``.
+
+    Args:
+        delta: how far back the reference frame is, in env steps (>= 1).
+        every: query period in env steps (>= 1).
+        output: ``sign`` pays -1 / 0 / +1 (the model's value rounded), ``value`` pays the model's
+            value in [-1, 1] (its expected judgement, for models that give probabilities).
+        fill: reward between queries: ``zero`` (default) | ``hold`` | ``env``.
+        terminate_on_success, success_threshold, success_patience: as in the dense form.
+    """
+
+    def __init__(self, delta: int = 1, every: int = 1, output: str = "sign", fill: str = "zero",
+                 terminate_on_success: bool = False, success_threshold: float = 0.5, success_patience: int = 1):
+        if delta < 1 or every < 1:
+            raise ValueError(f"delta and every must be >= 1, got delta={delta}, every={every}")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        self.delta, self.every, self.output, self.fill = int(delta), int(every), output, check_fill(fill)
+        self.terminate_on_success = bool(terminate_on_success)
+        self.detector = SuccessDetector(success_threshold, success_patience)
+        self.want = Capability.COMPARE | (Capability.SUCCESS if terminate_on_success else Capability.NONE)
+
+    def new_state(self) -> _ContrastiveState:
+        return _ContrastiveState()
+
+    def needs_point(self, state: _ContrastiveState, t: int, done: bool) -> bool:
+        return done or t % self.every == 0 or (t + self.delta) % self.every == 0
+
+    def request(self, env: int, state: _ContrastiveState, record: EpisodeRecord, done: bool) -> ClipRequest | None:
+        t = record.t
+        if t < 1 or not (done or t % self.every == 0):
+            return None
+        reference, current = record.latest_at_or_before(max(0, t - self.delta)), len(record) - 1
+        points = [reference, current]
+        if self.model.info.uses_anchor:
+            points.insert(0, 0)
+        return ClipRequest(points, self.instructions[env])
+
+    def pay(self, state: _ContrastiveState, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
+            env_reward: float) -> StepReward:
+        if answer is None:
+            reward = fill_reward(self.fill, state.last, env_reward)
+        else:
+            reward = float(np.round(answer.comparison)) if self.output == "sign" else answer.comparison
+            state.last = reward
+            if answer.success is not None:
+                state.success_prob = answer.success
+                state.streak = self.detector.update(state.streak, answer.success)
+                state.detected = state.detected or self.detector.reached(state.streak)
+        info: dict[str, Any] = {"queried": answer is not None, "comparison": state.last,
+                                "success_prob": state.success_prob, "success": state.detected,
+                                "raw": answer.raw if answer else {}}
+        return StepReward(reward, self.terminate_on_success and state.detected, info)
+
+
+class ContrastiveReward(LearnedRewardWrapper):
+    """Single-env contrastive learned reward; keyword arguments as in :class:`ContrastiveForm`."""
+
+    form_class = ContrastiveForm

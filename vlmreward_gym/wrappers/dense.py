@@ -1,0 +1,96 @@
+"""Dense reward: the model's progress on the clip so far, every ``every`` steps."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from vlmreward_gym.types import Capability
+from vlmreward_gym.wrappers.base import LearnedRewardWrapper
+from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
+                                           SuccessDetector, check_fill, fill_reward)
+from vlmreward_gym.wrappers.frames import subsample_indices
+
+
+@dataclass
+class _DenseState:
+    potential: float = 0.0  # latest progress answer: the held value, and the potential of relative mode
+    success_prob: float = math.nan
+    streak: int = 0
+    detected: bool = False
+
+
+class DenseForm(RewardForm):
+    """Progress every ``every`` steps (and on the episode's last step) on the clip so far.
+
+    Absolute mode pays the latest progress in [0, 1] on query steps and ``fill`` between them
+    (``hold`` the last value, ``zero``, or ``env``: the simulator's reward). ``relative=True`` pays
+    the potential-based change ``gamma * progress_new - progress_old``, with the potential held
+    between queries and set by a query at reset, so the discounted return telescopes to
+    ``gamma**T * progress_T - progress_0``.
+
+    Args:
+        every: query period in env steps (>= 1).
+        relative: pay the change in progress instead of progress.
+        gamma: discount of the potential-based shaping (relative mode).
+        fill: reward between queries in absolute mode: ``hold`` | ``zero`` | ``env``.
+        frame_stride: record a frame every this many steps for the clip (default ``every``);
+            first and last frames are always recorded.
+        terminate_on_success: end the episode (``terminated=True``) once success is detected.
+        success_threshold, success_patience: success = probability >= threshold on this many
+            consecutive queries.
+    """
+
+    def __init__(self, every: int = 1, relative: bool = False, gamma: float = 0.99, fill: str = "hold",
+                 frame_stride: int | None = None, terminate_on_success: bool = False,
+                 success_threshold: float = 0.5, success_patience: int = 1):
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.every, self.relative, self.gamma = int(every), bool(relative), float(gamma)
+        self.fill = check_fill(fill)
+        if self.relative and self.fill != "hold":
+            raise ValueError("relative=True holds the potential between queries; fill must be 'hold'")
+        self.frame_stride = int(frame_stride or every)
+        if self.frame_stride < 1:
+            raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
+        self.terminate_on_success = bool(terminate_on_success)
+        self.detector = SuccessDetector(success_threshold, success_patience)
+        self.want = Capability.PROGRESS | (Capability.SUCCESS if terminate_on_success else Capability.NONE)
+
+    def new_state(self) -> _DenseState:
+        return _DenseState()
+
+    def needs_point(self, state: _DenseState, t: int, done: bool) -> bool:
+        return done or t % self.every == 0 or t % self.frame_stride == 0
+
+    def request(self, env: int, state: _DenseState, record: EpisodeRecord, done: bool) -> ClipRequest | None:
+        if not (done or record.t % self.every == 0):
+            return None
+        return ClipRequest(subsample_indices(len(record), self.model.info.num_frames), self.instructions[env])
+
+    def pay(self, state: _DenseState, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
+            env_reward: float) -> StepReward:
+        if answer is None:
+            reward = (self.gamma - 1.0) * state.potential if self.relative else fill_reward(
+                self.fill, state.potential, env_reward)
+        else:
+            progress = float(answer.progress[-1])
+            reward = self.gamma * progress - state.potential if self.relative else progress
+            state.potential = progress
+            if answer.success is not None:
+                state.success_prob = answer.success
+                state.streak = self.detector.update(state.streak, answer.success)
+                state.detected = state.detected or self.detector.reached(state.streak)
+        if record.t == 0:  # reset: the query only sets the potential
+            reward = 0.0
+        info: dict[str, Any] = {"queried": answer is not None, "progress": state.potential,
+                                "success_prob": state.success_prob, "success": state.detected,
+                                "raw": answer.raw if answer else {}}
+        return StepReward(reward, self.terminate_on_success and state.detected, info)
+
+
+class DenseReward(LearnedRewardWrapper):
+    """Single-env dense learned reward; keyword arguments as in :class:`DenseForm`."""
+
+    form_class = DenseForm

@@ -1,0 +1,237 @@
+"""The machinery every reward form shares, for one env or a batch of them.
+
+A :class:`RewardForm` decides, per env, which time points to record, when to ask the model and
+how to turn its answer into a reward. :class:`RewardEngine` keeps each env's episode record,
+records frames only when the form asks for them, gathers all due queries of a step into **one**
+batched model call and hands each env its answer. The single-env wrappers are the engine with
+one env; the vector twins use it with ``num_envs`` envs, so both compute the same rewards.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from vlmreward_gym.models.base import RewardModel
+from vlmreward_gym.oracle import read_oracle
+from vlmreward_gym.types import Capability, RewardQuery
+
+FILL_MODES = ("hold", "zero", "env")
+
+
+class EpisodeRecord:
+    """The recorded time points of one env's current episode.
+
+    ``t`` counts the actions taken in the episode; point ``j`` was recorded at step ``steps[j]``
+    (the state after that many actions), with its frame (if the model reads frames) and its
+    oracle progress and success (if the model reads them).
+    """
+
+    def __init__(self) -> None:
+        self.t = 0
+        self.steps: list[int] = []
+        self.frames: list[np.ndarray] = []
+        self.progress: list[float] = []
+        self.success: list[bool] = []
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def latest_at_or_before(self, step: int) -> int:
+        """Index of the last point recorded at or before ``step``."""
+        j = int(np.searchsorted(self.steps, step, side="right")) - 1
+        if j < 0:
+            raise ValueError(f"no point recorded at or before step {step}")
+        return j
+
+
+@dataclass(frozen=True)
+class ClipRequest:
+    """One clip a form wants scored: the record's point indices and the instruction to use."""
+
+    points: Sequence[int]
+    instruction: str
+
+
+@dataclass(frozen=True)
+class ClipAnswer:
+    """The model's answer for one clip (fields the query did not ask for are None)."""
+
+    progress: np.ndarray | None
+    success: float | None
+    comparison: float | None
+    score: float | None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepReward:
+    """What a form pays for one env step. ``info`` becomes ``info["reward_model"]``."""
+
+    reward: float
+    detected_success: bool
+    info: dict[str, Any]
+
+
+class SuccessDetector:
+    """Success when the probability stays at or above ``threshold`` for ``patience`` consecutive queries."""
+
+    def __init__(self, threshold: float, patience: int):
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"success threshold must be in [0, 1], got {threshold}")
+        if patience < 1:
+            raise ValueError(f"success patience must be >= 1, got {patience}")
+        self.threshold, self.patience = float(threshold), int(patience)
+
+    def update(self, streak: int, probability: float) -> int:
+        """The new streak length after one more query answered ``probability``."""
+        return streak + 1 if probability >= self.threshold else 0
+
+    def reached(self, streak: int) -> bool:
+        return streak >= self.patience
+
+
+class RewardForm(abc.ABC):
+    """How one reward form turns model answers into rewards. Per-env state lives in objects
+    made by :meth:`new_state`, so the engine can keep an ending episode's state while the next
+    episode starts (Gymnasium's same-step autoreset)."""
+
+    #: capabilities the form needs from the model
+    want: Capability
+
+    def bind(self, model: RewardModel, instructions: Sequence[str]) -> None:
+        """Attach the model and the per-env instructions; check the model can serve this form."""
+        model.require(self.want, purpose=f"the {self.name} reward form")
+        self.model = model
+        self.instructions = list(instructions)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__.removesuffix("Form").lower()
+
+    @abc.abstractmethod
+    def new_state(self) -> Any:
+        """Fresh per-env state for a new episode."""
+
+    @abc.abstractmethod
+    def needs_point(self, state: Any, t: int, done: bool) -> bool:
+        """Whether the state after ``t`` actions must be recorded (rendered if the model reads frames)."""
+
+    @abc.abstractmethod
+    def request(self, env: int, state: Any, record: EpisodeRecord, done: bool) -> ClipRequest | None:
+        """The clip to score after the latest point (``record.t``), or None if no query is due."""
+
+    @abc.abstractmethod
+    def pay(self, state: Any, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
+            env_reward: float) -> StepReward:
+        """The reward of the step that led to ``record.t``; ``answer`` is None when no query was due."""
+
+    def start(self, state: Any, record: EpisodeRecord, answer: ClipAnswer | None) -> dict[str, Any]:
+        """Take the answer to a reset-time query (if :meth:`request` asked one); return the reset info."""
+        return self.pay(state, record, False, answer, 0.0).info
+
+
+def check_fill(fill: str) -> str:
+    if fill not in FILL_MODES:
+        raise ValueError(f"fill must be one of {FILL_MODES}, got {fill!r}")
+    return fill
+
+
+def fill_reward(fill: str, held: float, env_reward: float) -> float:
+    """The reward between model queries: the last value held, zero, or the simulator's own."""
+    return {"hold": held, "zero": 0.0, "env": float(env_reward)}[fill]
+
+
+@dataclass
+class _Pending:
+    env: int
+    state: Any
+    record: EpisodeRecord
+    done: bool
+    env_reward: float
+    request: ClipRequest | None
+    is_reset: bool
+
+
+FrameGetter = Callable[[], np.ndarray]
+
+
+class RewardEngine:
+    """Per-env episode records and one batched model call per step, for ``num_envs`` envs.
+
+    Use: call :meth:`observe_reset` / :meth:`observe_step` for every env that reset or stepped,
+    then :meth:`resolve` once; it returns each observed env's :class:`StepReward` (steps) and
+    reset info (resets).
+    """
+
+    def __init__(self, model: RewardModel, form: RewardForm, instructions: Sequence[str]):
+        form.bind(model, instructions)
+        self.model, self.form = model, form
+        self.num_envs = len(instructions)
+        self.records = [EpisodeRecord() for _ in range(self.num_envs)]
+        self.states = [form.new_state() for _ in range(self.num_envs)]
+        self._pending: list[_Pending] = []
+
+    def _record_point(self, env: int, done: bool, info: dict[str, Any], frame: FrameGetter) -> None:
+        record, state = self.records[env], self.states[env]
+        if not self.form.needs_point(state, record.t, done):
+            return
+        record.steps.append(record.t)
+        if self.model.info.needs_frames:
+            record.frames.append(frame())
+        if self.model.info.needs_oracle:
+            progress, success = read_oracle(info)
+            record.progress.append(progress)
+            record.success.append(success)
+
+    def observe_reset(self, env: int, info: dict[str, Any], frame: FrameGetter) -> None:
+        """Env ``env`` started a new episode; ``info`` is its reset info, ``frame()`` renders its first frame."""
+        self.records[env], self.states[env] = EpisodeRecord(), self.form.new_state()
+        self._record_point(env, False, info, frame)
+        request = self.form.request(env, self.states[env], self.records[env], False)
+        self._pending.append(_Pending(env, self.states[env], self.records[env], False, 0.0, request, True))
+
+    def observe_step(self, env: int, env_reward: float, terminated: bool, truncated: bool, info: dict[str, Any],
+                     frame: FrameGetter) -> None:
+        """Env ``env`` took a step; ``info``/``frame()`` describe the state it reached."""
+        record, done = self.records[env], bool(terminated or truncated)
+        record.t += 1
+        self._record_point(env, done, info, frame)
+        request = self.form.request(env, self.states[env], record, done)
+        self._pending.append(_Pending(env, self.states[env], record, done, float(env_reward), request, False))
+
+    def _query(self, pending: list[_Pending]) -> list[ClipAnswer]:
+        info = self.model.info
+        frames = oracle_progress = oracle_success = None
+        if info.needs_frames:
+            frames = [np.stack([p.record.frames[j] for j in p.request.points]) for p in pending]
+        if info.needs_oracle:
+            oracle_progress = [np.array([p.record.progress[j] for j in p.request.points]) for p in pending]
+            oracle_success = [np.array([p.record.success[j] for j in p.request.points]) for p in pending]
+        query = RewardQuery(instructions=[p.request.instruction for p in pending], want=self.form.want,
+                            frames=frames, oracle_progress=oracle_progress, oracle_success=oracle_success,
+                            timesteps=[np.array([p.record.steps[j] for j in p.request.points]) for p in pending])
+        out = self.model(query)
+        return [ClipAnswer(progress=None if out.progress is None else np.asarray(out.progress[k], np.float64),
+                           success=None if out.success is None else float(out.success[k]),
+                           comparison=None if out.comparison is None else float(out.comparison[k]),
+                           score=None if out.score is None else float(out.score[k]),
+                           raw=out.raw[k]) for k in range(len(pending))]
+
+    def resolve(self) -> tuple[dict[int, StepReward], dict[int, dict[str, Any]]]:
+        """Answer every pending query in one model call; return ``(step rewards, reset infos)`` by env."""
+        pending, self._pending = self._pending, []
+        asked = [p for p in pending if p.request is not None]
+        answers = dict(zip(map(id, asked), self._query(asked))) if asked else {}
+        steps: dict[int, StepReward] = {}
+        resets: dict[int, dict[str, Any]] = {}
+        for p in pending:  # steps before resets: an ending episode is paid before the next one starts
+            if not p.is_reset:
+                steps[p.env] = self.form.pay(p.state, p.record, p.done, answers.get(id(p)), p.env_reward)
+        for p in pending:
+            if p.is_reset:
+                resets[p.env] = self.form.start(p.state, p.record, answers.get(id(p)))
+        return steps, resets

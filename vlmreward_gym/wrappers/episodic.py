@@ -1,0 +1,67 @@
+"""Episodic reward: one score for the whole episode, paid on its last step."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from vlmreward_gym.types import Capability
+from vlmreward_gym.wrappers.base import LearnedRewardWrapper
+from vlmreward_gym.wrappers.engine import ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward
+from vlmreward_gym.wrappers.frames import subsample_indices
+
+SCALES = ("raw", "unit", "binary")
+
+
+class EpisodicForm(RewardForm):
+    """Reward 0 until the episode ends (terminated or truncated), then the model's episode score
+    of the whole clip, subsampled to the model's frame count with first and last frame kept.
+
+    Args:
+        scale: ``raw`` the model's score (e.g. 1-5); ``unit`` mapped linearly onto [0, 1];
+            ``binary`` 1.0 when the score reaches ``binary_threshold`` (default: the top score), else 0.
+        frame_stride: record a frame every this many steps (first and last always recorded). The
+            episode length is unknown in advance, so 1 (default) renders every step; a larger
+            stride renders less.
+        binary_threshold: score at or above which ``binary`` pays 1.
+    """
+
+    want = Capability.EPISODE_SCORE
+
+    def __init__(self, scale: str = "raw", frame_stride: int = 1, binary_threshold: float | None = None):
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+        if frame_stride < 1:
+            raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
+        self.scale, self.frame_stride, self.binary_threshold = scale, int(frame_stride), binary_threshold
+
+    def new_state(self) -> None:
+        return None
+
+    def needs_point(self, state: None, t: int, done: bool) -> bool:
+        return done or t % self.frame_stride == 0
+
+    def request(self, env: int, state: None, record: EpisodeRecord, done: bool) -> ClipRequest | None:
+        if not done:
+            return None
+        return ClipRequest(subsample_indices(len(record), self.model.info.num_frames), self.instructions[env])
+
+    def scaled(self, score: float) -> float:
+        low, high = self.model.info.score_range
+        if self.scale == "unit":
+            return (score - low) / (high - low)
+        if self.scale == "binary":
+            return float(score >= (high if self.binary_threshold is None else self.binary_threshold))
+        return score
+
+    def pay(self, state: None, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
+            env_reward: float) -> StepReward:
+        score = math.nan if answer is None else answer.score
+        info: dict[str, Any] = {"queried": answer is not None, "score": score, "raw": answer.raw if answer else {}}
+        return StepReward(0.0 if answer is None else self.scaled(score), False, info)
+
+
+class EpisodicReward(LearnedRewardWrapper):
+    """Single-env episodic learned reward; keyword arguments as in :class:`EpisodicForm`."""
+
+    form_class = EpisodicForm

@@ -1,0 +1,94 @@
+"""Multi-stage, success-gated reward: sub-task instructions in order, advanced by detected success."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from vlmreward_gym.types import Capability
+from vlmreward_gym.wrappers.base import LearnedRewardWrapper
+from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
+                                           SuccessDetector, check_fill, fill_reward)
+from vlmreward_gym.wrappers.frames import subsample_indices
+
+
+@dataclass
+class _StageState:
+    stage: int = 0  # stages completed so far
+    stage_start: int = 0  # step at which the current stage began
+    progress: float = 0.0  # progress within the current stage
+    success_prob: float = math.nan
+    streak: int = 0
+
+
+class StageGatedForm(RewardForm):
+    """Reward ``(stages done + progress in the current stage) / number of stages``.
+
+    Every ``every`` steps the model scores the clip since the current stage began against that
+    stage's instruction. Its success probability at or above ``threshold`` on ``patience``
+    consecutive queries advances the stage (Robometer-style multi-stage RL with the reward model
+    as the success detector). Completing the last stage pays 1.0 from then on and, with
+    ``terminate_on_success``, ends the episode.
+
+    Args:
+        stages: the sub-task instructions in order (at least one).
+        threshold, patience: the success detector (defaults 0.65 and 2).
+        every: query period in env steps; frame_stride: frame recording period (default ``every``).
+        fill: reward between queries: ``hold`` (default) | ``zero`` | ``env``.
+        terminate_on_success: end the episode at final success (default True).
+    """
+
+    want = Capability.PROGRESS | Capability.SUCCESS
+
+    def __init__(self, stages: Sequence[str], threshold: float = 0.65, patience: int = 2, every: int = 1,
+                 frame_stride: int | None = None, fill: str = "hold", terminate_on_success: bool = True):
+        stages = [stages] if isinstance(stages, str) else list(stages)
+        if not stages or any(not isinstance(s, str) or not s.strip() for s in stages):
+            raise ValueError(f"stages must be a non-empty list of non-empty instructions, got {stages!r}")
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.stages, self.every, self.fill = stages, int(every), check_fill(fill)
+        self.frame_stride = int(frame_stride or every)
+        self.detector = SuccessDetector(threshold, patience)
+        self.terminate_on_success = bool(terminate_on_success)
+
+    def new_state(self) -> _StageState:
+        return _StageState()
+
+    def needs_point(self, state: _StageState, t: int, done: bool) -> bool:
+        return done or t % self.every == 0 or t % self.frame_stride == 0
+
+    def request(self, env: int, state: _StageState, record: EpisodeRecord, done: bool) -> ClipRequest | None:
+        if record.t < 1 or state.stage >= len(self.stages) or not (done or record.t % self.every == 0):
+            return None
+        first = record.latest_at_or_before(state.stage_start)
+        points = list(range(first, len(record)))
+        keep = subsample_indices(len(points), self.model.info.num_frames)
+        return ClipRequest([points[k] for k in keep], self.stages[state.stage])
+
+    def reward_of(self, state: _StageState) -> float:
+        return min(1.0, (state.stage + state.progress) / len(self.stages))
+
+    def pay(self, state: _StageState, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
+            env_reward: float) -> StepReward:
+        if answer is None:
+            reward = fill_reward(self.fill, self.reward_of(state), env_reward)
+        else:
+            state.success_prob = answer.success
+            state.progress = float(answer.progress[-1])
+            state.streak = self.detector.update(state.streak, answer.success)
+            if self.detector.reached(state.streak):
+                state.stage, state.streak, state.progress, state.stage_start = state.stage + 1, 0, 0.0, record.t
+            reward = self.reward_of(state)
+        finished = state.stage >= len(self.stages)
+        info: dict[str, Any] = {"queried": answer is not None, "stage": state.stage, "progress": state.progress,
+                                "success_prob": state.success_prob, "success": finished,
+                                "raw": answer.raw if answer else {}}
+        return StepReward(reward, self.terminate_on_success and finished, info)
+
+
+class StageGatedReward(LearnedRewardWrapper):
+    """Single-env stage-gated learned reward; keyword arguments as in :class:`StageGatedForm`."""
+
+    form_class = StageGatedForm

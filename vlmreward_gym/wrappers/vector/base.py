@@ -1,0 +1,175 @@
+"""The vector-env learned-reward wrapper: one batched model call per vector step."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Sequence
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
+
+from vlmreward_gym.models.base import RewardModel
+from vlmreward_gym.types import check_frame
+from vlmreward_gym.wrappers.base import (build_model_and_form, check_frame_source, check_instruction,
+                                         per_env_instructions)
+from vlmreward_gym.wrappers.engine import RewardEngine, RewardForm
+from vlmreward_gym.wrappers.frames import VectorFrames, frame_from_obs
+
+
+def sub_info(vector_info: dict[str, Any], i: int) -> dict[str, Any]:
+    """Sub-env ``i``'s entries of a Gymnasium vector info dict (``key`` with mask ``_key``)."""
+    out = {}
+    for key, value in vector_info.items():
+        if key.startswith("_"):
+            continue
+        mask = vector_info.get(f"_{key}")
+        if mask is not None and not mask[i]:
+            continue
+        out[key] = sub_info(value, i) if isinstance(value, dict) else value[i]
+    return out
+
+
+def sub_obs(obs: Any, i: int) -> Any:
+    """Sub-env ``i``'s observation from a batched (dict of) array(s)."""
+    return {k: sub_obs(v, i) for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
+
+
+class LearnedRewardVectorWrapper(VectorWrapper):
+    """Batched twin of :class:`~vlmreward_gym.wrappers.base.LearnedRewardWrapper` for vector envs.
+
+    Same arguments and rewards as ``num_envs`` single wrappers on the same seeds, but all
+    sub-envs that need scoring in a vector step share one model call. ``instruction`` may be one
+    string or one per sub-env. Works with the NEXT_STEP, SAME_STEP and DISABLED autoreset modes;
+    an episode's frames never mix with the next one's. In SAME_STEP mode the terminal frame is
+    only reachable through ``frame_key`` (``render()`` already shows the reset state). A sub-env
+    ended by detected success (``terminate_on_success``) is reset like any other ending one: in
+    SAME_STEP mode at once (its last observation and info move to ``final_obs``/``final_info``;
+    a form that queries at reset then makes a second model call in that step), in NEXT_STEP mode
+    on the next step (its action there is spent on the finished episode and discarded, like any
+    NEXT_STEP reset), in DISABLED mode when you reset it.
+    ``info["env_reward"]`` holds the simulator's rewards; ``info["reward_model"]`` the model's
+    answers per sub-env, with the mask ``info["_reward_model"]``.
+    """
+
+    form_class: ClassVar[type[RewardForm]]
+
+    def __init__(self, env: VectorEnv, model: str | RewardModel = "oracle",
+                 instruction: str | Sequence[str] | None = None, *, model_kwargs: dict[str, Any] | None = None,
+                 frame_key: str | None = None, **form_kwargs: Any):
+        super().__init__(env)
+        self.model, self.form = build_model_and_form(self.form_class, model, model_kwargs, form_kwargs)
+        n = self.num_envs
+        if instruction is None or isinstance(instruction, str):
+            instructions = per_env_instructions(check_instruction(instruction, self.form), n)
+        else:
+            instructions = [check_instruction(text, self.form) for text in per_env_instructions(instruction, n)]
+        self.frame_key = frame_key
+        check_frame_source(self.model, frame_key, env.render_mode)
+        self.autoreset_mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            if self.model.info.needs_frames and frame_key is None:
+                raise ValueError("with SAME_STEP autoreset, render() shows the reset state, not the terminal one: "
+                                 "pass frame_key=<observation key> or use the NEXT_STEP autoreset mode")
+        self.engine = RewardEngine(self.model, self.form, instructions)
+        self._starting = np.zeros(n, bool)  # NEXT_STEP: sub-envs whose next step is a reset
+        self._forced = np.zeros(n, bool)  # NEXT_STEP: sub-envs ended by detected success, to reset next step
+
+    def _frames(self, obs: Any) -> Callable[[int], np.ndarray]:
+        if self.frame_key is not None:
+            return lambda i: frame_from_obs(sub_obs(obs, i), self.frame_key, f"observation frame of sub-env {i}")
+        frames = VectorFrames(self.env.render, self.num_envs)
+        return lambda i: frames[i]
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
+        mask = None if options is None else options.get("reset_mask")
+        obs, info = self.env.reset(seed=seed, options=options)
+        envs = range(self.num_envs) if mask is None else np.flatnonzero(mask)
+        frame = self._frames(obs)
+        for i in envs:
+            self.engine.observe_reset(i, sub_info(info, i), lambda i=i: frame(i))
+        _, resets = self.engine.resolve()
+        self._starting[envs] = False
+        self._forced[envs] = False
+        return obs, self._with_infos(info, resets)
+
+    def _with_infos(self, info: dict[str, Any], per_env: dict[int, dict[str, Any]]) -> dict[str, Any]:
+        rm_info: dict[str, Any] = {}
+        for i, env_info in sorted(per_env.items()):
+            rm_info = self._add_info(rm_info, {"reward_model": env_info}, i)
+        return {**info, **rm_info}
+
+    def _reset_sub_envs(self, envs: np.ndarray) -> tuple[Any, dict[str, Any]]:
+        """Reset only the sub-envs ``envs`` of the inner vector env."""
+        mask = np.zeros(self.num_envs, bool)
+        mask[envs] = True
+        return self.env.reset(options={"reset_mask": mask})
+
+    def _reset_forced(self, obs: Any, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """NEXT_STEP: reset the sub-envs that detected success last step; splice their reset obs and info in."""
+        envs = np.flatnonzero(self._forced)
+        reset_obs, reset_info = self._reset_sub_envs(envs)
+        for i in envs:
+            info = self._add_info(info, sub_info(reset_info, i), i)
+        return _splice(obs, reset_obs, envs), info
+
+    def _end_now(self, envs: np.ndarray, obs: Any, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """SAME_STEP: reset sub-envs ended by detected success in this very step, as autoreset would."""
+        reset_obs, reset_info = self._reset_sub_envs(envs)
+        frame = self._frames(reset_obs)
+        for i in envs:
+            ended = {"final_obs": sub_obs(obs, i), "final_info": sub_info(info, i)}
+            info = self._add_info(self._add_info(info, ended, i), sub_info(reset_info, i), i)
+            self.engine.observe_reset(i, sub_info(reset_info, i), lambda i=i: frame(i))
+        self.engine.resolve()
+        return _splice(obs, reset_obs, envs), info
+
+    def step(self, actions: Any):
+        obs, env_rewards, terminated, truncated, info = self.env.step(actions)
+        terminated, truncated = np.asarray(terminated, bool).copy(), np.asarray(truncated, bool).copy()
+        env_rewards = np.asarray(env_rewards, np.float64)
+        if self._forced.any():
+            obs, info = self._reset_forced(obs, info)
+            self._starting |= self._forced
+            terminated[self._forced] = truncated[self._forced] = False
+            env_rewards = np.where(self._forced, 0.0, env_rewards)
+            self._forced[:] = False
+        same_step = self.autoreset_mode == AutoresetMode.SAME_STEP
+        frame = self._frames(obs)
+        final_frame = self._frames(info.get("final_obs")) if same_step and self.frame_key else frame
+        for i in range(self.num_envs):
+            done = bool(terminated[i] or truncated[i])
+            if self._starting[i]:
+                self.engine.observe_reset(i, sub_info(info, i), lambda i=i: frame(i))
+                continue
+            if same_step and done:
+                step_info = sub_info(info["final_info"], i)
+                self.engine.observe_step(i, env_rewards[i], terminated[i], truncated[i], step_info,
+                                         lambda i=i: final_frame(i))
+                self.engine.observe_reset(i, sub_info(info, i), lambda i=i: frame(i))
+            else:
+                self.engine.observe_step(i, env_rewards[i], terminated[i], truncated[i], sub_info(info, i),
+                                         lambda i=i: frame(i))
+        steps, resets = self.engine.resolve()
+        rewards = np.zeros(self.num_envs, np.float64)
+        ended_by_success = np.zeros(self.num_envs, bool)
+        for i, paid in steps.items():
+            rewards[i] = paid.reward
+            ended_by_success[i] = paid.detected_success and not (terminated[i] or truncated[i])
+        terminated |= ended_by_success
+        per_env = {i: paid.info for i, paid in steps.items()}
+        per_env.update({i: resets[i] for i in resets if i not in per_env})
+        if ended_by_success.any() and same_step:
+            obs, info = self._end_now(np.flatnonzero(ended_by_success), obs, info)
+        info = self._with_infos({**info, "env_reward": env_rewards}, per_env)
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            self._forced = ended_by_success
+            self._starting = (terminated | truncated) & ~self._forced
+        return obs, rewards, terminated, truncated, info
+
+
+def _splice(obs: Any, new: Any, envs: np.ndarray) -> Any:
+    """``obs`` with sub-envs ``envs`` replaced by ``new``'s (dicts of arrays handled)."""
+    if isinstance(obs, dict):
+        return {k: _splice(v, new[k], envs) for k, v in obs.items()}
+    out = np.array(obs, copy=True)
+    out[envs] = np.asarray(new)[envs]
+    return out
