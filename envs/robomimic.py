@@ -77,6 +77,14 @@ INSTRUCTIONS: dict[str, tuple[str, ...]] = {
                "pick up the nut by its handle and place it around the square peg"),
 }
 
+#: Sub-task instructions in order, the default ``stages`` of the ``stage_gated`` reward form.
+STAGES: dict[str, tuple[str, ...]] = {
+    "Lift": ("reach the red cube", "grasp the red cube", "lift the red cube"),
+    "Can": ("grasp the can", "lift the can", "put the can in the bin"),
+    "Square": ("grasp the square nut by its handle", "lift the nut above the square peg",
+               "put the square nut on the square peg"),
+}
+
 #: Low-dimensional observation keys, in order: (robosuite key, robomimic dataset key).
 OBS_KEYS: tuple[tuple[str, str], ...] = (
     ("robot0_eef_pos", "robot0_eef_pos"),
@@ -175,6 +183,9 @@ class RobomimicEnv(gym.Env):
     def step(self, action):
         action = np.asarray(action, dtype=np.float64).reshape(self.action_space.shape)
         obs, reward, _, _ = self.rs_env.step(action)
+        # mj_step leaves positions one substep behind qpos; recompute them so progress is a function
+        # of the state alone (a replay of recorded states gives the same values). No physics change.
+        self.rs_env.sim.forward()
         self._steps += 1
         info = self._info()
         terminated = self.terminate_on_success and info[SUCCESS_KEY]
@@ -225,8 +236,11 @@ def make_env(task: str, *, reward_model: Any = None, reward_form: str = "dense",
     """Build ``task`` (Lift, Can, Square), wrapped with ``reward_model`` when one is given.
 
     ``reward_model``/``reward_form``/``instruction``/``reward_kwargs`` go to ``vlmreward_gym.wrap``
-    (the default instruction is ``INSTRUCTIONS[task][0]``); the rest to :class:`RobomimicEnv`.
+    (the default instruction is ``INSTRUCTIONS[task][0]``, the default ``stages`` of the
+    ``stage_gated`` form ``STAGES[task]``); the rest to :class:`RobomimicEnv`.
     """
     _check_task(task)
+    if reward_form.replace("-", "_") == "stage_gated":
+        reward_kwargs = {"stages": list(STAGES[task]), **(reward_kwargs or {})}
     env = RobomimicEnv(task, render_mode=render_mode, frame_size=frame_size, camera=camera, horizon=horizon, **kwargs)
     return wrap_if_requested(env, reward_model, reward_form, instruction, INSTRUCTIONS[task][0], reward_kwargs)

@@ -87,7 +87,8 @@ def rollout(env: RobomimicEnv, kind: str, seed: int, *, frame_stride: int, noise
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m envs.robomimic_demos", description=__doc__.split("\n\n")[0])
-    p.add_argument("--env", required=True, choices=sorted(TASKS), help="Robomimic task")
+    p.add_argument("--env", required=True, type=lambda s: s.removesuffix("-v1"), choices=sorted(TASKS),
+                   help="Robomimic task (Lift, Can, Square; a -v1 suffix is accepted)")
     p.add_argument("-n", "--num-expert", type=int, default=50, help="expert episodes")
     p.add_argument("--out", required=True, type=Path, help="output dataset folder (must hold no dataset)")
     p.add_argument("--non-expert", type=int, default=0, help="episodes of each non-expert kind")

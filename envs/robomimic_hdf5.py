@@ -16,8 +16,9 @@ Layout (robomimic v0.3 / robosuite 1.4 datasets)::
 actions and N + 1 observations when ``next_obs`` exists, else the last action is dropped), with
 the same flat observation layout as :class:`envs.robomimic.RobomimicEnv`. Oracle progress and
 success come from replaying ``states`` in the simulator (``oracle="replay"``, the default when
-states exist) or, without a simulator, from the file's reward (``oracle="rewards"``: progress =
-success = reward > 0, a sparse stand-in). :func:`load_bc_arrays` gives BC-ready arrays.
+states exist; ``states[t]`` precedes action t, so the final state's values come from the last
+reward: 1.0 / success when it is positive) or, without a simulator, from the file's reward
+(``oracle="rewards"``: progress = success = reward > 0, a sparse stand-in). :func:`load_bc_arrays` gives BC-ready arrays.
 """
 
 from __future__ import annotations
@@ -148,8 +149,10 @@ def read_robomimic_hdf5(path: str | Path, *, obs_keys: Iterable[str] = DEFAULT_O
                     states = demo["states"][()]
                     model_xml = demo.attrs.get("model_file")
                     progress, success = replayer(states, model_xml)
-                    if progress.shape[0] == T:  # no state after the last action: repeat the last one
-                        progress, success = np.r_[progress, progress[-1]], np.r_[success, success[-1]]
+                    if progress.shape[0] == T:  # states[t] precede action t: the final state is not stored;
+                        done = bool(rewards[-1] > 0)  # robomimic's sparse reward says if it succeeded
+                        progress = np.r_[progress, 1.0 if done else progress[-1]]
+                        success = np.r_[success, done or success[-1]]
                     progress, success = progress[: T + 1], success[: T + 1]
                 else:
                     hit = np.r_[0.0, rewards] > 0

@@ -35,7 +35,10 @@ def lift_progress(rs_env) -> float:
     reach = 1.0 - np.tanh(10.0 * np.linalg.norm(grip_pos - cube_pos))
     grasp = float(rs_env._check_grasp(gripper=rs_env.robots[0].gripper, object_geoms=rs_env.cube))
     table_z = rs_env.model.mujoco_arena.table_offset[2]
-    rest_z = table_z + rs_env.cube.size[2]  # the cube's centre when it lies on the table
+    # The cube's centre when it lies on the table. Its size is random per model; read it from the
+    # simulator, not from robosuite's Python object, so a scene reloaded from XML is measured right.
+    half_height = sim.model.geom_size[sim.model.geom_name2id(rs_env.cube.contact_geoms[0])][2]
+    rest_z = table_z + half_height
     success_z = table_z + LIFT_SUCCESS_MARGIN_M
     height = np.clip((cube_pos[2] - rest_z) / (success_z - rest_z), 0.0, 1.0)
     return float(np.clip(0.4 * reach + grasp * (0.2 + 0.4 * height), 0.0, 1.0))
