@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 
 from algos.common.checkpoint import rng_state, save_checkpoint
 from algos.common.envs import make_env
+from algos.common.logger import RunLogger
 from algos.common.metrics import RolloutStats, fields_from_infos, run_name
 
 KwargValue = int | float | bool | str
@@ -403,24 +404,8 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
                           int(np.prod(agent.noise_shape)), int(np.prod(policy.action_shape)))
     run_path = args.run_path
     run_path.mkdir(parents=True, exist_ok=True)
-    writer = None
-    if args.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(run_path))
-        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
-            f"|{k}|{v}|" for k, v in asdict(args).items()))
-    history: list[dict[str, float]] = []
-    history_file = (run_path / "metrics.jsonl").open("w")
-
-    def log(metrics: dict[str, float], step: int) -> None:
-        finite = {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
-        if writer is not None:
-            for k, v in finite.items():
-                writer.add_scalar(k, v, step)
-        history_file.write(json.dumps({"global_step": step, **finite}) + "\n")
-        history_file.flush()
-        history.append({"global_step": step, **finite})
+    logger = RunLogger(run_path, asdict(args), args.tensorboard)
+    log, history = logger.log, logger.history
 
     def evaluate(step: int) -> dict[str, float]:
         summary = run_episodes(eval_env, lambda o: agent.act(np.ravel(o)[None], deterministic=True)[0],
@@ -484,9 +469,7 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
                     args=asdict(args))
     for env in envs + [eval_env]:
         env.close()
-    history_file.close()
-    if writer is not None:
-        writer.close()
+    logger.close()
     return TrainResult(run_path, global_step, time.time() - start_time, base, eval_metrics, history, buffer, agent)
 
 

@@ -118,9 +118,21 @@ def test_na_distillation_reduces_the_gap_between_q_of_noise_and_q_of_the_decoded
 
 @pytest.mark.slow
 def test_dsrl_na_improves_a_weak_bc_policy_on_pointreach(tmp_path):
-    from recipes.dsrl import PRESETS, ensure_pointreach_policy, main
+    from recipes.dsrl import main
 
     summary = main(["dsrl-pointreach", "--run-dir", str(tmp_path), "--policy", str(tmp_path / "bc"),
                     "--no-progress-bar", "--no-tensorboard"])
     assert summary["success_before"] < 0.6
     assert summary["success_after"] >= summary["success_before"] + 0.2
+
+
+def test_presets_carry_the_paper_defaults_and_parse_overrides():
+    import tyro
+
+    from recipes.dsrl import PRESETS
+
+    lift = PRESETS["dsrl-lift"][1]
+    assert (lift.utd, lift.hidden, lift.layers, lift.batch_size, lift.action_magnitude, lift.gamma, lift.tau,
+            lift.target_entropy, lift.variant) == (30, 2048, 3, 256, 1.5, 0.99, 0.005, 0.0, "na")
+    args = tyro.extras.overridable_config_cli(PRESETS, args=["dsrl-pointreach-noisy", "--seed", "3"])
+    assert args.seed == 3 and args.model == "noisy-oracle" and args.model_kwargs == {"mae": 0.5}
