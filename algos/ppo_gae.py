@@ -20,7 +20,6 @@ What learned rewards need and this file does:
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,6 +38,7 @@ from tqdm.auto import tqdm
 from algos.common.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from algos.common.envs import make_vector_env
 from algos.common.gae import compute_gae
+from algos.common.logger import RunLogger
 from algos.common.metrics import RolloutStats, fields_from_vector_info, run_name
 
 KwargValue = int | float | bool | str
@@ -305,28 +305,9 @@ def train(args: Args) -> TrainResult:
         start_iteration, global_step = ckpt["iteration"] + 1, ckpt["global_step"]
         set_rng_state(ckpt["rng"])
 
-    writer = None
-    if args.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(run_path))
-        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
-            f"|{k}|{v}|" for k, v in asdict(args).items()))
     # A fresh run starts the history anew; a resumed one keeps what was logged up to its checkpoint.
-    history_path = run_path / "metrics.jsonl"
-    kept = [line for line in history_path.open() if json.loads(line)["global_step"] <= global_step] \
-        if resume is not None and history_path.exists() else []
-    history_file = history_path.open("w")
-    history_file.writelines(kept)
-
-    def log(metrics: dict[str, float], step: int) -> None:
-        finite = {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
-        if writer is not None:
-            for k, v in finite.items():
-                writer.add_scalar(k, v, step)
-        history_file.write(json.dumps({"global_step": step, **finite}) + "\n")
-        history_file.flush()
-        history.append({"global_step": step, **finite})
+    logger = RunLogger(run_path, asdict(args), args.tensorboard, global_step if resume is not None else None)
+    log, history = logger.log, logger.history
 
     T, N = args.num_steps, args.num_envs
     obs_buf = torch.zeros((T, N) + obs_shape)
@@ -340,7 +321,6 @@ def train(args: Args) -> TrainResult:
     fields_buf: list[dict[str, np.ndarray]] = []
 
     stats = RolloutStats(N)
-    history: list[dict[str, float]] = []
     train_metrics: dict[str, float] = {}
     eval_metrics: dict[str, float] = {}
     next_obs, _ = envs.reset(seed=args.seed + start_iteration - 1)
@@ -450,9 +430,7 @@ def train(args: Args) -> TrainResult:
     bar.close()
     envs.close()
     eval_envs.close()
-    history_file.close()
-    if writer is not None:
-        writer.close()
+    logger.close()
     return TrainResult(run_path, global_step, time.time() - start_time, train_metrics, eval_metrics, history)
 
 

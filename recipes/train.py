@@ -4,6 +4,7 @@
     vlmreward train pointreach               # the built-in PointReach env (about 20 s)
     vlmreward train pickcube-oracle --seed 2 # any field of algos.ppo_gae.Args can be overridden
     vlmreward train --help                   # presets and options
+    vlmreward train dsrl-pointreach          # DSRL presets (recipes/dsrl.py): BC diffusion policy + DSRL-NA/SAC
 
 A preset is an :class:`algos.ppo_gae.Args`; its ``env_id`` is the config string of the env (any
 Gymnasium id, e.g. ``vlmreward/PickCube-v1``), so a new simulator task is one entry. At the end
@@ -118,7 +119,12 @@ def parse(argv: list[str]) -> Args:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run a preset (default: the main job); print success and reward fidelity; write the plot."""
-    args = parse(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].startswith("dsrl"):
+        from recipes import dsrl
+
+        return dsrl.main(argv)
+    args = parse(argv)
     result = ppo_gae.train(args)
     summary = summarize(args, result)
     plot = plot_success(result.run_path / "metrics.jsonl", result.run_path / "success.png", args.run_name)

