@@ -22,12 +22,6 @@ class ResetNeeded(RuntimeError):
 ScoringOptions = dict[str, Any]
 
 
-def build_engine(model: RewardModel, form: RewardForm, instructions: list[str], scoring: str,
-                 scoring_options: ScoringOptions | None) -> RewardEngine:
-    """The engine with the chosen scoring mode (``scoring_options``: workers, max_pending, max_batch)."""
-    return RewardEngine(model, form, instructions, scoring, **(scoring_options or {}))
-
-
 class Deliveries:
     """Turns the engine's deliveries into this step's rewards and, for answers that come in later,
     :class:`~vlmreward_gym.wrappers.scoring.Relabel` records; shared by single and vector wrappers."""
@@ -143,7 +137,7 @@ class LearnedRewardWrapper(LateRewardsMixin, gym.Wrapper, gym.utils.RecordConstr
         self.instruction = check_instruction(instruction, self.form)
         self.frame_key = frame_key
         check_frame_source(self.model, frame_key, env.render_mode)
-        self.engine = build_engine(self.model, self.form, [self.instruction], scoring, scoring_options)
+        self.engine = RewardEngine(self.model, self.form, [self.instruction], scoring, **(scoring_options or {}))
         self.deliveries = Deliveries(self.engine)
         self._needs_reset = True
 

@@ -314,8 +314,5 @@ class RewardEngine:
                     delivered.append(Delivery(p.env, p.record.episode, p.step, False, paid.info, paid))
         return delivered
 
-    def has_undelivered(self) -> bool:
-        return any(self._queues)
-
     def close(self) -> None:
         self.scorer.close()

@@ -8,11 +8,10 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from vlmreward_gym.models.base import RewardModel
-from vlmreward_gym.types import check_frame
-from vlmreward_gym.wrappers.base import (Deliveries, LateRewardsMixin, ScoringOptions, build_engine,
+from vlmreward_gym.wrappers.base import (Deliveries, LateRewardsMixin, ScoringOptions,
                                          build_model_and_form, check_frame_source, check_instruction,
                                          per_env_instructions, step_info)
-from vlmreward_gym.wrappers.engine import RewardForm
+from vlmreward_gym.wrappers.engine import RewardEngine, RewardForm
 from vlmreward_gym.wrappers.frames import VectorFrames, frame_from_obs
 
 
@@ -73,7 +72,7 @@ class LearnedRewardVectorWrapper(LateRewardsMixin, VectorWrapper):
             if self.model.info.needs_frames and frame_key is None:
                 raise ValueError("with SAME_STEP autoreset, render() shows the reset state, not the terminal one: "
                                  "pass frame_key=<observation key> or use the NEXT_STEP autoreset mode")
-        self.engine = build_engine(self.model, self.form, instructions, scoring, scoring_options)
+        self.engine = RewardEngine(self.model, self.form, instructions, scoring, **(scoring_options or {}))
         self.deliveries = Deliveries(self.engine)
         self._starting = np.zeros(n, bool)  # NEXT_STEP: sub-envs whose next step is a reset
         self._forced = np.zeros(n, bool)  # NEXT_STEP: sub-envs ended by detected success, to reset next step
