@@ -2,15 +2,16 @@
 
 Architecture (:class:`SimRMNet`), for a clip of ``T`` frames at ``S x S`` and one instruction:
 
-- frame encoder: a 4-layer strided CNN over each frame stacked with the clip's first frame and
-  two coordinate channels (8 input channels), flattened to a ``dim`` vector (keeps positions);
+- frame encoder: a 4-layer CNN (GroupNorm) over each frame stacked with the clip's first frame and
+  two coordinate channels (8 input channels), read out by a spatial softmax (the expected x, y
+  and the peak of each of ``keypoints`` maps), then an MLP to ``dim``;
 - instruction encoder: a learned embedding of :class:`WordTokenizer` tokens (built from the
   training instructions, saved with the checkpoint; no download), mean-pooled, then an MLP;
 - fusion: ``token_t = GELU(W [frame_t, text] + frame_t * U text)``;
 - a causal temporal transformer (frame ``t`` sees frames ``0..t``, so per-frame progress does not
   change when later frames arrive, and a clipped video gets its prefix's answers);
-- heads: per-frame progress (sigmoid), per-frame success (sigmoid), and a preference score read
-  at the last frame for trajectory comparisons.
+- heads: per-frame progress (sigmoid), per-frame success (sigmoid), and a preference score at the
+  last frame for trajectory comparisons (its own head plus the last progress and success logits).
 
 The backend answers PROGRESS (per frame), SUCCESS (last frame), COMPARE (``clip(k * (p_T - p_{T-1}),
 -1, 1)`` from the progress head) and EPISODE_SCORE (the 1-5 rubric of the last frame's progress
@@ -78,7 +79,8 @@ class SimRMConfig:
     text_dim: int = 64
     layers: int = 2
     heads: int = 4
-    channels: tuple[int, ...] = (32, 64, 64, 64)
+    channels: tuple[int, ...] = (16, 32, 32)
+    keypoints: int = 16  #: spatial-softmax keypoints of the frame encoder
     compare_gain: float = 10.0  #: comparison = clip(gain * progress change, -1, 1)
     training: dict[str, Any] = field(default_factory=dict)  #: summary of the run that made it
 
@@ -107,11 +109,14 @@ def build_net(config: SimRMConfig):
         def __init__(self, cfg: SimRMConfig):
             super().__init__()
             self.cfg = cfg
-            convs, c_in, size = [], 8, cfg.frame_size
-            for i, c in enumerate(cfg.channels):
-                convs += [nn.Conv2d(c_in, c, 5 if i == 0 else 3, stride=2, padding=2 if i == 0 else 1), nn.GELU()]
-                c_in, size = c, (size + 1) // 2
-            self.cnn = nn.Sequential(*convs, nn.Flatten(), nn.Linear(c_in * size * size, cfg.dim), nn.GELU())
+            c0, c1, c2 = cfg.channels
+            k = cfg.keypoints
+            self.cnn = nn.Sequential(
+                nn.Conv2d(8, c0, 5, stride=2, padding=2), nn.GroupNorm(4, c0), nn.GELU(),
+                nn.Conv2d(c0, c1, 3, padding=1), nn.GroupNorm(4, c1), nn.GELU(),
+                nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.GroupNorm(4, c2), nn.GELU(),
+                nn.Conv2d(c2, k, 3, padding=1))
+            self.frame_proj = nn.Sequential(nn.Linear(3 * k, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
             grid = torch.linspace(-1, 1, cfg.frame_size)
             self.register_buffer("coords", torch.stack(torch.meshgrid(grid, grid, indexing="ij"))[None], persistent=False)
             self.embed = nn.Embedding(len(cfg.vocab), cfg.text_dim, padding_idx=0)
@@ -125,6 +130,15 @@ def build_net(config: SimRMConfig):
             self.progress_head = nn.Linear(cfg.dim, 1)
             self.success_head = nn.Linear(cfg.dim, 1)
             self.preference_head = nn.Linear(cfg.dim, 1)
+
+        def keypoints(self, maps):
+            """Spatial softmax: (N, K, h, w) maps -> (N, 3K) expected x, y of each map and its peak."""
+            N, K, h, w = maps.shape
+            attn = torch.softmax(maps.flatten(2), -1).view(N, K, h, w)
+            ys, xs = torch.linspace(-1, 1, h), torch.linspace(-1, 1, w)
+            x = (attn.sum(2) * xs).sum(-1)
+            y = (attn.sum(3) * ys).sum(-1)
+            return torch.cat([x, y, maps.flatten(2).amax(-1)], -1)
 
         def encode_text(self, tokens):
             """(B, L) int64 ids -> (B, dim)."""
@@ -140,14 +154,17 @@ def build_net(config: SimRMConfig):
             first = x[:, :1].expand_as(x)
             coords = self.coords.expand(B * T, -1, -1, -1)
             x = torch.cat([x.reshape(B * T, 3, *x.shape[-2:]), first.reshape(B * T, 3, *x.shape[-2:]), coords], 1)
-            f = self.cnn(x).view(B, T, -1)
+            f = self.frame_proj(self.keypoints(self.cnn(x))).view(B, T, -1)
             z = self.encode_text(tokens)[:, None].expand(-1, T, -1)
             h = nn.functional.gelu(self.fuse(torch.cat([f, z], -1)) + f * self.gate(z))
             causal = torch.triu(torch.full((T, T), float("-inf"), device=h.device), diagonal=1)
             h = self.norm(self.temporal(h, mask=causal))
-            last = h[torch.arange(B, device=h.device), lengths - 1]
-            return (self.progress_head(h).squeeze(-1), self.success_head(h).squeeze(-1),
-                    self.preference_head(last).squeeze(-1))
+            progress, success = self.progress_head(h).squeeze(-1), self.success_head(h).squeeze(-1)
+            rows, last = torch.arange(B, device=h.device), lengths - 1
+            # the preference score builds on the last frame's progress and success logits, so the
+            # comparison loss also orders trajectories by the progress the backend reports
+            preference = progress[rows, last] + success[rows, last] + self.preference_head(h[rows, last]).squeeze(-1)
+            return progress, success, preference
 
     return SimRMNet(config)
 
