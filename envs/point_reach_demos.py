@@ -1,11 +1,13 @@
 """A small two-task evaluation dataset from the built-in ``vlmreward/PointReach-v0`` env.
 
-    python -m envs.point_reach_demos --out DIR [--seeds 8] [--size 64]
+    python -m envs.point_reach_demos --out DIR [--seeds 8] [--size 64] [--tasks reach corner ...] [--first-seed 0]
 
 Tasks (same renderer, different targets and instructions):
 
 - ``reach``: "move the red dot onto the green dot" (the env's own goal);
-- ``corner``: "move the red dot to the top-left corner" (target ``(-0.9, 0.9)``).
+- ``corner``: "move the red dot to the top-left corner" (target ``(-0.9, 0.9)``);
+- optional (``--tasks``): ``top_right``, ``bottom_left``, ``bottom_right`` corners and ``center``, so a
+  reward model can be trained on some tasks and tested on one it never saw (``sim-rm``).
 
 Oracle for both: ``progress = clip(1 - distance / initial distance, 0, 1)`` (1.0 on success),
 success = distance below the env's goal radius, which ends the rollout (as PointReach's oracle).
@@ -31,12 +33,20 @@ TASKS = {
     "reach": "move the red dot onto the green dot",
     "corner": "move the red dot to the top-left corner",
 }
-CORNER = np.array([-0.9, 0.9])
+EXTRA_TASKS = {
+    "top_right": "move the red dot to the top-right corner",
+    "bottom_left": "move the red dot to the bottom-left corner",
+    "bottom_right": "move the red dot to the bottom-right corner",
+    "center": "move the red dot to the center",
+}
+ALL_TASKS = {**TASKS, **EXTRA_TASKS}
+TARGETS = {"corner": (-0.9, 0.9), "top_right": (0.9, 0.9), "bottom_left": (-0.9, -0.9),
+           "bottom_right": (0.9, -0.9), "center": (0.0, 0.0)}
 KINDS = ("expert", "early_stop", "random")
 
 
 def _target(task: str, obs: np.ndarray) -> np.ndarray:
-    return np.asarray(obs[2:4], np.float64) if task == "reach" else CORNER
+    return np.asarray(obs[2:4], np.float64) if task == "reach" else np.array(TARGETS[task])
 
 
 def rollout(env: gym.Env, task: str, kind: str, seed: int, max_steps: int = 40) -> Trajectory | None:
@@ -67,18 +77,24 @@ def rollout(env: gym.Env, task: str, kind: str, seed: int, max_steps: int = 40) 
     dist = np.linalg.norm(np.asarray(observations)[:, :2] - target, axis=1)
     success = dist < radius
     progress = np.where(success, 1.0, np.clip(1.0 - dist / start, 0.0, 1.0))
-    return Trajectory(env_id=ENV_ID, instruction=TASKS[task], kind=kind, seed=seed, obs=np.asarray(observations),
+    return Trajectory(env_id=ENV_ID, instruction=ALL_TASKS[task], kind=kind, seed=seed, obs=np.asarray(observations),
                       actions=np.asarray(actions).reshape(-1, 2), env_rewards=np.asarray(rewards),
                       oracle_progress=progress, success=success, frames=np.stack(frames),
                       frame_steps=np.arange(len(frames)))
 
 
-def generate(out_dir: str | Path, seeds: int = 8, size: int = 64, max_steps: int = 40) -> Path:
-    """Write ``seeds`` usable start states x 2 tasks x 3 kinds of rollouts into ``out_dir``."""
+def generate(out_dir: str | Path, seeds: int = 8, size: int = 64, max_steps: int = 40,
+             tasks: list[str] | None = None, first_seed: int = 0) -> Path:
+    """Write ``seeds`` usable start states x tasks (default ``reach`` and ``corner``) x 3 kinds of
+    rollouts into ``out_dir``, trying reset seeds from ``first_seed`` up."""
+    tasks = list(TASKS) if tasks is None else list(tasks)
+    unknown = [t for t in tasks if t not in ALL_TASKS]
+    if unknown:
+        raise ValueError(f"unknown PointReach tasks {unknown}; choose from {list(ALL_TASKS)}")
     env = gym.make(ENV_ID, render_mode="rgb_array", size=size)
-    with TrajectoryWriter(out_dir, metadata={"env_id": ENV_ID, "tasks": TASKS}) as writer:
-        for task in TASKS:
-            used, seed = 0, 0
+    with TrajectoryWriter(out_dir, metadata={"env_id": ENV_ID, "tasks": {t: ALL_TASKS[t] for t in tasks}}) as writer:
+        for task in tasks:
+            used, seed = 0, first_seed
             while used < seeds:
                 trajs = [rollout(env, task, kind, seed, max_steps) for kind in KINDS]
                 seed += 1
@@ -97,8 +113,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=8, help="start states per task")
     parser.add_argument("--size", type=int, default=64, help="frame size in pixels")
     parser.add_argument("--max-steps", type=int, default=40)
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(ALL_TASKS),
+                        help=f"tasks to roll out (default: {' '.join(TASKS)})")
+    parser.add_argument("--first-seed", type=int, default=0, help="first reset seed tried (for held-out seeds)")
     args = parser.parse_args(argv)
-    print(f"wrote {generate(args.out, args.seeds, args.size, args.max_steps)}")
+    print(f"wrote {generate(args.out, args.seeds, args.size, args.max_steps, args.tasks, args.first_seed)}")
 
 
 if __name__ == "__main__":

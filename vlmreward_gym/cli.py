@@ -4,6 +4,7 @@
     vlmreward models                           list registered reward-model backends
     vlmreward bench                            wrapper overhead benchmark
     vlmreward eval --model NAME --data PATH --out DIR   offline reward-model metrics (table, JSON, plots)
+    vlmreward rm-train --data DIR [DIR ...] --out CKPT   train the CPU reward model sim-rm (vlmreward_gym/rm)
     vlmreward serve --model NAME [--port P]    HTTP reward server with micro-batching (serve extra)
     vlmreward train [PRESET options ...]       RL with a learned reward (recipes/train.py)
     vlmreward demos --env TASK -n N --out DIR  demonstrations for a simulator task (envs/)
@@ -47,6 +48,7 @@ COMMANDS = {
     "models": _models,
     "bench": lambda argv: importlib.import_module("vlmreward_gym.bench").main(argv),
     "eval": lambda argv: importlib.import_module("vlmreward_gym.evaluation").main(argv),
+    "rm-train": lambda argv: importlib.import_module("vlmreward_gym.rm.train").main(argv),
     "serve": lambda argv: importlib.import_module("vlmreward_gym.serve.server").main(argv),
     "train": lambda argv: importlib.import_module("recipes.train").main(argv),
     "demos": _demos,

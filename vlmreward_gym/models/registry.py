@@ -36,6 +36,7 @@ _BUILTIN: dict[str, str] = {
     "lrm-completion": "vlmreward_gym.models.lrm:make_completion",
     "topreward": "vlmreward_gym.models.topreward:TOPRewardModel",
     "clip": "vlmreward_gym.models.clip:CLIPRewardModel",
+    "sim-rm": "vlmreward_gym.models.sim_rm:SimRewardModel",
     "remote": "vlmreward_gym.serve.remote:RemoteRewardModel",
     "openai": "vlmreward_gym.serve.openai_judge:OpenAIRewardModel",
 }

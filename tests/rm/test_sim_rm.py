@@ -1,0 +1,186 @@
+"""sim-rm end to end on tiny data: PointReach demos -> a few training steps -> checkpoint round
+trip -> the backend in every reward form; plus augmentations, tokenizer and errors.
+
+These prove plumbing, not reward quality (a few steps); the quality bar is measured with
+``vlmreward eval`` (see the README).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="needs the 'torch' extra")
+pytest.importorskip("safetensors", reason="needs the 'torch' extra")
+
+import vlmreward_gym as vrg  # noqa: E402
+from envs.point_reach_demos import generate  # noqa: E402
+from vlmreward_gym.cli import main as cli_main  # noqa: E402
+from vlmreward_gym.models.registry import make_reward_model  # noqa: E402
+from vlmreward_gym.models.sim_rm import SimRMConfig, WordTokenizer, load_checkpoint  # noqa: E402
+from vlmreward_gym.rm import data as D  # noqa: E402
+from vlmreward_gym.types import Capability, RewardInputError, RewardQuery  # noqa: E402
+
+ALL = Capability.PROGRESS | Capability.SUCCESS | Capability.COMPARE | Capability.EPISODE_SCORE
+REACH = "move the red dot onto the green dot"
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("rm") / "pr", seeds=2, size=32)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rm") / "ckpt"
+    cli_main(["rm-train", "--data", str(dataset), "--out", str(out), "--steps", "3", "--pairs", "2",
+              "--num-frames", "6", "--frame-size", "32", "--no-progress"])
+    return out
+
+
+# ---------------------------------------------------------------------------------- augmentations
+def test_clip_indices_are_prefixes_of_at_least_two_frames():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        idx = D.clip_indices(10, rng)
+        assert 2 <= len(idx) <= 10 and np.array_equal(idx, np.arange(len(idx)))
+    assert np.array_equal(D.clip_indices(1, rng), [0])
+
+
+def test_rewind_goes_forward_then_back_and_progress_goes_down():
+    rng = np.random.default_rng(1)
+    progress = np.linspace(0, 1, 8).astype(np.float32)
+    for _ in range(50):
+        idx = D.rewind_indices(8, rng)
+        k = int(np.argmax(idx))
+        assert np.array_equal(idx[:k + 1], np.arange(k + 1)) and len(idx) > k + 1
+        assert np.all(np.diff(idx[k:]) == -1) and idx.min() == 0
+        assert progress[idx[-1]] < progress[idx[k]]
+    assert np.array_equal(D.rewind_indices(1, rng), [0])
+
+
+def test_subsample_keeps_first_and_last_in_order():
+    rng = np.random.default_rng(2)
+    idx = D.subsample(np.arange(30), 6, rng)
+    assert len(idx) == 6 and idx[0] == 0 and idx[-1] == 29 and np.all(np.diff(idx) > 0)
+    assert np.array_equal(D.subsample(np.arange(4), 6, rng), np.arange(4))
+
+
+def hand_episode(task, instruction, progress):
+    progress = np.asarray(progress, np.float32)
+    frames = np.zeros((len(progress), 8, 8, 3), np.uint8)
+    frames[:, 0, 0, 0] = np.arange(len(progress))  # frame t is recognisable by its pixel
+    return D.Episode(task, instruction, frames, progress, (progress >= 1).astype(np.float32), "expert", 0)
+
+
+def test_instruction_swap_labels_zero_and_keeps_the_video():
+    ep = hand_episode("a", "do a", [0.0, 0.5, 1.0])
+    same = D.make_example(ep, np.array([0, 2]))
+    swapped = D.make_example(ep, np.array([0, 2]), instruction="do b")
+    assert same.progress.tolist() == [0.0, 1.0] and same.success.tolist() == [0.0, 1.0]
+    assert swapped.instruction == "do b" and swapped.progress.tolist() == [0.0, 0.0] and swapped.success.sum() == 0
+    assert np.array_equal(swapped.frames[:, 0, 0, 0], [0, 2])
+
+
+def test_pair_sampler_labels_follow_quality():
+    eps = [hand_episode("a", "do a", [0, 0.5, 1.0]), hand_episode("a", "do a", [0, 0.2, 0.3]),
+           hand_episode("b", "do b", [0, 0.6, 1.0])]
+    sampler = D.PairSampler(eps, num_frames=3, seed=0)
+    for _ in range(200):
+        a, b, label = sampler.sample_pair()
+        assert len(a.frames) == len(a.progress) <= 3 and len(b.frames) <= 3
+        if a.instruction != b.instruction or label == 0.5:
+            continue
+        qa, qb = (a.success[-1], a.progress[-1]), (b.success[-1], b.progress[-1])
+        assert label == (1.0 if qa > qb else 0.0)
+    swapped = [sampler.sample_pair() for _ in range(100)]
+    assert any(b.progress.sum() == 0 and b.instruction != "do b" and a.instruction == b.instruction
+               and b.frames[-1, 0, 0, 0] >= 0 for a, b, _ in swapped)
+
+
+def test_load_episodes_resizes_and_excludes_held_out_tasks(dataset):
+    eps = D.load_episodes([dataset], size=16)
+    assert {e.instruction for e in eps} == {REACH, "move the red dot to the top-left corner"}
+    assert eps[0].frames.shape[1:] == (16, 16, 3) and eps[0].frames.dtype == np.uint8
+    kept = D.load_episodes([dataset], size=16, exclude_tasks=["top-left"])
+    assert {e.instruction for e in kept} == {REACH}
+    with pytest.raises(ValueError, match="no training episodes"):
+        D.load_episodes([dataset], exclude_tasks=["PointReach"])
+
+
+# -------------------------------------------------------------------------------------- tokenizer
+def test_tokenizer_round_trip_and_unknown_words():
+    tok = WordTokenizer.build(["Move the red dot to the top-left corner", "move the red dot onto the green dot"])
+    ids = tok.encode("move the red dot to the top-left corner")
+    assert tok.decode(ids) == "move the red dot to the top left corner"
+    assert tok.encode("move the BLUE dot") == [tok.ids["move"], tok.ids["the"], 1, tok.ids["dot"]]
+    assert tok.encode("") == [1]
+    again = WordTokenizer(SimRMConfig.from_json(SimRMConfig(vocab=tok.vocab).to_json()).vocab)
+    assert again.encode("the green dot") == tok.encode("the green dot")
+    with pytest.raises(ValueError):
+        WordTokenizer(["a", "b"])
+
+
+# ---------------------------------------------------------------------------- training + backend
+def test_checkpoint_round_trip(checkpoint):
+    import torch
+
+    net, cfg = load_checkpoint(checkpoint)
+    assert cfg.training["steps"] == 3 and cfg.frame_size == 32 and cfg.num_frames == 6
+    net2, _ = load_checkpoint(checkpoint)
+    for (k, a), (_, b) in zip(net.state_dict().items(), net2.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_backend_answers_the_contract_batched_as_alone(checkpoint):
+    model = make_reward_model("sim-rm", path=str(checkpoint))
+    assert model.info.num_frames == 6 and model.info.capabilities == ALL
+    rng = np.random.default_rng(0)
+    clips = [rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8) for n, h, w in ((5, 32, 32), (1, 48, 40), (70, 32, 32))]
+    out = model(RewardQuery(instructions=[REACH, "something new", REACH], want=ALL, frames=clips))
+    assert [len(p) for p in out.progress] == [5, 1, 70]
+    assert out.success.shape == out.comparison.shape == out.score.shape == (3,)
+    assert set(out.score) <= {1.0, 2.0, 3.0, 4.0, 5.0} and out.comparison[1] == 0.0
+    alone = model(RewardQuery(instructions=[REACH], want=ALL, frames=clips[:1]))
+    np.testing.assert_allclose(alone.progress[0], out.progress[0], atol=1e-5)
+    # causal: a prefix gets the same per-frame answers as the full clip
+    prefix = model(RewardQuery(instructions=[REACH], want=Capability.PROGRESS, frames=[clips[0][:3]]))
+    np.testing.assert_allclose(prefix.progress[0], out.progress[0][:3], atol=1e-5)
+
+
+@pytest.mark.parametrize("form,kwargs", [("dense", {"every": 2}), ("episodic", {}), ("contrastive", {"delta": 2}),
+                                         ("stage_gated", {"stages": ["reach", "stay"], "every": 2})])
+def test_backend_drives_every_reward_form(checkpoint, form, kwargs):
+    model = make_reward_model("sim-rm", path=str(checkpoint))
+    env = gym.make("vlmreward/PointReach-v0", render_mode="rgb_array", size=32, max_episode_steps=6)
+    env = vrg.wrap(env, model=model, form=form, **({} if form == "stage_gated" else {"instruction": REACH}), **kwargs)
+    env.reset(seed=0)
+    rewards = []
+    for _ in range(6):
+        _, r, term, trunc, _ = env.step(env.action_space.sample())
+        rewards.append(r)
+        if term or trunc:
+            break
+    assert np.all(np.isfinite(rewards))
+
+
+def test_errors(tmp_path, checkpoint):
+    with pytest.raises(FileNotFoundError, match="rm-train"):
+        make_reward_model("sim-rm", path=str(tmp_path / "nothing"))
+    model = make_reward_model("sim-rm", path=str(checkpoint))
+    with pytest.raises(RewardInputError):
+        model(RewardQuery(instructions=[REACH], want=Capability.PROGRESS, frames=[np.zeros((3, 32, 32), np.uint8)]))
+    with pytest.raises(RewardInputError):
+        model(RewardQuery(instructions=[REACH], want=Capability.PROGRESS, frames=[np.zeros((3, 32, 32, 3), np.float32)]))
+    with pytest.raises(SystemExit):
+        cli_main(["rm-train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+
+
+def test_eval_runs_on_sim_rm(dataset, checkpoint, tmp_path):
+    from vlmreward_gym.evaluation import run_eval
+
+    report = run_eval(str(dataset), [("sim-rm", {"path": str(checkpoint)}), ("oracle", {})], str(tmp_path / "ev"))
+    metrics = report["results"][0]["metrics"]
+    assert {"voc_pearson", "kendall_tau_a", "pairwise_different_task", "success_roc_auc"} <= set(metrics)
+    assert (tmp_path / "ev" / "results.md").is_file()

@@ -1,0 +1,151 @@
+"""``vlmreward rm-train``: train ``sim-rm`` on the CPU from demo datasets.
+
+    vlmreward rm-train --data DIR [DIR ...] --out CKPT_DIR [--minutes 10] [--holdout-task TEXT ...]
+
+Robometer's dual objective on batches of preference pairs (:class:`vlmreward_gym.rm.data.PairSampler`):
+per-frame progress regression (MSE) and success classification (BCE) on every clip, plus a
+Bradley-Terry trajectory-comparison loss on the preference head for pairs with a strict order.
+The run stops at ``--steps`` or after ``--minutes`` (the learning rate decays over whichever
+comes first) and writes the checkpoint the ``sim-rm`` backend loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: tuple[str, ...]
+    out: str
+    minutes: float = 10.0
+    steps: int | None = None
+    holdout_tasks: tuple[str, ...] = ()
+    pairs: int = 8  #: preference pairs per batch (2 x pairs clips)
+    num_frames: int = 16
+    frame_size: int = 64
+    lr: float = 1e-3
+    preference_weight: float = 0.5
+    success_weight: float = 0.5
+    seed: int = 0
+    threads: int = 1
+    progress_bar: bool = True
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train and save a checkpoint into ``cfg.out``; return the training summary."""
+    import torch
+    from tqdm import tqdm
+
+    from vlmreward_gym.models.sim_rm import SimRMConfig, WordTokenizer, build_net, collate, save_checkpoint
+    from vlmreward_gym.rm.data import PairSampler, load_episodes
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    t_load = time.perf_counter()
+    episodes = load_episodes(cfg.data, cfg.frame_size, cfg.holdout_tasks)
+    tasks = sorted({e.task for e in episodes})
+    tokenizer = WordTokenizer.build([e.instruction for e in episodes])
+    model_cfg = SimRMConfig(vocab=tokenizer.vocab, frame_size=cfg.frame_size, num_frames=cfg.num_frames)
+    net = build_net(model_cfg)
+    sampler = PairSampler(episodes, cfg.num_frames, cfg.seed)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    budget = cfg.minutes * 60.0
+    load_s = time.perf_counter() - t_load
+    start = time.perf_counter()
+    step, ema = 0, {}
+    bar = tqdm(total=cfg.steps or int(budget), unit="step" if cfg.steps else "s", disable=not cfg.progress_bar,
+               desc="rm-train")
+    net.train()
+    while True:
+        elapsed = time.perf_counter() - start
+        frac = max(step / cfg.steps if cfg.steps else 0.0, elapsed / budget)
+        if frac >= 1.0:
+            break
+        for group in opt.param_groups:  # warm-up then cosine decay over the run
+            group["lr"] = cfg.lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * frac))
+        pairs = [sampler.sample_pair() for _ in range(cfg.pairs)]
+        clips = [x for a, b, _ in pairs for x in (a, b)]
+        frames, tokens, lengths = collate([c.frames for c in clips], [c.instruction for c in clips], tokenizer)
+        T = frames.shape[1]
+        valid = torch.arange(T)[None] < lengths[:, None]
+        target_p = torch.zeros(len(clips), T)
+        target_s = torch.zeros(len(clips), T)
+        for i, c in enumerate(clips):
+            target_p[i, :len(c.progress)] = torch.from_numpy(c.progress)
+            target_s[i, :len(c.success)] = torch.from_numpy(c.success)
+        p_logit, s_logit, pref = net(frames, tokens, lengths)
+        n = valid.sum()
+        loss_p = ((torch.sigmoid(p_logit) - target_p) ** 2 * valid).sum() / n
+        loss_s = (torch.nn.functional.binary_cross_entropy_with_logits(s_logit, target_s, reduction="none")
+                  * valid).sum() / n
+        labels = torch.tensor([label for _, _, label in pairs])
+        ordered = labels != 0.5
+        diff = pref[0::2] - pref[1::2]
+        loss_pref = (torch.nn.functional.binary_cross_entropy_with_logits(diff[ordered], labels[ordered])
+                     if ordered.any() else torch.zeros(()))
+        loss = loss_p + cfg.success_weight * loss_s + cfg.preference_weight * loss_pref
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        step += 1
+        for key, value in (("progress", loss_p), ("success", loss_s), ("preference", loss_pref)):
+            value = float(value.detach())
+            ema[key] = 0.95 * ema.get(key, value) + 0.05 * value
+        bar.update(1 if cfg.steps else int(time.perf_counter() - start) - bar.n)
+        bar.set_postfix({k: f"{v:.4f}" for k, v in ema.items()})
+    bar.close()
+    summary = {"steps": step, "train_minutes": round((time.perf_counter() - start) / 60.0, 2),
+               "load_seconds": round(load_s, 1), "episodes": len(episodes), "tasks": tasks,
+               "holdout_tasks": list(cfg.holdout_tasks), "data": list(cfg.data),
+               "final_losses_ema": {k: round(v, 5) for k, v in ema.items()},
+               "parameters": sum(p.numel() for p in net.parameters())}
+    model_cfg.training = summary
+    net.eval()
+    save_checkpoint(net, model_cfg, cfg.out)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="vlmreward rm-train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", nargs="+", required=True, help="demo dataset folders (envs.dataset format)")
+    parser.add_argument("--out", required=True, help="checkpoint folder to write")
+    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training budget (default 10)")
+    parser.add_argument("--steps", type=int, default=None, help="stop after this many steps (default: time budget only)")
+    parser.add_argument("--holdout-task", action="append", default=[], metavar="TEXT",
+                        help="leave out tasks whose 'env_id: instruction' contains TEXT (repeatable)")
+    parser.add_argument("--pairs", type=int, default=8, help="preference pairs per batch")
+    parser.add_argument("--num-frames", type=int, default=16, help="frames per training clip")
+    parser.add_argument("--frame-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")),
+                        help="torch CPU threads (default: $OMP_NUM_THREADS or 1)")
+    parser.add_argument("--no-progress", dest="progress_bar", action="store_false")
+    args = parser.parse_args(argv)
+    cfg = TrainConfig(data=tuple(args.data), out=args.out, minutes=args.minutes, steps=args.steps,
+                      holdout_tasks=tuple(args.holdout_task), pairs=args.pairs, num_frames=args.num_frames,
+                      frame_size=args.frame_size, lr=args.lr, seed=args.seed, threads=args.threads,
+                      progress_bar=args.progress_bar)
+    if not Path(cfg.data[0]).exists():
+        raise SystemExit(f"vlmreward rm-train: no dataset at {cfg.data[0]}")
+    summary = train(cfg)
+    print(f"sim-rm: {summary['steps']} steps in {summary['train_minutes']} min on {summary['episodes']} episodes "
+          f"of {len(summary['tasks'])} tasks (held out: {summary['holdout_tasks'] or 'none'}); "
+          f"{summary['parameters']:,} parameters")
+    print(f"losses (EMA): {summary['final_losses_ema']}")
+    print(f"checkpoint: {cfg.out}  ->  make_reward_model('sim-rm', path={cfg.out!r})")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
