@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -41,11 +41,10 @@ import tyro
 from tqdm.auto import tqdm
 
 from algos.common.checkpoint import rng_state, save_checkpoint
-from algos.common.envs import make_env
+from algos.common.envs import RewardEnvArgs, make_env
 from algos.common.logger import RunLogger
 from algos.common.metrics import RolloutStats, fields_from_infos, run_name
 
-KwargValue = int | float | bool | str
 VARIANTS = ("na", "sac")
 
 
@@ -155,21 +154,11 @@ class Actor(nn.Module):
 
 
 @dataclass(frozen=True)
-class Args:
+class Args(RewardEnvArgs):
     policy: str = "runs/bc/pointreach"
     """folder of the frozen diffusion policy (algos.diffusion_policy: model.safetensors + config.json)"""
     variant: str = "na"
     """na (DSRL-NA, noise aliasing) | sac (DSRL-SAC)"""
-    # environment and reward (as algos.ppo_gae)
-    env_id: str = "vlmreward/PointReach-v0"
-    env_kwargs: dict[str, KwargValue] = field(default_factory=dict)
-    model: str = "oracle"
-    model_kwargs: dict[str, KwargValue] = field(default_factory=dict)
-    form: str = "dense"
-    reward_kwargs: dict[str, KwargValue] = field(default_factory=dict)
-    instruction: str = "complete the task"
-    bootstrap_timeouts: bool | None = None
-    """bootstrap time-outs; None: yes unless the form is episodic"""
     # DSRL (defaults: the paper's Robomimic settings, Wagenmaker et al. 2025 / RoboReward Tables 5-6)
     seed: int = 1
     total_timesteps: int = 50_000

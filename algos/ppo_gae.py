@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,39 +36,19 @@ from torch.distributions.normal import Normal
 from tqdm.auto import tqdm
 
 from algos.common.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from algos.common.envs import make_vector_env
+from algos.common.envs import RewardEnvArgs, make_vector_env
 from algos.common.gae import compute_gae
 from algos.common.logger import RunLogger
 from algos.common.metrics import RolloutStats, fields_from_vector_info, run_name
 
-KwargValue = int | float | bool | str
-
-
 @dataclass(frozen=True)
-class Args:
-    # environment and reward
-    env_id: str = "vlmreward/PointReach-v0"
-    """Gymnasium id of the simulator env (state observations; it renders only if the model reads frames)"""
-    env_kwargs: dict[str, KwargValue] = field(default_factory=dict)
-    """keyword arguments of gym.make for the env"""
+class Args(RewardEnvArgs):
     vectorization: str = "sync"
     """sync (one process) or async (one spawned process per sub-env)"""
     autoreset_mode: str = "next_step"
     """next_step (reset steps are masked out) or same_step (time-outs bootstrap from info['final_obs'])"""
-    model: str = "oracle"
-    """registered reward model (vlmreward_gym.list_reward_models())"""
-    model_kwargs: dict[str, KwargValue] = field(default_factory=dict)
-    """keyword arguments of the reward model, e.g. mae 0.5 for noisy-oracle"""
-    form: str = "dense"
-    """reward form: episodic | dense | contrastive | stage_gated"""
-    reward_kwargs: dict[str, KwargValue] = field(default_factory=dict)
-    """options of the reward form, e.g. every 5 relative True"""
-    instruction: str = "complete the task"
-    """the task in words, for the reward model"""
     train_on_env_reward: bool = False
     """baseline: optimise the simulator's own reward (info['env_reward']); the learned one is still logged"""
-    bootstrap_timeouts: bool | None = None
-    """bootstrap time-outs from the value function; None: yes unless the form is episodic"""
 
     # PPO
     seed: int = 1

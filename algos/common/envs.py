@@ -8,6 +8,7 @@ if the reward model reads frames; the policy sees the env's own (state) observat
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
 import gymnasium as gym
@@ -17,6 +18,29 @@ import vlmreward_gym as vrg
 from vlmreward_gym.models.base import RewardModel
 
 VECTORIZATION = ("sync", "async")
+KwargValue = int | float | bool | str
+
+
+@dataclass(frozen=True)
+class RewardEnvArgs:
+    """The env and learned-reward options every RL algorithm's arguments start with."""
+
+    env_id: str = "vlmreward/PointReach-v0"
+    """Gymnasium id of the simulator env (state observations; it renders only if the model reads frames)"""
+    env_kwargs: dict[str, KwargValue] = field(default_factory=dict)
+    """keyword arguments of gym.make for the env"""
+    model: str = "oracle"
+    """registered reward model (vlmreward_gym.list_reward_models())"""
+    model_kwargs: dict[str, KwargValue] = field(default_factory=dict)
+    """keyword arguments of the reward model, e.g. mae 0.5 for noisy-oracle"""
+    form: str = "dense"
+    """reward form: episodic | dense | contrastive | stage_gated"""
+    reward_kwargs: dict[str, KwargValue] = field(default_factory=dict)
+    """options of the reward form, e.g. every 5 relative True"""
+    instruction: str = "complete the task"
+    """the task in words, for the reward model"""
+    bootstrap_timeouts: bool | None = None
+    """bootstrap time-outs from the value function; None: yes unless the form is episodic"""
 AUTORESET = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
 
 
