@@ -374,6 +374,12 @@ class TrainResult:
 
 
 def make_noise_env(args: Args, policy: NoisePolicy) -> NoiseActionWrapper:
+    """The learned-reward env under the noise-action wrapper. Rewards must arrive at once: a chunk's
+    summed reward goes straight into the replay buffer (late relabelling is not implemented here)."""
+    scoring = args.reward_kwargs.get("scoring", "sync")
+    if scoring != "sync":
+        raise ValueError(f"DSRL needs reward_kwargs scoring='sync', got {scoring!r}: chunk rewards enter the replay "
+                         f"buffer at once and late relabelling of replayed chunks is not implemented")
     env = make_env(args.env_id, model=args.model, form=args.form, instruction=args.instruction,
                    model_kwargs=args.model_kwargs, reward_kwargs=args.reward_kwargs, env_kwargs=args.env_kwargs)
     return NoiseActionWrapper(env, policy, args.action_magnitude)
