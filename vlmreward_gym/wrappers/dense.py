@@ -76,8 +76,6 @@ class DenseForm(RewardForm):
             reward = self.gamma * progress - state.potential if self.relative else progress
             state.potential = progress
             self.detector.observe(state, answer.success)
-        if record.t == 0:  # reset: the query only sets the potential
-            reward = 0.0
         info: dict[str, Any] = {"queried": answer is not None, "progress": state.potential,
                                 "success_prob": state.success_prob, "success": state.detected,
                                 "raw": answer.raw if answer else {}}

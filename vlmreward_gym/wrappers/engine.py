@@ -157,7 +157,8 @@ class RewardForm(abc.ABC):
         """The reward of the step that led to ``record.t``; ``answer`` is None when no query was due."""
 
     def start(self, state: Any, record: EpisodeRecord, answer: ClipAnswer | None) -> dict[str, Any]:
-        """Take the answer to a reset-time query (if :meth:`request` asked one); return the reset info."""
+        """Take the answer to a reset-time query (if :meth:`request` asked one) into ``state`` and return the
+        reset info; a reset pays no reward, so what :meth:`pay` computes for it is dropped."""
         return self.pay(state, record, False, answer, 0.0).info
 
 
