@@ -427,7 +427,7 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
             else:
                 noise = agent.act(np.ravel(obs[i])[None])[0]
             next_obs, reward, terminated, truncated, info = env.step(noise)
-            done = terminated or (truncated and not args.bootstraps_timeouts)
+            done = (terminated and not args.bootstrap_terminations) or (truncated and not args.bootstraps_timeouts)
             buffer.add(obs[i], noise, info["action_chunk"], reward, next_obs, done)
             global_step += info["chunk_steps"]
             bar.update(info["chunk_steps"])

@@ -74,7 +74,11 @@ class Args(RewardEnvArgs):
     norm_obs: bool = True
     """normalise observations by running mean and std (kept in the checkpoint)"""
     hidden: int = 64
-    """width of the two hidden layers of actor and critic"""
+    """width of the hidden layers of actor and critic"""
+    layers: int = 2
+    """number of hidden layers of actor and critic"""
+    init_logstd: float = 0.0
+    """initial log standard deviation of the Gaussian policy (ManiSkill's PPO: -0.5)"""
 
     # evaluation, logging, checkpoints
     eval_every: int = 10
@@ -147,19 +151,25 @@ class RunningNorm(nn.Module):
         return ((x - self.mean.float()) / torch.sqrt(self.var.float() + 1e-8)).clamp(-10.0, 10.0)
 
 
-class Agent(nn.Module):
-    """Gaussian policy (state-independent log std) and value function, two tanh layers each."""
+def tanh_mlp(in_dim: int, out_dim: int, hidden: int, layers: int, out_std: float) -> nn.Sequential:
+    """``layers`` tanh hidden layers of width ``hidden``, then a linear output with init std ``out_std``."""
+    modules: list[nn.Module] = []
+    for i in range(layers):
+        modules += [layer_init(nn.Linear(in_dim if i == 0 else hidden, hidden)), nn.Tanh()]
+    modules.append(layer_init(nn.Linear(hidden if layers else in_dim, out_dim), std=out_std))
+    return nn.Sequential(*modules)
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 64, norm_obs: bool = True):
+
+class Agent(nn.Module):
+    """Gaussian policy (state-independent log std) and value function, ``layers`` tanh layers each."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 64, norm_obs: bool = True, layers: int = 2,
+                 init_logstd: float = 0.0):
         super().__init__()
         self.obs_norm = RunningNorm(obs_dim, norm_obs)
-        self.critic = nn.Sequential(layer_init(nn.Linear(obs_dim, hidden)), nn.Tanh(),
-                                    layer_init(nn.Linear(hidden, hidden)), nn.Tanh(),
-                                    layer_init(nn.Linear(hidden, 1), std=1.0))
-        self.actor_mean = nn.Sequential(layer_init(nn.Linear(obs_dim, hidden)), nn.Tanh(),
-                                        layer_init(nn.Linear(hidden, hidden)), nn.Tanh(),
-                                        layer_init(nn.Linear(hidden, act_dim), std=0.01))
-        self.actor_logstd = nn.Parameter(torch.zeros(1, act_dim))
+        self.critic = tanh_mlp(obs_dim, 1, hidden, layers, out_std=1.0)
+        self.actor_mean = tanh_mlp(obs_dim, act_dim, hidden, layers, out_std=0.01)
+        self.actor_logstd = nn.Parameter(torch.full((1, act_dim), float(init_logstd)))
 
     def get_value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(obs), shape (B,)."""
@@ -274,7 +284,8 @@ def train(args: Args) -> TrainResult:
     next_step_mode = _next_step(envs)
     obs_shape, act_shape = envs.single_observation_space.shape, envs.single_action_space.shape
     low, high = envs.single_action_space.low, envs.single_action_space.high
-    agent = Agent(int(np.prod(obs_shape)), int(np.prod(act_shape)), args.hidden, args.norm_obs)
+    agent = Agent(int(np.prod(obs_shape)), int(np.prod(act_shape)), args.hidden, args.norm_obs, args.layers,
+                  args.init_logstd)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
 
     start_iteration, global_step = 1, 0
@@ -352,7 +363,8 @@ def train(args: Args) -> TrainResult:
         next_values = np.concatenate([values[1:], last_value[None]], axis=0)
         next_values = np.where(np.isnan(final_values), next_values, final_values)
         advantages, returns = compute_gae(rewards_buf, values, next_values, terminated_buf, truncated_buf,
-                                          args.gamma, args.gae_lambda, args.bootstraps_timeouts)
+                                          args.gamma, args.gae_lambda, args.bootstraps_timeouts,
+                                          args.bootstrap_terminations)
 
         # PPO update over the valid steps only.
         valid = np.flatnonzero(valid_buf.reshape(-1))

@@ -9,7 +9,13 @@ Learned rewards make two details matter:
   time-out. That score already covers the episode, so nothing may be bootstrapped after it:
   pass ``bootstrap_truncated=False`` and a time-out is treated like a termination.
 
-Both cases cut the recursion at the episode end, so a reward never leaks into the previous
+- A task that terminates on success while a learned progress reward pays a non-negative amount
+  every step makes succeeding *cost* the agent the rewards it would have collected by lingering
+  (with gamma 0.8 and a progress near 1, about 4 steps' worth). ManiSkill's PPO therefore
+  bootstraps at every episode end (its ``bootstrap_at_done="always"``): pass
+  ``bootstrap_terminated=True`` to treat a termination like a time-out.
+
+All cases cut the recursion at the episode end, so a reward never leaks into the previous
 episode's advantages.
 """
 
@@ -20,7 +26,8 @@ import numpy as np
 
 def compute_gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, terminated: np.ndarray,
                 truncated: np.ndarray, gamma: float, lam: float,
-                bootstrap_truncated: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                bootstrap_truncated: bool = True, bootstrap_terminated: bool = False
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Advantages and returns of a rollout of T steps in N envs (all arrays shaped (T, N)).
 
     Args:
@@ -31,6 +38,8 @@ def compute_gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray
         terminated: step t ended the episode in a terminal state (no bootstrap).
         truncated: step t ended the episode by a time-out (bootstrap from ``next_values``
             unless ``bootstrap_truncated`` is False).
+        bootstrap_terminated: bootstrap terminations from ``next_values`` too (ManiSkill's
+            convention for tasks that end on success).
         gamma: discount per step; lam: the GAE lambda.
 
     Returns:
@@ -40,7 +49,7 @@ def compute_gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray
     terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
     if not rewards.shape == values.shape == next_values.shape == terminated.shape == truncated.shape:
         raise ValueError("rewards, values, next_values, terminated and truncated must share one (T, N) shape")
-    no_bootstrap = terminated | (truncated & (not bootstrap_truncated))
+    no_bootstrap = (terminated & (not bootstrap_terminated)) | (truncated & (not bootstrap_truncated))
     ended = terminated | truncated
     advantages = np.zeros_like(rewards)
     following = np.zeros(rewards.shape[1:])  # A_{t+1} of the same episode

@@ -64,6 +64,20 @@ def test_episodic_time_out_is_bootstrapped_only_when_asked():
     np.testing.assert_allclose(without[:, 0], [0.72, 1.0])
 
 
+def test_termination_is_bootstrapped_only_when_asked():
+    # A success that ends the episode on step 1 in a state the critic values at 4 (ManiSkill's convention).
+    last = column(0, 1).astype(bool)
+    args = (column(0.5, 1.0), column(0, 0), column(0, 4.0), last, last & False)
+    cut, _ = compute_gae(*args, gamma=G, lam=L)
+    kept, _ = compute_gae(*args, gamma=G, lam=L, bootstrap_terminated=True)
+    np.testing.assert_allclose(cut[:, 0], [0.5 + 0.72 * 1.0, 1.0])
+    np.testing.assert_allclose(kept[:, 0], [0.5 + 0.72 * 4.6, 4.6])  # 1 + .9*4
+    # The next episode's first step still sees none of it.
+    two = compute_gae(column(1.0, 2.0), column(0, 0), column(4.0, 0), column(1, 0).astype(bool),
+                      column(0, 0).astype(bool), G, L, bootstrap_terminated=True)[0]
+    np.testing.assert_allclose(two[:, 0], [4.6, 2.0])
+
+
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError):
         compute_gae(np.zeros((3, 2)), np.zeros((3, 2)), np.zeros((3, 1)), np.zeros((3, 2), bool),
