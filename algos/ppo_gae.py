@@ -15,7 +15,8 @@ What learned rewards need and this file does:
 - Logged to TensorBoard (run ``<env>__ppo__<model>-<form>__s<seed>``): charts/ (learned and
   simulator returns, success rate, success-once), reward/ (mean learned reward, success
   precision/recall of the reward model, Pearson correlation with oracle progress), losses/,
-  eval/ (deterministic policy), charts/SPS. Also ``metrics.jsonl`` and ``checkpoint.pt`` in the run dir.
+  eval/ (deterministic policy), charts/SPS, charts/minutes (wall time, resumed runs included).
+  Also ``metrics.jsonl`` and ``checkpoint.pt`` in the run dir.
 """
 
 from __future__ import annotations
@@ -288,12 +289,13 @@ def train(args: Args) -> TrainResult:
                   args.init_logstd)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
 
-    start_iteration, global_step = 1, 0
+    start_iteration, global_step, elapsed_before = 1, 0, 0.0
     if resume is not None:
         ckpt = load_checkpoint(resume)
         agent.load_state_dict(ckpt["agent"])
         optimizer.load_state_dict(ckpt["optimizer"])
         start_iteration, global_step = ckpt["iteration"] + 1, ckpt["global_step"]
+        elapsed_before = float(ckpt.get("elapsed_s", 0.0))
         set_rng_state(ckpt["rng"])
 
     # A fresh run starts the history anew; a resumed one keeps what was logged up to its checkpoint.
@@ -407,7 +409,8 @@ def train(args: Args) -> TrainResult:
         var_y = np.var(y_true)
         sps = (global_step - start_step) / max(time.time() - start_time, 1e-9)
         train_metrics = {**stats.summary(), "charts/learning_rate": optimizer.param_groups[0]["lr"],
-                         "charts/SPS": sps, "losses/value_loss": v_loss.item(), "losses/policy_loss": pg_loss.item(),
+                         "charts/SPS": sps, "charts/minutes": (elapsed_before + time.time() - start_time) / 60,
+                         "losses/value_loss": v_loss.item(), "losses/policy_loss": pg_loss.item(),
                          "losses/entropy": entropy_loss.item(), "losses/approx_kl": approx_kl.item(),
                          "losses/clipfrac": float(np.mean(clipfracs)) if clipfracs else math.nan,
                          "losses/explained_variance": float(1 - np.var(y_true - y_pred) / var_y) if var_y else math.nan}
@@ -418,7 +421,8 @@ def train(args: Args) -> TrainResult:
         bar.set_postfix(success=f"{train_metrics['charts/success_rate']:.2f}", sps=f"{sps:.0f}")
         if (args.checkpoint_every and iteration % args.checkpoint_every == 0) or iteration == args.num_iterations:
             save_checkpoint(ckpt_path, agent=agent.state_dict(), optimizer=optimizer.state_dict(),
-                            iteration=iteration, global_step=global_step, rng=rng_state(), args=asdict(args))
+                            iteration=iteration, global_step=global_step, rng=rng_state(), args=asdict(args),
+                            elapsed_s=elapsed_before + time.time() - start_time)
     bar.close()
     envs.close()
     eval_envs.close()

@@ -71,6 +71,8 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch):
     assert [h["global_step"] for h in result.history] == [3 * 512, 4 * 512]  # only the missing iterations ran
     logged = [json.loads(line)["global_step"] for line in (args.run_path / "metrics.jsonl").open()]
     assert logged == [512, 1024, 1536, 2048]
+    # Wall time carries on from the checkpoint: the resumed iterations count the interrupted run's minutes.
+    assert result.history[0]["charts/minutes"] * 60 > saved["elapsed_s"] > 0
     final = load_checkpoint(args.run_path / "checkpoint.pt")
     # The optimizer and the observation statistics carried on from the checkpoint, not from scratch.
     adam_steps = [s["step"].item() for s in final["optimizer"]["state"].values()]
