@@ -15,9 +15,11 @@ pytest.importorskip("peft", reason="needs the 'qwen' extra (peft)")
 
 import vlmreward_gym as vrg  # noqa: E402
 from vlmreward_gym.models import clip as clip_mod  # noqa: E402
-from vlmreward_gym.models.qwen_video import UnparseableOutputError  # noqa: E402
+from vlmreward_gym.models.qwen_video import UnparseableOutputError, video_patches  # noqa: E402
+from vlmreward_gym.models import lrm  # noqa: E402
 from vlmreward_gym.models.roboreward import PROMPT as ROBOREWARD_PROMPT, parse_score  # noqa: E402
 from vlmreward_gym.models.lrm import parse_completion, parse_contrastive, parse_progress  # noqa: E402
+from vlmreward_gym.models.topreward import prefix_lengths  # noqa: E402
 from vlmreward_gym.types import Capability, CapabilityError, RewardQuery  # noqa: E402
 
 from . import tiny  # noqa: E402
@@ -83,16 +85,19 @@ ROBOMETER_LAYOUTS = {
                         "progress_discrete_bins": 10},
     "video": {"use_multi_image": False, "average_temporal_patches": True},
 }
+ROBOMETER_DATA = {"video": {"resized_height": 64, "resized_width": 64}}
 
 
 @pytest.fixture(scope="module")
 def robometer_dirs(tmp_path_factory):
-    return {k: tiny.build_robometer(tmp_path_factory.mktemp(f"rbm_{k}"), v) for k, v in ROBOMETER_LAYOUTS.items()}
+    return {k: tiny.build_robometer(tmp_path_factory.mktemp(f"rbm_{k}"), v, data=ROBOMETER_DATA.get(k))
+            for k, v in ROBOMETER_LAYOUTS.items()}
 
 
 @pytest.fixture(scope="module")
 def roboreward(qwen_dir):
-    return vrg.make_reward_model("roboreward-4b", path=str(qwen_dir), num_frames=6, max_new_tokens=6)
+    return vrg.make_reward_model("roboreward-4b", path=str(qwen_dir), num_frames=6, max_new_tokens=6,
+                                 max_pixels=64 * 64)
 
 
 # ---------------------------------------------------------------------------------------------- RoboReward
@@ -100,7 +105,11 @@ def test_roboreward_parsing():
     assert parse_score("ANSWER: 4") == 4
     assert parse_score("The cube is lifted... answer: 2\nANSWER: 5") == 5
     assert parse_score("ANSWER: 7") is None and parse_score("four") is None
-    assert "Task: {task}" in ROBOREWARD_PROMPT and "ANSWER: <score>" in ROBOREWARD_PROMPT
+    # the model cards' text: the rubric, a blank line, then the task
+    assert ROBOREWARD_PROMPT.startswith("Given the task, assign a discrete progress score reward (1,2,3,4,5) for the "
+                                        "robot in the video in the format: ANSWER: <score>\nRubric for end-of-episode")
+    assert ROBOREWARD_PROMPT.endswith("5 - Perfect Completion: Final state satisfies all requirements.\n\nTask: {task}")
+    assert ROBOREWARD_PROMPT.count("\n") == 8
 
 
 def test_roboreward_random_model_text_is_unparseable_after_one_retry(roboreward):
@@ -108,6 +117,23 @@ def test_roboreward_random_model_text_is_unparseable_after_one_retry(roboreward)
     with pytest.raises(UnparseableOutputError, match="after a retry") as err:
         roboreward(query(Capability.EPISODE_SCORE, frames))
     assert len(err.value.texts) >= 2  # the greedy answer and the sampled retry of a failing clip
+
+
+def test_roboreward_inputs_video_before_text(roboreward):
+    batch_texts = []
+    real_batch = roboreward.vl.batch
+
+    def spy(texts, videos=(), images=(), padding_side="left"):
+        batch_texts.extend(texts)
+        return real_batch(texts, videos, images, padding_side)
+
+    roboreward.vl.batch = spy
+    scripted(roboreward, [["ANSWER: 3"]])
+    roboreward(query(Capability.EPISODE_SCORE, clips((5,))))
+    del roboreward.vl.batch
+    text = batch_texts[0]
+    assert text.index("<|vision_start|><|video_pad|><|vision_end|>") < text.index("Given the task")
+    assert text.endswith("Task: " + TASK + "<|im_end|>\n<|im_start|>assistant\n")
 
 
 def test_roboreward_batch_scores_and_progress(roboreward):
@@ -188,7 +214,71 @@ def test_robometer_checkpoint_errors(robometer_dirs, tmp_path):
         vrg.make_reward_model("robometer-4b", path=str(robometer_dirs["video"]), num_frames=12)
 
 
+def test_robometer_progress_bins_come_from_the_weights(tmp_path):
+    folder = tiny.build_robometer(tmp_path / "l2_yaml", {"use_multi_image": True, "use_per_frame_progress_token": True},
+                                  progress_outputs=5)  # config.yaml says l2, the head has 5 bins
+    model = vrg.make_reward_model("robometer-4b", path=str(folder))
+    assert model.settings["discrete_bins"] == 5
+    out = model(query(P | S, clips((3,))))
+    assert 0 <= out.progress[0].min() and out.progress[0].max() <= 1
+    bad = tiny.build_robometer(tmp_path / "bad", {"use_multi_image": True, "progress_loss_type": "discrete",
+                                                  "progress_discrete_bins": 10}, progress_outputs=4)
+    with pytest.raises(RuntimeError, match="10 discrete progress bins"):
+        vrg.make_reward_model("robometer-4b", path=str(bad))
+
+
+def test_robometer_settings_fall_back_to_the_data_section(tmp_path):
+    folder = tiny.build_robometer(tmp_path / "data_only", {}, data={"use_multi_image": True,
+                                                                   "use_per_frame_progress_token": True})
+    model = vrg.make_reward_model("robometer-4b", path=str(folder))
+    assert model.settings["use_multi_image"] and model.settings["use_per_frame_progress_token"]
+
+
+def test_robometer_prompt_layouts(robometer_dirs):
+    model = vrg.make_reward_model("robometer-4b", path=str(robometer_dirs["prog_token"]))
+    frames = clips((3,))[0]
+    text = model._render(model._messages(TASK, frames))
+    assert text.startswith("<|im_start|>user\nThe task for the robot is '" + TASK + "'. Given the trajectory video,")
+    assert text.count("<|image_pad|><|vision_end|><|prog_token|>") == 3 and not text.endswith("assistant\n")
+    pref = model._render(model._pref_messages(TASK, frames, frames[:2]))
+    assert pref.count("<|prog_token|>") == 5 and pref.count("<|split_token|>") == pref.count("<|pref_token|>") == 1
+    a, split, b = pref.index("This is Trajectory A. "), pref.index("<|split_token|>"), pref.index("This is Trajectory B. ")
+    assert a < split < b < pref.index("Now predict the preference between the two trajectories.<|pref_token|>")
+    assert "Given these two trajectories for the task '" + TASK + "', evaluate which one" in pref
+    video = vrg.make_reward_model("robometer-4b", path=str(robometer_dirs["video"]))
+    assert video._render(video._messages(TASK, frames)).count("<|video_pad|>") == 1
+    _, grid = video_patches(clips((3,))[0], video.inputs.spec)
+    assert grid == (2, 4, 4)  # data.resized_height/width = 64 (qwen-vl-utils resized_* keys)
+
+
+@pytest.mark.parametrize("layout", ["prog_token", "video"])
+def test_robometer_preference_head(robometer_dirs, layout):
+    model = vrg.make_reward_model("robometer-4b", path=str(robometer_dirs[layout]))
+    a, b = clips((5, 12)), clips((4, 3), seed=1)
+    p = model.prefer(a, b, [TASK, "push the block"])
+    assert p.shape == (2,) and ((0 < p) & (p < 1)).all()
+    np.testing.assert_allclose(model.prefer(a[1:], b[1:], ["push the block"]), p[1:], atol=1e-4)
+    swapped = model.prefer(b[:1], a[:1], [TASK])
+    assert not np.allclose(swapped, p[:1])  # the order of the two clips matters
+    with pytest.raises(vrg.RewardInputError, match="as many"):
+        model.prefer(a, b[:1], [TASK, TASK])
+
+
 # ---------------------------------------------------------------------------------------------- TOPReward
+def test_topreward_prompt_variants_and_prefixes(qwen_dir):
+    assert prefix_lengths(1, 15) == [1] and prefix_lengths(2, 15) == [2]  # TOPReward scores only the whole clip
+    assert prefix_lengths(5, 3) == [1, 3, 5] and prefix_lengths(64, 15)[:3] == [1, 5, 10]
+    model = vrg.make_reward_model("topreward", path=str(qwen_dir), image_size=64)
+    text = model.text(TASK)  # the reference default: the answer continues the user turn
+    assert text == ("<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>The above video shows a robot "
+                    "manipulation trajectory that completes the following task: " + TASK + " Decide whether the "
+                    "above statement is True or not. The answer is: True")
+    chat = vrg.make_reward_model("topreward", path=str(qwen_dir), image_size=64, chat_template=True).text(TASK)
+    assert chat.endswith(" Decide whether the above statement is True or not. The answer is:<|im_end|>\n"
+                         "<|im_start|>assistant\nTrue")
+    assert model.vl.spec.sizing == "processor"
+
+
 def test_topreward_prefix_progress_and_success(qwen_dir):
     model = vrg.make_reward_model("topreward", path=str(qwen_dir), num_frames=6, num_prefixes=3, image_size=64,
                                   batch_size=4)
@@ -211,20 +301,54 @@ def test_topreward_prefix_progress_and_success(qwen_dir):
 
 # ---------------------------------------------------------------------------------------------- LRM
 def test_lrm_parsers():
-    assert parse_contrastive("+1") == 1 and parse_contrastive("Answer: -1.") == -1 and parse_contrastive("0") == 0
-    assert parse_contrastive("2") is None
-    assert parse_progress("0.73") == 0.7 and parse_progress("Progress: 1.0") == 1.0 and parse_progress("3") is None
-    assert parse_completion("Yes, done") == 1 and parse_completion("no") == 0 and parse_completion("maybe") is None
+    analysis = 'Image A shows the gripper open; Image B shows the cube lifted.\n{ "more_complete_image": "ImageB" }'
+    assert parse_contrastive(analysis) == 1 and parse_contrastive('{"more_complete_image": "ImageA"}') == -1
+    assert parse_contrastive('"more_complete_image": "ImageA" (final)') == -1
+    assert parse_contrastive("so ImageB is behind ImageA") == -1  # the last one named
+    assert parse_contrastive("+1") is None and parse_contrastive("no idea") is None
+    assert parse_progress('{ "completion_progress": 0.7 }') == 0.7 and parse_progress('{"completion_progress": "NA"}') == 0
+    assert parse_progress('"completion_progress": 1.0') == 1.0 and parse_progress("roughly 0.4 done") == 0.4
+    assert parse_progress('{"completion_progress": 1.3}') == 1.0 and parse_progress("three") is None
+    assert parse_completion('{ "task_completed": "yes" }') == 1 and parse_completion('{"task_completed": "NO"}') == 0
+    assert parse_completion("Yes, done") == 1 and parse_completion("no") == 0
+    assert parse_completion("maybe") is None and parse_completion("it is not known") is None
+
+
+def test_lrm_prompts_are_the_release_text():
+    content = lrm.content_from_prompt(lrm.CONTRASTIVE_PROMPT.format(task=TASK), 2)
+    assert [c["type"] for c in content] == ["text", "image", "text", "image", "text"]
+    assert content[0]["text"] == ("Task: Compare the completion progress.\n\nThe task is: " + TASK + ".\n\n"
+                                  "You are given:\n- Later observation (Image A): ")
+    assert content[2]["text"] == "\n- Later observation (Image B): "
+    assert content[4]["text"].endswith('JSON format:\n{ "more_complete_image": "selected_value" }')
+    content = lrm.content_from_prompt(lrm.PROGRESS_PROMPT.format(task=TASK), 2)
+    assert content[0]["text"] == ("Task: Estimate the completion progress.\nThe task is: " + TASK + "\nYou are given:"
+                                  "\n- Initial observation: ")
+    assert "[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]" in content[4]["text"]
+    assert content[4]["text"].endswith('{ "completion_progress": selected_value }')
+    content = lrm.content_from_prompt(lrm.COMPLETION_PROMPT.format(task=TASK), 1, strip=True)
+    assert [c["type"] for c in content] == ["text", "image", "text"]
+    assert content[0]["text"].endswith("You are given:\n- Current observation:")  # pieces are stripped
+    assert content[2]["text"] == ('Has the task been completed?\nOutput your answer in the following JSON format:\n'
+                                  '{ "task_completed": "yes" or "no" }')
+    with pytest.raises(ValueError, match="markers"):
+        lrm.content_from_prompt("Task: {task} <image>", 2)
 
 
 @pytest.mark.parametrize("mode", ["contrastive", "progress", "completion"])
 def test_lrm_adapters_load_and_answer(qwen_dir, lora_dir, mode):
     model = vrg.make_reward_model(f"lrm-{mode}", path=str(qwen_dir), adapter=str(lora_dir), max_new_tokens=4)
-    assert type(model.vl.model).__name__ == "PeftModel"
+    assert type(model.vl.model).__name__ == "PeftModel" and model.layout == "lora"
+    assert model.max_new_tokens == 4
+    assert vrg.make_reward_model(f"lrm-{mode}", path=str(qwen_dir), adapter=str(lora_dir)).max_new_tokens == \
+        {"contrastive": 512, "progress": 128, "completion": 128}[mode]
     want = model.info.capabilities
     with pytest.raises(UnparseableOutputError):
         model(query(want, clips((3, 2))))  # random LoRA weights do not answer in the format
-    answers = {"contrastive": ["1", "-1"], "progress": ["0.73", "1.0"], "completion": ["Yes.", "no"]}[mode]
+    answers = {"contrastive": ['Image B is further. { "more_complete_image": "ImageB" }',
+                               '{ "more_complete_image": "ImageA" }'],
+               "progress": ['{ "completion_progress": 0.7 }', '{ "completion_progress": 1.0 }'],
+               "completion": ['{ "task_completed": "yes" }', '{ "task_completed": "no" }']}[mode]
     calls = scripted(model, [answers])
     out = model(query(want, clips((3, 2))))
     assert calls == [(2, False)]
@@ -241,9 +365,56 @@ def test_lrm_adapters_load_and_answer(qwen_dir, lora_dir, mode):
         assert rewards[-1] in (0.0, 1.0)
 
 
-def test_lrm_missing_adapter(qwen_dir, tmp_path):
-    with pytest.raises(OSError, match="could not load"):
+def test_lrm_rendered_prompt_holds_the_images(qwen_dir, lora_dir):
+    model = vrg.make_reward_model("lrm-progress", path=str(qwen_dir), adapter=str(lora_dir))
+    text = model.vl.inputs.render(model.messages(TASK))
+    assert text.count("<|vision_start|><|image_pad|><|vision_end|>") == 2 and text.endswith("assistant\n")
+    assert "- Initial observation: <|vision_start|>" in text and "- Current observation: <|vision_start|>" in text
+    single = vrg.make_reward_model("lrm-progress", path=str(qwen_dir), adapter=str(lora_dir), initial_image=False)
+    assert single.info.num_frames == 1 and "Initial observation" not in single.vl.inputs.render(single.messages(TASK))
+
+
+def test_lrm_full_model_layout(tmp_path_factory):
+    root = tiny.build_full_models(tmp_path_factory.mktemp("lrm_full"), names=("completion",))
+    model = vrg.make_reward_model("lrm-completion", adapter=str(root), path="unused/base")
+    assert model.layout == "full" and type(model.vl.model).__name__ == "Qwen3VLForConditionalGeneration"
+    scripted(model, [['{ "task_completed": "yes" }']])
+    np.testing.assert_array_equal(model(query(S, clips((2,)))).success, [1])
+
+
+def test_lrm_progress_adapter_with_nested_modules_to_save(qwen_dir, tmp_path):
+    """LRM's progress adapter saves the vision tower and its merger; peft alone fails to load that."""
+    import torch
+    from safetensors.torch import load_file
+
+    root = tiny.build_lora_adapters(qwen_dir, tmp_path, names=("progress",), modules_to_save=["visual", "merger"])
+    model = vrg.make_reward_model("lrm-progress", path=str(qwen_dir), adapter=str(root))
+    saved = load_file(str(root / "progress" / "adapter_model.safetensors"))
+    key = next(k for k in saved if "visual.merger.norm.weight" in k)
+    merger = dict(model.vl.model.named_parameters())
+    loaded = next(v for k, v in merger.items() if "merger.norm" in k and "modules_to_save" in k and k.endswith("weight"))
+    assert torch.equal(loaded.detach(), saved[key])
+
+
+def test_lrm_layout_errors(qwen_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="contrastive/, progress/"):
         vrg.make_reward_model("lrm-progress", path=str(qwen_dir), adapter=str(tmp_path))
+    (tmp_path / "progress").mkdir()
+    with pytest.raises(OSError, match="could not load"):  # neither an adapter nor a model
+        vrg.make_reward_model("lrm-progress", path=str(qwen_dir), adapter=str(tmp_path))
+    zero = tiny.build_lora_adapters(qwen_dir, tmp_path / "zero", names=("completion",), zero_b=True)
+    with pytest.raises(OSError, match="all-zero"):
+        vrg.make_reward_model("lrm-completion", path=str(qwen_dir), adapter=str(zero))
+    with pytest.raises(OSError, match="could not load"):  # HF_HUB_OFFLINE=1: the hub repo cannot be reached
+        vrg.make_reward_model("lrm-completion", path=str(qwen_dir))
+
+
+def test_lrm_release_fallback(qwen_dir, lora_dir):
+    model = vrg.make_reward_model("lrm-contrastive", path=str(qwen_dir), adapter=str(lora_dir), fallback=True)
+    scripted(model, [["no answer", '{ "more_complete_image": "ImageB" }'], ["still none"]])
+    out = model(query(Capability.COMPARE, clips((3, 2))))
+    np.testing.assert_array_equal(out.comparison, [0, 1])
+    assert out.raw[0]["attempts"] == ["no answer", "still none"]
 
 
 # ---------------------------------------------------------------------------------------------- CLIP
@@ -272,6 +443,20 @@ def test_clip_backend(tmp_path_factory, kind):
         run_env(model, "contrastive")
     with pytest.raises(ValueError, match="baseline"):
         vrg.make_reward_model("clip", path=str(folder), alpha=0.5)
+
+
+def test_clip_baseline_prompts_are_averaged(tmp_path_factory):
+    """VLM-RM averages the unit embeddings of several baseline prompts without renormalising."""
+    folder = tiny.build_clip(tmp_path_factory.mktemp("clip_avg"), "clip")
+    model = vrg.make_reward_model("clip", path=str(folder), baseline=["a robot", "a table"], alpha=1.0)
+    frames = clips((3,))
+    out = model(query(P, frames, tasks=["reach"]))
+    x, g = model._images(list(frames[0])), model._texts(["reach"])[0]
+    b = model._texts(["a robot", "a table"]).mean(0)
+    expected = clip_mod.vlmrm_reward(x, g, clip_mod.vlmrm_projection(g, b, 1.0))
+    np.testing.assert_allclose(out.raw[0]["vlmrm_reward"], expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="non-empty"):
+        vrg.make_reward_model("clip", path=str(folder), baseline=["a robot", " "], alpha=0.5)
 
 
 def test_every_backend_is_registered_and_lazy():

@@ -14,18 +14,19 @@ from pathlib import Path
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
             "<|image_pad|>", "<|video_pad|>"]
 
-# A reduced form of Qwen3-VL's chat template: the same turn markers and vision slots.
+# A reduced form of Qwen3-VL's chat template: the same turn markers, newlines and vision slots
+# ('<|im_start|>' role '\n' ... '<|im_end|>\n', generation prompt '<|im_start|>assistant\n').
 CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
-    "<|im_start|>{{ message['role'] }}\n"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
     "{%- if message['content'] is string -%}{{ message['content'] }}"
     "{%- else -%}{%- for item in message['content'] -%}"
-    "{%- if item['type'] == 'video' -%}<|vision_start|><|video_pad|><|vision_end|>"
-    "{%- elif item['type'] == 'image' -%}<|vision_start|><|image_pad|><|vision_end|>"
+    "{%- if item['type'] == 'video' -%}{{ '<|vision_start|><|video_pad|><|vision_end|>' }}"
+    "{%- elif item['type'] == 'image' -%}{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
     "{%- else -%}{{ item['text'] }}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}<|im_end|>\n"
+    "{%- endfor -%}{%- endif -%}{{ '<|im_end|>\\n' }}"
     "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
 )
 
 
@@ -92,7 +93,8 @@ def build_qwen3_vl(folder: Path, seed: int = 0) -> Path:
 ROBOMETER_TOKENS = ["<|split_token|>", "<|reward_token|>", "<|pref_token|>", "<|sim_token|>", "<|prog_token|>"]
 
 
-def build_robometer(folder: Path, model_settings: dict, seed: int = 0) -> Path:
+def build_robometer(folder: Path, model_settings: dict, seed: int = 0, data: dict | None = None,
+                    training: dict | None = None, progress_outputs: int | None = None) -> Path:
     """A tiny Robometer checkpoint in the release layout: config.json (Qwen3-VL), config.yaml,
     tokenizer with the five added tokens, and safetensors with ``model.*`` + head weights."""
     import torch
@@ -110,6 +112,7 @@ def build_robometer(folder: Path, model_settings: dict, seed: int = 0) -> Path:
     state = {f"model.{k}": v for k, v in body.state_dict().items()}
     hidden, half = config.text_config.hidden_size, config.text_config.hidden_size // 2
     bins = model_settings.get("progress_discrete_bins") if model_settings.get("progress_loss_type") == "discrete" else 1
+    bins = progress_outputs or bins
     for head, out in (("progress_head", bins), ("preference_head", 1), ("success_head", 1)):
         state[f"{head}.0.weight"], state[f"{head}.0.bias"] = torch.randn(half, hidden) * 0.2, torch.zeros(half)
         state[f"{head}.1.weight"], state[f"{head}.1.bias"] = torch.ones(half), torch.zeros(half)
@@ -117,7 +120,8 @@ def build_robometer(folder: Path, model_settings: dict, seed: int = 0) -> Path:
     state["frame_pool_attn.weight"] = torch.randn(1, hidden) * 0.1
     save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "model.safetensors"))
     settings = {"base_model_id": "Qwen/Qwen3-VL-4B-Instruct", **model_settings}
-    (folder / "config.yaml").write_text(yaml.safe_dump({"model": settings, "data": {"max_frames": 8}}))
+    sections = {"model": settings, "data": {"max_frames": 8, **(data or {})}, "training": training or {}}
+    (folder / "config.yaml").write_text(yaml.safe_dump(sections))
     write_processor_configs(folder)
     return folder
 
@@ -152,8 +156,13 @@ def build_clip(folder: Path, kind: str = "clip", seed: int = 0) -> Path:
     return folder
 
 
-def build_lora_adapters(base: Path, folder: Path, names=("contrastive", "progress", "completion")) -> Path:
-    """LoRA adapters (one subfolder per name) on the tiny Qwen3-VL at ``base``, saved by peft."""
+def build_lora_adapters(base: Path, folder: Path, names=("contrastive", "progress", "completion"),
+                        modules_to_save: list[str] | None = None, zero_b: bool = False) -> Path:
+    """LoRA adapters (one subfolder per name) on the tiny Qwen3-VL at ``base``, saved by peft.
+
+    ``modules_to_save`` (e.g. LRM progress's ``["visual", "merger"]``) saves whole modules too;
+    ``zero_b`` keeps peft's initial all-zero B matrices (an adapter that changes nothing).
+    """
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import Qwen3VLForConditionalGeneration
@@ -162,6 +171,18 @@ def build_lora_adapters(base: Path, folder: Path, names=("contrastive", "progres
         torch.manual_seed(100 + i)
         model = Qwen3VLForConditionalGeneration.from_pretrained(base)
         peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                                      init_lora_weights=False))
+                                                      modules_to_save=modules_to_save, init_lora_weights=zero_b))
+        if modules_to_save:  # make the saved copies differ from the base weights
+            with torch.no_grad():
+                for n, p in peft_model.named_parameters():
+                    if "modules_to_save" in n:
+                        p.add_(0.01)
         peft_model.save_pretrained(folder / name)
+    return folder
+
+
+def build_full_models(folder: Path, names=("contrastive", "progress", "completion")) -> Path:
+    """Merged full checkpoints (no adapter_config.json), one subfolder per name: LRM's other layout."""
+    for i, name in enumerate(names):
+        build_qwen3_vl(folder / name, seed=200 + i)
     return folder

@@ -1,8 +1,10 @@
 """VLM-RM (``clip``): CLIP / SigLIP frame-text similarity with goal-baseline regularisation.
 
 Facts used (source: Rocamonde et al., "Vision-Language Models are Zero-Shot Reward Models for
-Reinforcement Learning", 2023, Sec. 3, and its code github.com/AlignmentResearch/vlmrm):
-with unit-norm embeddings of the frame ``x``, the goal text ``g`` and a baseline text ``b``,
+Reinforcement Learning", 2023, Sec. 3, and its code github.com/AlignmentResearch/vlmrm
+``src/vlmrm/reward_model.py``, ``CLIPReward``): with unit-norm embeddings of the frame ``x``, the
+goal text ``g`` and the baseline ``b`` (the mean of the unit-norm embeddings of one or more
+baseline prompts, not renormalised, as ``CLIPReward`` averages its prompt embeddings),
 ``d = g - b`` and ``P = alpha * d d^T / |d|^2 + (1 - alpha) * I``, the reward is
 ``R(x) = 1 - |(x - g) P|^2 / 2``. ``alpha = 0`` is plain CLIP similarity (``R = x . g``);
 ``alpha = 1`` keeps only the goal-baseline direction.
@@ -14,7 +16,7 @@ Any local CLIP or SigLIP checkpoint in transformers format works (licence: the c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -42,21 +44,25 @@ class CLIPRewardModel(RewardModel):
 
     Args:
         path: checkpoint directory or hub id (e.g. ``openai/clip-vit-large-patch14``).
-        baseline: the baseline prompt ``b`` (e.g. ``"a robot arm"``); needed when ``alpha > 0``.
+        baseline: the baseline prompt ``b`` (e.g. ``"a robot arm"``), or several whose embeddings
+            are averaged; needed when ``alpha > 0``.
         alpha: goal-baseline regularisation strength in [0, 1].
         device, dtype: where the model runs.
         batch_size: frames per forward pass (frames of all clips are scored together).
         num_frames: preferred frames per clip for dense queries (None = all).
     """
 
-    def __init__(self, path: Any = None, baseline: str | None = None, alpha: float = 0.0, device: str = "cpu",
-                 dtype: Any = None, batch_size: int = 64, num_frames: int | None = None):
+    def __init__(self, path: Any = None, baseline: str | Sequence[str] | None = None, alpha: float = 0.0,
+                 device: str = "cpu", dtype: Any = None, batch_size: int = 64, num_frames: int | None = None):
         torch, transformers = import_torch_transformers("clip")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        if alpha > 0 and not (isinstance(baseline, str) and baseline.strip()):
+        baselines = [baseline] if isinstance(baseline, str) else list(baseline or [])
+        if any(not (isinstance(b, str) and b.strip()) for b in baselines):
+            raise ValueError(f"baseline prompts must be non-empty strings, got {baseline!r}")
+        if alpha > 0 and not baselines:
             raise ValueError("alpha > 0 needs a baseline prompt, e.g. baseline='a robot arm'")
-        self.torch, self.alpha, self.baseline, self.batch_size = torch, float(alpha), baseline, int(batch_size)
+        self.torch, self.alpha, self.baselines, self.batch_size = torch, float(alpha), baselines, int(batch_size)
         folder = resolve_weights(path, "clip")
         self.device = str(device)
         self.dtype = default_dtype(torch, self.device, dtype)
@@ -102,7 +108,7 @@ class CLIPRewardModel(RewardModel):
     def _predict(self, query: RewardQuery) -> RewardOutput:
         images = self._images([f for clip in query.frames for f in clip])
         goals = self._texts(list(query.instructions))
-        base = self._texts([self.baseline])[0] if self.baseline else None
+        base = self._texts(self.baselines).mean(0) if self.baselines else None
         progress, raw, start = [], [], 0
         for goal, n in zip(goals, query.lengths):
             r = vlmrm_reward(images[start:start + n], goal, vlmrm_projection(goal, base, self.alpha))

@@ -2,12 +2,14 @@
 
 transformers' Qwen3-VL *video* processor needs torchvision (which breaks the Qwen3-VL import on
 CPU-only installs), so clips are turned into model inputs here: frames are resized with PIL to
-the size of transformers' own ``smart_resize``, normalised, and cut into patches in the same
-layout as ``Qwen3VLVideoProcessor.patchify``; the prompt's video placeholder is expanded into one
-``<t seconds><|vision_start|><|video_pad|>...<|vision_end|>`` group per temporal patch, as the
-Qwen3-VL processor does; and ``mm_token_type_ids`` (required by transformers 5 for M-RoPE) mark
-image (1) and video (2) tokens. Images (used by Robometer's multi-image mode) go through
-transformers' PIL image processor, which needs no torchvision.
+the size the reference pipeline gives them (:func:`video_size`: qwen-vl-utils or the processor,
+see :class:`VideoSpec`), normalised, and cut into patches in the same layout as
+``Qwen3VLVideoProcessor.patchify``; the prompt's video slot is replaced by one
+``<t seconds><|vision_start|><|video_pad|>...<|vision_end|>`` group per temporal patch
+(:func:`expand_videos`); and ``mm_token_type_ids`` (required by transformers 5 for M-RoPE) mark
+image (1) and video (2) tokens. Images (Robometer's multi-image mode, LRM) go through
+transformers' PIL image processor, which needs no torchvision, optionally pre-sized the way
+qwen-vl-utils sizes images.
 
 Nothing here imports torch or transformers at module import time.
 """
@@ -77,26 +79,53 @@ def default_dtype(torch: Any, device: str, dtype: Any) -> Any:
     return chosen
 
 
+# Reference pipelines the sizes below reproduce (sources, read 2026):
+# - qwen-vl-utils 0.0.14, github.com/QwenLM/Qwen3-VL qwen-vl-utils/src/qwen_vl_utils/vision_process.py
+#   (``smart_resize``, ``fetch_image``, ``fetch_video``): a list of frames is resized per frame as
+#   an image, padded to an even count by repeating its last frame, then resized as a video with
+#   per-frame bounds of 128..768 merged tokens; its sample_fps turns list positions into seconds.
+#   The Qwen3-VL README (same repo) then calls the processor with ``do_resize=False``.
+# - transformers' ``Qwen3VLVideoProcessor`` (models/qwen3_vl/video_processing_qwen3_vl.py): bounds
+#   ``size.shortest_edge`` / ``size.longest_edge`` on the whole clip (T x H x W); every Qwen3-VL
+#   checkpoint ships {shortest_edge: 4096, longest_edge: 25165824} in video_preprocessor_config.json
+#   (e.g. huggingface.co/Qwen/Qwen3-VL-8B-Instruct).
+SIZINGS = ("qwen_vl_utils", "processor")
+IMAGE_MIN_TOKENS, IMAGE_MAX_TOKENS = 4, 16384  # qwen-vl-utils IMAGE_MIN/MAX_TOKEN_NUM
+FRAME_MIN_TOKENS, FRAME_MAX_TOKENS = 128, 768  # qwen-vl-utils VIDEO_MIN/MAX_TOKEN_NUM
+SEQ_TOKENS = 128000  # qwen-vl-utils MODEL_SEQ_LEN default (its total_pixels budget is 90% of it)
+
+
 @dataclass(frozen=True)
 class VideoSpec:
-    """Qwen3-VL video preprocessing settings (defaults: ``Qwen3VLVideoProcessor`` in transformers 5).
+    """Qwen3-VL video preprocessing settings.
 
     Attributes:
         patch_size, temporal_patch_size, merge_size: the vision encoder's patching.
-        min_pixels, max_pixels: the clip's total pixel budget (``size`` shortest/longest edge).
-        max_frame_tokens: per-frame cap in merged tokens (qwen-vl-utils' ``VIDEO_MAX_TOKEN_NUM``),
-            applied as the reference implementation does; None = no cap.
+        min_pixels, max_pixels: the processor's whole-clip bounds on T x H x W (``size`` of the
+            checkpoint's ``video_preprocessor_config.json``); used by ``sizing="processor"``.
+        sizing: ``"qwen_vl_utils"`` (frame lists through qwen-vl-utils, then the processor with
+            ``do_resize=False``: the Qwen3-VL README path, used by RoboReward and Robometer) or
+            ``"processor"`` (frames straight into the processor with their metadata: TOPReward).
+        frame_max_pixels: optional per-frame pixel cap (qwen-vl-utils' ``max_pixels``) to save memory.
+        frame_size: optional fixed ``(height, width)`` (qwen-vl-utils' ``resized_height`` /
+            ``resized_width``, rounded to the patch grid); overrides the bounds.
         mean, std: per-channel normalisation after scaling to [0, 1].
     """
 
     patch_size: int = 16
     temporal_patch_size: int = 2
     merge_size: int = 2
-    min_pixels: int = 128 * 32 * 32
-    max_pixels: int = 32 * 32 * 768
-    max_frame_tokens: int | None = 768
+    min_pixels: int = 4096
+    max_pixels: int = 25165824
+    sizing: str = "qwen_vl_utils"
+    frame_max_pixels: int | None = None
+    frame_size: tuple[int, int] | None = None
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    def __post_init__(self) -> None:
+        if self.sizing not in SIZINGS:
+            raise ValueError(f"sizing must be one of {SIZINGS}, got {self.sizing!r}")
 
     @classmethod
     def from_pretrained(cls, path: str, **overrides: Any) -> "VideoSpec":
@@ -128,18 +157,47 @@ class VideoSpec:
         return self.patch_size * self.merge_size
 
 
-def video_size(spec: VideoSpec, num_frames: int, height: int, width: int) -> tuple[int, int]:
-    """Resized ``(height, width)`` of every frame, from transformers' Qwen3-VL ``smart_resize``."""
-    from transformers.models.qwen3_vl.video_processing_qwen3_vl import smart_resize
+def utils_smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """qwen-vl-utils' ``smart_resize``: a multiple of ``factor`` per side, area within the bounds."""
+    if max(height, width) / min(height, width) > 200:
+        raise ValueError(f"absolute aspect ratio must be smaller than 200, got {height}x{width}")
+    h = max(factor, round(height / factor) * factor)
+    w = max(factor, round(width / factor) * factor)
+    if h * w > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h, w = math.floor(height / beta / factor) * factor, math.floor(width / beta / factor) * factor
+    elif h * w < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h, w = math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
+    return h, w
 
-    num_frames = max(num_frames, spec.temporal_patch_size)
-    max_pixels = spec.max_pixels
-    if spec.max_frame_tokens is not None:  # the reference per-frame cap (Qwen3VLVideoProcessor.resize)
-        per_frame = max(min(spec.max_frame_tokens * spec.factor ** 2, spec.max_pixels // num_frames),
-                        int(spec.min_pixels * 1.05))
-        max_pixels = per_frame * num_frames
-    return smart_resize(num_frames=num_frames, height=height, width=width, temporal_factor=spec.temporal_patch_size,
-                        factor=spec.factor, min_pixels=spec.min_pixels, max_pixels=max_pixels)
+
+def image_size(height: int, width: int, factor: int = 32) -> tuple[int, int]:
+    """Size qwen-vl-utils' ``fetch_image`` gives an image (default 4..16384 merged tokens)."""
+    return utils_smart_resize(height, width, factor, IMAGE_MIN_TOKENS * factor ** 2, IMAGE_MAX_TOKENS * factor ** 2)
+
+
+def video_size(spec: VideoSpec, num_frames: int, height: int, width: int) -> tuple[int, int]:
+    """Resized ``(height, width)`` of every frame of a clip, as the reference pipeline of ``spec.sizing`` does."""
+    f, tps = spec.factor, spec.temporal_patch_size
+    if spec.frame_size is not None:  # fetch_image / fetch_video with resized_height and resized_width
+        return image_size(spec.frame_size[0], spec.frame_size[1], f)
+    if spec.sizing == "processor":
+        from transformers.models.qwen3_vl.video_processing_qwen3_vl import smart_resize
+
+        n = max(num_frames, tps)  # the processor pads odd clips only after resizing; one frame is sent twice
+        max_pixels = spec.max_pixels
+        if spec.frame_max_pixels is not None:
+            max_pixels = min(max_pixels, spec.frame_max_pixels * n)
+        return smart_resize(num_frames=n, height=height, width=width, temporal_factor=tps, factor=f,
+                            min_pixels=spec.min_pixels, max_pixels=max_pixels)
+    n = num_frames + (-num_frames % tps)  # qwen-vl-utils pads the list first (ceil to FRAME_FACTOR)
+    h, w = image_size(height, width, f)  # fetch_image on each listed frame
+    low = FRAME_MIN_TOKENS * f * f
+    high = max(min(FRAME_MAX_TOKENS * f * f, SEQ_TOKENS * f * f * 0.9 / n * 2), int(low * 1.05))
+    if spec.frame_max_pixels is not None:
+        high = min(high, spec.frame_max_pixels)
+    return utils_smart_resize(h, w, f, min(low, high), high)  # fetch_video on the stacked list
 
 
 def video_patches(frames: np.ndarray, spec: VideoSpec) -> tuple[np.ndarray, tuple[int, int, int]]:
@@ -170,7 +228,12 @@ def video_patches(frames: np.ndarray, spec: VideoSpec) -> tuple[np.ndarray, tupl
 
 
 def group_timestamps(seconds: Sequence[float], temporal_patch_size: int) -> list[float]:
-    """Time of each temporal patch: the mean of its first and last frame (Qwen3-VL processor rule)."""
+    """Time of each temporal patch: the mean of its first and last frame's time.
+
+    This is ``Qwen3VLProcessor._calculate_timestamps`` (transformers, models/qwen3_vl/
+    processing_qwen3_vl.py): a list shorter than whole patches is padded by repeating its last
+    time. Pass the padded clip's times (see :func:`frame_seconds`) to get qwen-vl-utils' padding.
+    """
     times = list(seconds)
     if pad := -len(times) % temporal_patch_size:
         times += [times[-1]] * pad
@@ -178,19 +241,31 @@ def group_timestamps(seconds: Sequence[float], temporal_patch_size: int) -> list
 
 
 def video_placeholder(grid: tuple[int, int, int], seconds: Sequence[float], spec: VideoSpec) -> str:
-    """The text that replaces a video slot: per temporal patch ``<t seconds>`` then its vision tokens."""
+    """The text that replaces a video slot: per temporal patch ``<t seconds>`` then its vision tokens.
+
+    Same string as ``Qwen3VLProcessor.replace_video_token`` (``<{t:.1f} seconds>`` followed by
+    ``<|vision_start|>``, ``grid_h * grid_w / merge_size**2`` video pads and ``<|vision_end|>``).
+    """
     gt, gh, gw = grid
     per_group = gh * gw // spec.merge_size ** 2
     stamps = group_timestamps(seconds, spec.temporal_patch_size)
+    if len(stamps) != gt:
+        raise ValueError(f"{len(seconds)} frame times give {len(stamps)} temporal patches for a grid of {gt}")
     return "".join(f"<{stamps[g]:.1f} seconds>{VISION_START}{VIDEO_PAD * per_group}{VISION_END}" for g in range(gt))
 
 
 def expand_videos(text: str, placeholders: Sequence[str]) -> str:
     """Replace each ``<|vision_start|><|video_pad|><|vision_end|>`` slot of ``text`` in order.
 
-    The whole slot is replaced, as Qwen3-VL's original processor did (transformers 4.57, the
-    version the fine-tuned reward models were trained with), so the frame groups are not wrapped
-    in a second pair of vision tokens.
+    The whole slot is replaced, as ``Qwen3VLProcessor.__call__`` of transformers 4.57 does (it
+    swaps the full ``vision_start + video_pad + vision_end`` string for the timestamped groups), so
+    the groups are not wrapped in a second pair of vision tokens. transformers 5 replaces only the
+    ``<|video_pad|>`` and keeps the outer pair (reported in github.com/vllm-project/vllm/issues/46817;
+    the 4.57 order is confirmed in github.com/EvolvingLMMs-Lab/lmms-engine/issues/132). The
+    reward models were trained and released against 4.57: LRM pins ``transformers>=4.57,<5``
+    (physical-superintelligence-lab/Large-Reward-Models vlm_reward/requirements.txt), the TOPReward
+    code pins 4.57.1 (github.com/TOPReward/TOPReward pyproject.toml), Robometer uses qwen-vl-utils
+    0.0.14 with ``transformers>=4.57`` (robometer/robometer pyproject.toml).
     """
     parts = text.split(VIDEO_SLOT)
     if len(parts) - 1 != len(placeholders):
@@ -201,10 +276,20 @@ def expand_videos(text: str, placeholders: Sequence[str]) -> str:
     return "".join(out)
 
 
-def frame_seconds(timesteps: np.ndarray | None, length: int, fps: float) -> np.ndarray:
-    """Time in seconds of each frame: the episode steps over the env's frame rate (index if unknown)."""
+def frame_seconds(timesteps: np.ndarray | None, length: int, fps: float, spec: VideoSpec | None = None) -> np.ndarray:
+    """Time in seconds of each frame: the episode steps over the frame rate (the index if unknown).
+
+    With ``spec.sizing == "qwen_vl_utils"`` an odd clip gets one more time, one frame interval
+    after the last: qwen-vl-utils pads a frame list by repeating its last frame and numbers the
+    copy as the next frame, so the last temporal patch is stamped between the two (``fetch_video``).
+    The processor path instead repeats the last time (:func:`group_timestamps`).
+    """
     steps = np.arange(length) if timesteps is None else np.asarray(timesteps, np.float64)
-    return (steps - steps[0]) / float(fps)
+    seconds = (steps - steps[0]) / float(fps)
+    if spec is not None and spec.sizing == "qwen_vl_utils" and len(seconds) % spec.temporal_patch_size:
+        step = seconds[-1] - seconds[-2] if len(seconds) > 1 else 1.0 / float(fps)
+        seconds = np.append(seconds, seconds[-1] + step)
+    return seconds
 
 
 def subsample(length: int, count: int | None) -> np.ndarray:
@@ -235,10 +320,17 @@ class QwenInputs:
         tokenizer: the checkpoint's tokenizer (padding side is set per call).
         spec: video preprocessing settings.
         image_processor: a transformers image processor for image entries (optional).
+        image_sizing: ``"processor"`` (the image processor resizes within its ``size`` bounds) or
+            ``"qwen_vl_utils"`` (PIL-resized to qwen-vl-utils' ``fetch_image`` size, then processed
+            with ``do_resize=False``, as the Qwen3-VL README and Robometer's collator do).
     """
 
-    def __init__(self, tokenizer: Any, spec: VideoSpec, image_processor: Any = None):
+    def __init__(self, tokenizer: Any, spec: VideoSpec, image_processor: Any = None,
+                 image_sizing: str = "processor"):
+        if image_sizing not in SIZINGS:
+            raise ValueError(f"image_sizing must be one of {SIZINGS}, got {image_sizing!r}")
         self.tokenizer, self.spec, self.image_processor = tokenizer, spec, image_processor
+        self.image_sizing = image_sizing
         ids = tokenizer.convert_tokens_to_ids([IMAGE_PAD, VIDEO_PAD])
         if any(i is None or i == tokenizer.unk_token_id for i in ids):
             raise ValueError("the tokenizer lacks Qwen3-VL's <|image_pad|>/<|video_pad|> tokens")
@@ -297,7 +389,15 @@ class QwenInputs:
 
         if self.image_processor is None:
             raise ValueError("image inputs need an image processor")
-        feats = self.image_processor([Image.fromarray(p) for p in pics], return_tensors="pt")
+        if self.image_sizing == "qwen_vl_utils":
+            factor = getattr(self.image_processor, "patch_size", 16) * getattr(self.image_processor, "merge_size", 2)
+            sized = []
+            for p in pics:
+                h, w = image_size(p.shape[0], p.shape[1], factor)
+                sized.append(Image.fromarray(p).resize((w, h), Image.BICUBIC))
+            feats = self.image_processor(sized, do_resize=False, return_tensors="pt")
+        else:
+            feats = self.image_processor([Image.fromarray(p) for p in pics], return_tensors="pt")
         pixels.append(feats["pixel_values"])
         grids.append(feats["image_grid_thw"])
         merge = getattr(self.image_processor, "merge_size", 2) ** 2
@@ -339,6 +439,50 @@ def config_folder(path: str) -> str:
     return snapshot_download(path, allow_patterns=["*.json", "*.jinja"])
 
 
+def nested_modules_to_save(names: Sequence[str], module_names: Sequence[str]) -> list[str]:
+    """The ``modules_to_save`` entries whose every module lies inside a module of another entry.
+
+    peft matches an entry to each module whose name equals it or ends with ``"." + entry``.
+    LRM's released progress adapter lists both the vision tower ``visual`` and its own ``merger``;
+    peft cannot wrap a module inside an already wrapped one (loading fails), while wrapping
+    ``visual`` alone already restores every merger weight. The release's tri-head server drops
+    the nested entry for the same reason (physical-superintelligence-lab/Large-Reward-Models
+    vlm_reward/vlm_reward_server.py, ``load_vlm_multi_adapter``).
+    """
+    def matches(entry: str) -> list[str]:
+        return [m for m in module_names if m == entry or m.endswith("." + entry)]
+
+    found = {entry: matches(entry) for entry in names}
+    nested = []
+    for entry, mods in found.items():
+        outer = [m for other, ms in found.items() if other != entry and other not in nested for m in ms]
+        if mods and all(any(m.startswith(o + ".") for o in outer) for m in mods):
+            nested.append(entry)
+    return nested
+
+
+def load_adapter(model: Any, adapter: Any, subfolder: str | None = None) -> Any:
+    """``PeftModel.from_pretrained`` on ``model``, minus nested ``modules_to_save`` entries.
+
+    Raises ValueError when the adapter's LoRA ``B`` matrices are all zero: peft then leaves the
+    base model unchanged (the release's server warns of this failure mode), which would score
+    with the base model silently.
+    """
+    from peft import PeftConfig, PeftModel
+
+    kwargs = {"subfolder": subfolder} if subfolder else {}
+    config = PeftConfig.from_pretrained(adapter, **kwargs)
+    if getattr(config, "modules_to_save", None):
+        drop = nested_modules_to_save(list(config.modules_to_save), [n for n, _ in model.named_modules()])
+        config.modules_to_save = [m for m in config.modules_to_save if m not in drop]
+    peft_model = PeftModel.from_pretrained(model, adapter, config=config, **kwargs)
+    lora_b = [p for n, p in peft_model.named_parameters() if "lora_B" in n]
+    if lora_b and not any(bool(p.detach().abs().sum()) for p in lora_b):
+        raise ValueError(f"the adapter {adapter!r}{f' ({subfolder})' if subfolder else ''} loaded with all-zero "
+                         f"LoRA B weights: it would leave the base model unchanged")
+    return peft_model
+
+
 class QwenVL:
     """A Qwen3-VL checkpoint loaded through ``from_pretrained``, with torchvision-free inputs.
 
@@ -347,14 +491,15 @@ class QwenVL:
         path: local checkpoint directory or hub id.
         device, dtype: where and in which precision the weights live.
         model_class: transformers class name (``Qwen3VLForConditionalGeneration`` or ``Qwen3VLModel``).
-        spec_overrides: :class:`VideoSpec` fields to override (e.g. ``max_pixels``).
-        adapter: optional peft adapter directory/id loaded on top (``PeftModel.from_pretrained``).
-        adapter_kwargs: extra keyword arguments for the adapter load (e.g. ``subfolder``).
+        spec_overrides: :class:`VideoSpec` fields to override (e.g. ``sizing``, ``frame_max_pixels``).
+        adapter: optional peft adapter directory/id loaded on top (:func:`load_adapter`).
+        adapter_subfolder: folder of the adapter inside ``adapter``.
+        image_sizing: how image entries are sized (see :class:`QwenInputs`).
     """
 
     def __init__(self, name: str, path: Any, device: str = "cpu", dtype: Any = None,
                  model_class: str = "Qwen3VLForConditionalGeneration", spec_overrides: dict | None = None,
-                 adapter: Any = None, adapter_kwargs: dict | None = None):
+                 adapter: Any = None, adapter_subfolder: str | None = None, image_sizing: str = "processor"):
         torch, transformers = import_torch_transformers("qwen")
         self.torch, self.name, self.device = torch, name, str(device)
         self.path = resolve_weights(path, name)
@@ -363,17 +508,16 @@ class QwenVL:
             cls = getattr(transformers, model_class)
             self.model = cls.from_pretrained(self.path, dtype=self.dtype).to(self.device)
             if adapter is not None:
-                from peft import PeftModel
-
-                self.model = PeftModel.from_pretrained(self.model, adapter, **(adapter_kwargs or {}))
+                self.model = load_adapter(self.model, adapter, adapter_subfolder)
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.path)
         except (OSError, ValueError) as err:
-            raise load_error(name, str(adapter or self.path), err) from err
+            where = self.path if adapter is None else f"{adapter}{'/' + adapter_subfolder if adapter_subfolder else ''}"
+            raise load_error(name, where, err) from err
         self.model.eval()
         self.config_dir = config_folder(self.path)
         load_chat_template(self.tokenizer, self.config_dir)
         self.spec = VideoSpec.from_pretrained(self.config_dir, **(spec_overrides or {}))
-        self.inputs = QwenInputs(self.tokenizer, self.spec, self._image_processor(transformers))
+        self.inputs = QwenInputs(self.tokenizer, self.spec, self._image_processor(transformers), image_sizing)
 
     def _image_processor(self, transformers: Any) -> Any:
         cls = getattr(transformers, "Qwen2VLImageProcessorPil", None)
@@ -400,9 +544,11 @@ class QwenVL:
 
 
 def generate_parsed(vl: QwenVL, texts: Sequence[str], videos: Sequence, images: Sequence, parse: Any,
-                    max_new_tokens: int, what: str) -> tuple[list[Any], list[list[str]]]:
+                    max_new_tokens: int, what: str, default: Any = None) -> tuple[list[Any], list[list[str]]]:
     """Generate, parse each row, regenerate the unparsed rows once with sampling, else raise.
 
+    Args:
+        default: value for rows that fail twice instead of raising (None: raise).
     Returns:
         ``(values, attempts)``: the parsed value of every row and the texts each row produced.
     Raises:
@@ -420,7 +566,10 @@ def generate_parsed(vl: QwenVL, texts: Sequence[str], videos: Sequence, images: 
             attempts[i].append(text)
             values[i] = parse(text)
     failed = [i for i, v in enumerate(values) if v is None]
-    if failed:
+    if failed and default is not None:
+        for i in failed:
+            values[i] = default
+    elif failed:
         shown = "; ".join(f"clip {i}: {attempts[i]!r}" for i in failed)
         raise UnparseableOutputError(f"reward model {vl.name!r} produced no {what} after a retry: {shown}",
                                      [t for i in failed for t in attempts[i]])

@@ -1,33 +1,52 @@
-"""Robometer (``robometer-4b``): per-frame progress and success probability from up to 8 frames.
+"""Robometer (``robometer-4b``): per-frame progress and success probability from up to 8 frames,
+and a trajectory preference between two clips (:meth:`RobometerModel.prefer`).
 
-Facts used (sources; github.com/robometer/robometer and huggingface.co/robometer/Robometer-4B):
+Sources: github.com/robometer/robometer (commit c7f38e2): ``robometer/models/heads.py``,
+``robometer/models/rbm.py``, ``robometer/data/collators/rbm_heads.py``,
+``robometer/evals/eval_server.py`` (``compute_batch_outputs``), ``robometer/models/utils.py``,
+``robometer/utils/save.py`` (``load_model_from_hf``), ``robometer/utils/setup_utils.py``,
+``robometer/trainers/rbm_heads_trainer.py``, ``scripts/example_inference_local.py``, README;
+huggingface.co/robometer/Robometer-4B (model card, Apache-2.0); LeRobot's port
+(github.com/huggingface/lerobot ``src/lerobot/rewards/robometer/configuration_robometer.py``).
+
+Facts used:
 - Architecture: a Qwen3-VL ``Qwen3VLModel`` (attribute ``model``) plus three heads, each
-  ``Linear(h, h/2) -> LayerNorm -> GELU -> Dropout -> Linear(h/2, k)``: ``progress_head`` (k = 1 with
-  a final Sigmoid, or k = bins logits when the progress loss is "discrete"), ``success_head``
-  (k = 1, a logit), ``preference_head`` (k = 1); and ``frame_pool_attn`` ``Linear(h, 1)``
-  (robometer/models/heads.py, robometer/models/rbm.py).
-- The checkpoint ships ``config.yaml`` whose ``model`` section selects the input layout:
-  ``use_multi_image`` (frames as images) with ``use_per_frame_progress_token`` (a
-  ``<|prog_token|>`` text entry after every image; the heads read its hidden state) or
-  ``frame_pooling`` mean/boundary/attention over each image's tokens; else video mode, which reads
-  ``tokens_per_frame`` blocks after the first ``<|vision_start|>`` (last token or mean when
-  ``average_temporal_patches``) (rbm.py).
-- Heads read ``hidden_states[-1]`` of the base model; success probability = sigmoid(logit);
-  discrete progress = softmax(logits) . linspace(0, 1, bins) (robometer/evals/eval_server.py
-  ``compute_batch_outputs``, robometer/models/utils.py ``convert_bins_to_continuous``).
-- Prompt of a progress sample: the text below, then the frames, chat template with
-  ``add_vision_id=True`` and no generation prompt, right padding
-  (robometer/data/collators/rbm_heads.py, robometer/utils/setup_utils.py).
+  ``Linear(h, h/2) -> LayerNorm -> GELU -> Dropout(0.1) -> Linear(h/2, k)``: ``progress_head``
+  (k = 1 with a final Sigmoid, or k = bins logits when the progress loss is "discrete"),
+  ``success_head`` (k = 1, a logit), ``preference_head`` (k = 1, a logit); and
+  ``frame_pool_attn`` ``Linear(h, 1, bias=False)`` (heads.py, rbm.py). Here the progress head's
+  output size is read from the checkpoint's ``progress_head.4.weight`` and checked against
+  ``config.yaml`` (the eval code reads the loss section, the heads the model section).
+- The published Robometer-4B is multi-image with a per-frame ``<|prog_token|>``, discrete
+  progress over 10 bins, at most 8 frames (LeRobot's port defaults, which load that checkpoint).
+- ``config.yaml`` (the robometer ExperimentConfig) selects the input layout: the model reads
+  ``model.use_multi_image`` / ``use_per_frame_progress_token`` / ``frame_pooling`` /
+  ``average_temporal_patches``, the collator ``data.*`` (synced from the checkpoint by
+  ``update_cfg_with_pretrained_ckpt``); video mode reads ``tokens_per_frame`` blocks after the
+  first ``<|vision_start|>`` (last token, or the mean with ``average_temporal_patches``).
+- Heads read ``hidden_states[-1]``; success probability = sigmoid(logit); discrete progress =
+  softmax(logits) . linspace(0, 1, bins) (``convert_bins_to_continuous``).
+- Progress prompt: the text below, then per frame an image (and ``<|prog_token|>``), or one
+  video at ``sample_fps`` 1; chat template with ``add_vision_id=True``, no generation prompt,
+  right padding; images sized by qwen-vl-utils, then the processor with ``do_resize=False``
+  (rbm_heads.py ``_process_conversation``); video frames at ``data.resized_height/width`` when set.
+- Preference prompt (``_process_preference_batch``): the text below (plus a progress request when
+  ``training.predict_pref_progress``), "This is Trajectory A. ", clip A, ``<|split_token|>``,
+  "This is Trajectory B. ", clip B, "Now predict the preference between the two trajectories.",
+  ``<|pref_token|>``; the preference head reads the ``<|pref_token|>`` state and
+  sigmoid(logit) is the probability that trajectory A is the better one (BCE against label 1 =
+  "first trajectory preferred", rbm_heads_trainer.py ``_compute_preference_loss``).
 - Special tokens added to the tokenizer: <|split_token|>, <|reward_token|>, <|pref_token|>,
-  <|sim_token|>, <|prog_token|> (setup_utils.py); at most 8 frames (README ``max_frames=8``);
-  licence Apache-2.0 (model card).
+  <|sim_token|>, <|prog_token|> (setup_utils.py); licence Apache-2.0 (model card).
+- Not reproduced: the hub loader picks the repo tag named ``best-*`` with the highest score when
+  no revision is given (save.py ``find_best_model_tag``); pass a local folder of the revision you want.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -35,18 +54,25 @@ from vlmreward_gym.models.base import ModelInfo, RewardModel
 from vlmreward_gym.models.qwen_video import (QwenInputs, VideoSpec, default_dtype, frame_seconds,
                                              import_torch_transformers, load_error, resolve_weights, subsample,
                                              to_device)
-from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
+from vlmreward_gym.types import Capability, RewardInputError, RewardOutput, RewardQuery, check_frames
 
 HUB_ID = "robometer/Robometer-4B"
 PROMPT = ("The task for the robot is '{task}'. Given the trajectory video, predict the task progress at each frame, "
           "how far along the robot is towards completing the task, a float between 0 and 1, where 0 is the starting "
           "state and 1 is when the task is completed. If the robot is not performing the same task, predict 0 "
           "progress.")
+PREF_PROMPT = ("Given these two trajectories for the task '{task}', evaluate which one makes more progress towards the "
+               "task. Return A for the first trajectory and B for the second trajectory.")
+PREF_PROGRESS_PROMPT = (" Also predict the task progress at each frame of the first trajectory, how far along the robot "
+                        "is towards completing the task, a float between 0 and 1, where 0 is the starting state and 1 "
+                        "is when the task is completed. If the robot is not performing the same task, predict 0 "
+                        "progress.")
+SPLIT_TOKEN, PREF_TOKEN = "<|split_token|>", "<|pref_token|>"
 PROG_TOKEN = "<|prog_token|>"
 
 
 def read_settings(folder: Path) -> dict[str, Any]:
-    """The head/input settings from the checkpoint's ``config.yaml``."""
+    """The head/input settings from the checkpoint's ``config.yaml`` (model section, data as fallback)."""
     import yaml
 
     file = folder / "config.yaml"
@@ -59,18 +85,37 @@ def read_settings(folder: Path) -> dict[str, Any]:
     Loader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: (
         loader.construct_mapping(node) if isinstance(node, yaml.MappingNode) else None))
     raw = yaml.load(file.read_text(), Loader=Loader) or {}
-    model, loss = raw.get("model") or {}, raw.get("loss") or {}
-    discrete = str(model.get("progress_loss_type", loss.get("progress_loss_type", "l2"))).lower() == "discrete"
+    model, data, loss = raw.get("model") or {}, raw.get("data") or {}, raw.get("loss") or {}
+    training = raw.get("training") or {}
+
+    def get(key: str, default: Any) -> Any:
+        return model.get(key, data.get(key, default))
+
+    loss_type = str(loss.get("progress_loss_type", get("progress_loss_type", "l2"))).lower()
+    bins = loss.get("progress_discrete_bins") or get("progress_discrete_bins", None) or 10
+    size = (data.get("resized_height"), data.get("resized_width"))
     return {
         "base_model_id": str(model.get("base_model_id", "Qwen3-VL")),
-        "use_multi_image": bool(model.get("use_multi_image", False)),
-        "use_per_frame_progress_token": bool(model.get("use_per_frame_progress_token", False)),
-        "average_temporal_patches": bool(model.get("average_temporal_patches", False)),
-        "frame_pooling": str(model.get("frame_pooling", "mean")),
-        "frame_pooling_attn_temperature": float(model.get("frame_pooling_attn_temperature", 1.0)),
-        "discrete_bins": int(model.get("progress_discrete_bins") or loss.get("progress_discrete_bins") or 10)
-        if discrete else None,
+        "use_multi_image": bool(get("use_multi_image", False)),
+        "use_per_frame_progress_token": bool(get("use_per_frame_progress_token", False)),
+        "average_temporal_patches": bool(get("average_temporal_patches", False)),
+        "frame_pooling": str(get("frame_pooling", "mean")).lower(),
+        "frame_pooling_attn_temperature": float(get("frame_pooling_attn_temperature", 1.0)),
+        "discrete_bins": int(bins) if loss_type == "discrete" else None,
+        "video_size": tuple(int(v) for v in size) if None not in size else None,
+        "predict_pref_progress": bool(training.get("predict_pref_progress", False)),
     }
+
+
+def progress_outputs(folder: Path) -> int:
+    """Output size of the checkpoint's progress head (``progress_head.4.weight`` rows)."""
+    from safetensors import safe_open
+
+    for file in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            if "progress_head.4.weight" in f.keys():
+                return int(f.get_slice("progress_head.4.weight").get_shape()[0])
+    raise RuntimeError(f"Robometer checkpoint {folder} lacks weights: ['progress_head.4.weight']")
 
 
 def _head(nn: Any, hidden: int, out: int, sigmoid: bool) -> Any:
@@ -87,7 +132,11 @@ class RobometerModel(RewardModel):
             ``*.safetensors``) or a hub id (downloaded with ``huggingface_hub.snapshot_download``).
         device, dtype: e.g. ``"cuda:0"``, ``"bfloat16"`` (default float32 on CPU, bfloat16 on GPU).
         num_frames: frames per clip (at most 8 as trained; first and last kept).
-        fps: frame rate of the env's frames (timestamps in video mode).
+        fps: video mode only: the ``sample_fps`` that turns frame positions into ``<t seconds>``
+            stamps (the collator's 1.0).
+
+    Besides the reward-model protocol (progress, success), :meth:`prefer` compares two clips of
+    the same task with the preference head.
     """
 
     def __init__(self, path: Any = HUB_ID, device: str = "cpu", dtype: Any = None, num_frames: int = 8,
@@ -108,6 +157,7 @@ class RobometerModel(RewardModel):
                 raise load_error(name, str(path), err) from err
         self.folder = Path(folder)
         self.settings = read_settings(self.folder)
+        self._check_progress_head()
         self.device = str(device)
         self.dtype = default_dtype(torch, self.device, dtype)
         try:
@@ -120,12 +170,22 @@ class RobometerModel(RewardModel):
         self._load_weights(torch)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.inputs = QwenInputs(self.tokenizer, VideoSpec.from_pretrained(folder), image_processor)
-        ids = self.tokenizer.convert_tokens_to_ids(["<|vision_start|>", "<|vision_end|>", PROG_TOKEN])
-        self.vision_start_id, self.vision_end_id, self.prog_id = ids
+        spec = VideoSpec.from_pretrained(folder, frame_size=self.settings["video_size"])
+        self.inputs = QwenInputs(self.tokenizer, spec, image_processor, image_sizing="qwen_vl_utils")
+        ids = self.tokenizer.convert_tokens_to_ids(["<|vision_start|>", "<|vision_end|>", PROG_TOKEN, PREF_TOKEN])
+        self.vision_start_id, self.vision_end_id, self.prog_id, self.pref_id = ids
         self.merge_size = getattr(config.vision_config, "spatial_merge_size", 2)
         self.info = ModelInfo(name=name, capabilities=Capability.PROGRESS | Capability.SUCCESS,
                               num_frames=self.num_frames, fps=self.fps, device=self.device)
+
+    def _check_progress_head(self) -> None:
+        """Take the number of progress bins from the weights; refuse a ``config.yaml`` that disagrees."""
+        out = progress_outputs(self.folder)
+        said = self.settings["discrete_bins"]
+        if said is not None and out != said:
+            raise RuntimeError(f"Robometer checkpoint {self.folder}: config.yaml asks for {said} discrete progress "
+                               f"bins but progress_head.4.weight has {out} outputs")
+        self.settings["discrete_bins"] = out if out > 1 else None
 
     def _build(self, torch: Any, transformers: Any, config: Any) -> Any:
         nn = torch.nn
@@ -162,31 +222,54 @@ class RobometerModel(RewardModel):
         self.unused_weights = list(unexpected)
 
     # --- inputs -----------------------------------------------------------------------------------------
+    def _vision(self, frames: np.ndarray) -> list[dict[str, Any]]:
+        """Content entries of one clip: an image (+ ``<|prog_token|>``) per frame, or one video."""
+        if not self.settings["use_multi_image"]:
+            return [{"type": "video"}]
+        entries: list[dict[str, Any]] = []
+        for _ in frames:
+            entries.append({"type": "image"})
+            if self.settings["use_per_frame_progress_token"]:
+                entries.append({"type": "text", "text": PROG_TOKEN})
+        return entries
+
     def _messages(self, task: str, frames: np.ndarray) -> list[dict[str, Any]]:
-        content: list[dict[str, Any]] = [{"type": "text", "text": PROMPT.format(task=task)}]
-        if self.settings["use_multi_image"]:
-            for _ in frames:
-                content.append({"type": "image"})
-                if self.settings["use_per_frame_progress_token"]:
-                    content.append({"type": "text", "text": PROG_TOKEN})
-        else:
-            content.append({"type": "video"})
+        content = [{"type": "text", "text": PROMPT.format(task=task)}, *self._vision(frames)]
         return [{"role": "user", "content": content}]
+
+    def _pref_messages(self, task: str, frames_a: np.ndarray, frames_b: np.ndarray) -> list[dict[str, Any]]:
+        prompt = PREF_PROMPT.format(task=task) + (PREF_PROGRESS_PROMPT if self.settings["predict_pref_progress"] else "")
+        content = [{"type": "text", "text": prompt}, {"type": "text", "text": "This is Trajectory A. "},
+                   *self._vision(frames_a), {"type": "text", "text": SPLIT_TOKEN},
+                   {"type": "text", "text": "This is Trajectory B. "}, *self._vision(frames_b),
+                   {"type": "text", "text": "Now predict the preference between the two trajectories."},
+                   {"type": "text", "text": PREF_TOKEN}]
+        return [{"role": "user", "content": content}]
+
+    def _visuals(self, clips: list[np.ndarray]) -> tuple[list, list]:
+        """``(videos, images)`` entries of one prompt for :class:`QwenInputs`."""
+        if self.settings["use_multi_image"]:
+            return [], [f for clip in clips for f in clip]
+        spec = self.inputs.spec
+        return [(clip, frame_seconds(None, len(clip), self.fps, spec)) for clip in clips], []
+
+    def _batch(self, texts: list[str], visuals: list[tuple[list, list]]) -> dict[str, Any]:
+        videos = [v for v, _ in visuals] if not self.settings["use_multi_image"] else ()
+        images = [i for _, i in visuals] if self.settings["use_multi_image"] else ()
+        return to_device(self.inputs(texts, videos, images, padding_side="right"), self.device, self.dtype)
+
+    def _render(self, messages: list[dict[str, Any]]) -> str:
+        return self.inputs.render(messages, add_generation_prompt=False, add_vision_id=True)
 
     def _predict(self, query: RewardQuery) -> RewardOutput:
         torch = self.torch
-        texts, videos, images, kept = [], [], [], []
-        for i, (clip, task) in enumerate(zip(query.frames, query.instructions)):
+        texts, visuals, kept = [], [], []
+        for clip, task in zip(query.frames, query.instructions):
             keep = subsample(len(clip), self.num_frames)
             kept.append(keep)
-            texts.append(self.inputs.render(self._messages(task, clip[keep]), add_generation_prompt=False,
-                                            add_vision_id=True))
-            if self.settings["use_multi_image"]:
-                images.append(list(clip[keep]))
-            else:
-                steps = None if query.timesteps is None else query.timesteps[i][keep]
-                videos.append([(clip[keep], frame_seconds(steps, len(keep), self.fps))])
-        batch = to_device(self.inputs(texts, videos, images, padding_side="right"), self.device, self.dtype)
+            texts.append(self._render(self._messages(task, clip[keep])))
+            visuals.append(self._visuals([clip[keep]]))
+        batch = self._batch(texts, visuals)
         with torch.no_grad():
             out = self.net.model(**batch, output_hidden_states=True, return_dict=True)
             hidden = out.hidden_states[-1]
@@ -201,6 +284,38 @@ class RobometerModel(RewardModel):
                 success.append(float(s[-1]))
                 raw.append({"frame_indices": kept[b].tolist(), "progress": p.tolist(), "success_probs": s.tolist()})
         return RewardOutput(progress=tuple(progress), success=np.asarray(success), raw=tuple(raw))
+
+    def prefer(self, clips_a: Sequence[np.ndarray], clips_b: Sequence[np.ndarray],
+               instructions: Sequence[str]) -> np.ndarray:
+        """Probability that clip A makes more progress on its task than clip B, per pair.
+
+        Args:
+            clips_a, clips_b: ``B`` uint8 clips ``(T, H, W, 3)`` each (subsampled to ``num_frames``,
+                first and last kept); pair ``i`` is ``(clips_a[i], clips_b[i])``.
+            instructions: ``B`` task instructions (the task both clips attempt).
+        Returns:
+            ``(B,)`` sigmoid of the preference head at ``<|pref_token|>``, A shown first.
+        """
+        torch = self.torch
+        clips_a, clips_b = [check_frames(c, f"clips_a[{i}]") for i, c in enumerate(clips_a)], \
+            [check_frames(c, f"clips_b[{i}]") for i, c in enumerate(clips_b)]
+        instructions = list(instructions)
+        if not (len(clips_a) == len(clips_b) == len(instructions) > 0):
+            raise RewardInputError(f"prefer() needs as many clips A ({len(clips_a)}), clips B ({len(clips_b)}) and "
+                                   f"instructions ({len(instructions)}), at least one")
+        texts, visuals = [], []
+        for a, b, task in zip(clips_a, clips_b, instructions):
+            a, b = a[subsample(len(a), self.num_frames)], b[subsample(len(b), self.num_frames)]
+            texts.append(self._render(self._pref_messages(task, a, b)))
+            visuals.append(self._visuals([a, b]))
+        batch = self._batch(texts, visuals)
+        with torch.no_grad():
+            hidden = self.net.model(**batch, output_hidden_states=True, return_dict=True).hidden_states[-1]
+            ids = batch["input_ids"]
+            if not bool((ids == self.pref_id).sum(-1).eq(1).all()):
+                raise RuntimeError("each preference prompt must hold exactly one <|pref_token|>")
+            logits = self.net.preference_head(hidden[ids == self.pref_id]).squeeze(-1).float()
+        return torch.sigmoid(logits).cpu().numpy().astype(np.float64)
 
     # --- heads ------------------------------------------------------------------------------------------
     def _frame_states(self, hidden: Any, ids: Any, grids: Any, b: int) -> Any:

@@ -3,11 +3,18 @@
 Facts used (sources):
 - Checkpoints ``teetone/RoboReward-4B`` / ``-8B`` are Qwen3-VL-4B/8B-Instruct fine-tunes, licence
   CC-BY-4.0, used "following the original Qwen3-VL instructions with video input" (model cards,
-  huggingface.co/teetone/RoboReward-4B, README.md).
-- The prompt below is the model cards' text, the rubric of the RoboReward paper (appendix A.2.2);
-  the task goes after ``Task:``; the model answers ``ANSWER: <score>``.
-- The video comes before the text in the user turn and decoding is greedy (the Robometer repo's
-  RoboReward baseline, robometer/evals/baselines/roboreward.py).
+  huggingface.co/teetone/RoboReward-4B and -8B, README.md).
+- The prompt below is the model cards' text (the rubric is the paper's appendix A.2.2): the
+  rubric, a blank line, then ``Task: <instruction>``; the model answers ``ANSWER: <score>``. The
+  same text, blank line included, is used by the Robometer repo's RoboReward baseline
+  (robometer/robometer ``robometer/evals/baselines/roboreward.py``) and by the LRM release's
+  server (physical-superintelligence-lab/Large-Reward-Models ``vlm_reward/vlm_reward_server.py``,
+  ``ROBOREWARD_PROMPT``).
+- The video comes before the text in the user turn, with the generation prompt; decoding is
+  greedy; frames are a list through qwen-vl-utils, then the processor with ``do_resize=False``
+  (both sources above; the Qwen3-VL README's video recipe), so :class:`~.qwen_video.VideoSpec`
+  uses ``sizing="qwen_vl_utils"``. Those sources take the first ``ANSWER: <digit>`` and fall
+  back to a bare digit; here only ``ANSWER: <n>`` counts (the last one), and a miss is retried once.
 
 Progress is the score mapped onto [0, 1] as ``(s - 1) / 4`` for the clip's last frame.
 """
@@ -32,7 +39,7 @@ PROMPT = (
     "3 - Partial Completion: The final state shows good progress toward the goal but violates more than one "
     "requirement or a major requirement.\n"
     "4 - Near Completion: Final state is correct in region and intent but misses a single minor requirement.\n"
-    "5 - Perfect Completion: Final state satisfies all requirements.\n"
+    "5 - Perfect Completion: Final state satisfies all requirements.\n\n"
     "Task: {task}"
 )
 _ANSWER = re.compile(r"ANSWER:\s*([0-9]+)", re.IGNORECASE)
@@ -53,9 +60,10 @@ class RoboRewardModel(RewardModel):
         device, dtype: e.g. ``"cuda:0"``, ``"bfloat16"`` (default: float32 on CPU, bfloat16 on GPU).
         num_frames: frames sent per clip (evenly subsampled, first and last kept).
         fps: frame rate of the env's frames; frame times (``timesteps / fps``) become Qwen3-VL's
-            ``<t seconds>`` stamps.
+            ``<t seconds>`` stamps (qwen-vl-utils' ``sample_fps`` for a frame list).
         max_new_tokens: generation budget (the answer is short; the model may reason first).
-        max_pixels: pixel budget of a clip (lower it to save GPU memory); None = the checkpoint's.
+        max_pixels: per-frame pixel cap (qwen-vl-utils' ``max_pixels``; lower it to save GPU
+            memory); None = qwen-vl-utils' default of 768 merged tokens per frame.
         name: registry name.
     """
 
@@ -65,7 +73,8 @@ class RoboRewardModel(RewardModel):
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
         self.num_frames, self.fps, self.max_new_tokens = int(num_frames), check_fps(fps), int(max_new_tokens)
-        self.vl = QwenVL(name, path, device, dtype, spec_overrides={"max_pixels": max_pixels})
+        self.vl = QwenVL(name, path, device, dtype,
+                         spec_overrides={"sizing": "qwen_vl_utils", "frame_max_pixels": max_pixels})
         self.info = ModelInfo(name=name, capabilities=Capability.EPISODE_SCORE | Capability.PROGRESS,
                               num_frames=self.num_frames, fps=self.fps, score_range=(1.0, 5.0), device=self.vl.device)
 
@@ -77,7 +86,7 @@ class RoboRewardModel(RewardModel):
             messages = [{"role": "user", "content": [{"type": "video"},
                                                      {"type": "text", "text": PROMPT.format(task=task)}]}]
             texts.append(self.vl.inputs.render(messages))
-            videos.append([(clip[keep], frame_seconds(steps, len(keep), self.fps))])
+            videos.append([(clip[keep], frame_seconds(steps, len(keep), self.fps, self.vl.spec))])
         scores, attempts = generate_parsed(self.vl, texts, videos, (), parse_score, self.max_new_tokens,
                                            "'ANSWER: <1-5>'")
         score = np.asarray(scores, np.float64)
