@@ -20,6 +20,14 @@ that noise is decoded exactly once, by the wrapper, and stored as the agent's ac
 (``total_timesteps``, ``learning_starts``, evaluation and logging periods) count *env* steps,
 i.e. every executed action of a chunk. Time-outs are bootstrapped unless the form is episodic.
 
+Late scoring (``--reward-kwargs scoring async`` or ``deferred``): a chunk whose reward is still
+being scored enters the replay buffer pending, keyed by the ``(env, episode, step)`` of each of its
+env steps. Before each batch of updates the rewards that have arrived (``pop_relabels()``; with
+``deferred``, which scores nothing until asked, ``flush()``) fill those chunks with the sum of their
+step rewards, exactly the sync reward; only complete transitions are sampled, so the critic never
+sees a NaN. At the end the envs are flushed and a reward that never arrived raises. Evaluation
+scores synchronously.
+
 Logging as :mod:`algos.ppo_gae` (run ``<env>__dsrl-<variant>__<model>-<form>__s<seed>``): a chunk is
 one step of the rollout metrics; ``base/`` holds the base policy's evaluation before training.
 """
@@ -29,9 +37,10 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -42,8 +51,10 @@ from tqdm.auto import tqdm
 
 from algos.common.checkpoint import rng_state, save_checkpoint
 from algos.common.envs import RewardEnvArgs, make_env
+from algos.common.late_rewards import Key, by_key, late_rewards, step_key
 from algos.common.logger import RunLogger
 from algos.common.metrics import RolloutStats, fields_from_infos, run_name
+from vlmreward_gym.wrappers.scoring import Relabel
 
 VARIANTS = ("na", "sac")
 
@@ -65,8 +76,11 @@ class NoiseActionWrapper(gym.Wrapper):
     env's action space) until the chunk is done or the episode ends, and returns the last
     observation, the **sum** of the chunk's rewards, the last step's ``terminated``/``truncated``
     and its info with ``chunk_steps`` (actions executed), ``action_chunk`` (the whole decoded chunk,
-    (chunk, act_dim)) and ``env_reward`` (the simulator's reward summed over the chunk, where the
-    env reports it).
+    (chunk, act_dim)), ``env_reward`` (the simulator's reward summed over the chunk, where the
+    env reports it), ``step_rewards`` (chunk_steps,) and ``step_keys`` (chunk_steps, 2) int, each
+    executed step's reward and its ``(episode, step)`` from ``info["reward_model"]`` (0 without one).
+    With late scoring a step's reward may be NaN (pending), and then so is the sum; the real one
+    arrives through the learned-reward wrapper's ``pop_relabels()`` / ``flush()``.
     """
 
     def __init__(self, env: gym.Env, policy: NoisePolicy, action_magnitude: float = 1.5):
@@ -95,20 +109,23 @@ class NoiseActionWrapper(gym.Wrapper):
     def execute(self, chunk: np.ndarray):
         """Run the actions of ``chunk`` (chunk, >= act_dim) until it is done or the episode ends."""
         space = self.env.action_space
-        total, env_total, has_env_reward = 0.0, 0.0, False
+        rewards, keys, env_total, has_env_reward = [], [], 0.0, False
         for k, action in enumerate(chunk, start=1):
             action = np.clip(action[:space.shape[0]], space.low, space.high).astype(space.dtype)
             obs, reward, terminated, truncated, info = self.env.step(action)
-            total += float(reward)
+            rewards.append(float(reward))
+            rm = info.get("reward_model", {})
+            keys.append((rm.get("episode", 0), rm.get("step", 0)))
             if "env_reward" in info:
                 has_env_reward, env_total = True, env_total + float(info["env_reward"])
             if terminated or truncated:
                 break
         self._obs = obs
-        info = {**info, "chunk_steps": k, "action_chunk": np.asarray(chunk)}
+        info = {**info, "chunk_steps": k, "action_chunk": np.asarray(chunk), "step_rewards": np.array(rewards),
+                "step_keys": np.array(keys, np.int64)}
         if has_env_reward:
             info["env_reward"] = env_total
-        return obs, total, bool(terminated), bool(truncated), info
+        return obs, sum(rewards), bool(terminated), bool(truncated), info
 
 
 def mlp(in_dim: int, out_dim: int, hidden: int, layers: int) -> nn.Sequential:
@@ -206,7 +223,12 @@ class Args(RewardEnvArgs):
 
 
 class ReplayBuffer:
-    """Transitions of agent steps: obs, noise, decoded chunk (flat), summed reward, next obs, done."""
+    """Transitions of agent steps: obs, noise, decoded chunk (flat), summed reward, next obs, done.
+
+    Late scoring: a transition added with reward NaN is *pending*; it keeps its chunk's per-step
+    rewards (NaN where pending) and their keys ``(env, episode, step)`` until :meth:`fill` has them
+    all, and then gets their sum, as a sync run would. :meth:`sample` never returns a pending one.
+    """
 
     def __init__(self, capacity: int, obs_dim: int, noise_dim: int, chunk_dim: int):
         self.capacity, self.size, self.pos = capacity, 0, 0
@@ -216,15 +238,47 @@ class ReplayBuffer:
         self.chunk = np.zeros((capacity, chunk_dim), np.float32)
         self.reward = np.zeros(capacity, np.float32)
         self.done = np.zeros(capacity, np.float32)
+        self.pending: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # slot -> (step rewards (k,), keys (k, 3))
 
-    def add(self, obs, noise, chunk, reward, next_obs, done) -> None:
+    def add(self, obs, noise, chunk, reward, next_obs, done, step_rewards=None, step_keys=None) -> int:
+        """Store a transition and return its slot; a NaN ``reward`` needs ``step_rewards`` (k,) and
+        ``step_keys`` (k, 3) int ``(env, episode, step)`` of the chunk's steps."""
         i = self.pos
+        if i in self.pending:
+            raise RuntimeError(f"replay slot {i} would be overwritten while its reward is still pending: "
+                               f"the buffer ({self.capacity}) is too small for the late rewards in flight")
+        if math.isnan(reward):
+            if step_rewards is None or step_keys is None:
+                raise ValueError("a pending (NaN) chunk reward needs the chunk's step rewards and keys")
+            self.pending[i] = (np.array(step_rewards, np.float64), np.asarray(step_keys, np.int64).reshape(-1, 3))
         self.obs[i], self.noise[i], self.chunk[i] = np.ravel(obs), np.ravel(noise), np.ravel(chunk)
         self.reward[i], self.next_obs[i], self.done[i] = reward, np.ravel(next_obs), float(done)
         self.pos, self.size = (i + 1) % self.capacity, min(self.size + 1, self.capacity)
+        return i
+
+    @property
+    def ready(self) -> int:
+        """How many transitions can be sampled (those whose reward is complete)."""
+        return self.size - len(self.pending)
+
+    def fill(self, arrived: Mapping[Key, Relabel], strict: bool) -> None:
+        """Fill pending steps from ``arrived`` (late rewards keyed ``(env, episode, step)``); a transition
+        whose steps are all in gets their sum. ``strict`` (after a flush): a step still missing raises
+        :class:`~algos.common.late_rewards.MissingRewardError`."""
+        for i, (rewards, keys) in list(self.pending.items()):
+            todo = np.isnan(rewards)
+            rewards[todo] = [np.nan if r is None else r.reward for r in late_rewards(keys[todo], arrived, strict)]
+            if not np.isnan(rewards).any():
+                self.reward[i] = sum(rewards.tolist())  # summed in the chunk's order, as the wrapper does
+                del self.pending[i]
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        idx = rng.integers(0, self.size, batch_size)
+        """``batch_size`` transitions drawn uniformly, with replacement, from those not pending."""
+        if self.ready < 1:
+            raise ValueError("no transition with a complete reward to sample")
+        idx = rng.integers(0, self.ready, batch_size)
+        for slot in sorted(self.pending):  # the k-th ready slot: step over the pending ones
+            idx += idx >= slot
         return {k: torch.as_tensor(getattr(self, k)[idx]) for k in ("obs", "noise", "chunk", "reward", "next_obs", "done")}
 
 
@@ -373,15 +427,12 @@ class TrainResult:
     agent: DSRLAgent
 
 
-def make_noise_env(args: Args, policy: NoisePolicy) -> NoiseActionWrapper:
-    """The learned-reward env under the noise-action wrapper. Rewards must arrive at once: a chunk's
-    summed reward goes straight into the replay buffer (late relabelling is not implemented here)."""
-    scoring = args.reward_kwargs.get("scoring", "sync")
-    if scoring != "sync":
-        raise ValueError(f"DSRL needs reward_kwargs scoring='sync', got {scoring!r}: chunk rewards enter the replay "
-                         f"buffer at once and late relabelling of replayed chunks is not implemented")
+def make_noise_env(args: Args, policy: NoisePolicy, sync_scoring: bool = False) -> NoiseActionWrapper:
+    """The learned-reward env under the noise-action wrapper (with ``sync_scoring``: rewards at once,
+    whatever ``reward_kwargs`` says, as evaluation wants)."""
+    reward_kwargs = {**args.reward_kwargs, "scoring": "sync"} if sync_scoring else args.reward_kwargs
     env = make_env(args.env_id, model=args.model, form=args.form, instruction=args.instruction,
-                   model_kwargs=args.model_kwargs, reward_kwargs=args.reward_kwargs, env_kwargs=args.env_kwargs)
+                   model_kwargs=args.model_kwargs, reward_kwargs=reward_kwargs, env_kwargs=args.env_kwargs)
     return NoiseActionWrapper(env, policy, args.action_magnitude)
 
 
@@ -392,7 +443,7 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     rng = np.random.default_rng(args.seed)
     policy = policy if policy is not None else load_policy(args.policy)
     envs = [make_noise_env(args, policy) for _ in range(args.num_envs)]
-    eval_env = make_noise_env(args, policy)
+    eval_env = make_noise_env(args, policy, sync_scoring=True)
     obs_dim = int(np.prod(envs[0].observation_space.shape))
     agent = DSRLAgent(args, obs_dim, policy)
     buffer = ReplayBuffer(min(args.buffer_size, args.total_timesteps + args.num_envs), obs_dim,
@@ -412,6 +463,27 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
         eval_env, lambda o: None, args.eval_episodes, seed=10_000 + args.seed).items()}
     log(base, 0)
     stats = RolloutStats(args.num_envs)
+    # Agent steps (slots, terminated, truncated, infos) wait here until their chunk rewards are in.
+    waiting: deque[tuple[list[int], list[bool], list[bool], list[dict[str, Any]]]] = deque()
+    deferred = args.reward_kwargs.get("scoring", "sync") == "deferred"
+
+    def take_late_rewards(wait: bool) -> None:
+        """Fill pending chunk rewards from what has arrived (everything, if ``wait``: a flush) and
+        show the training statistics, in order, every agent step whose rewards are all in."""
+        if buffer.pending:
+            arrived = {}
+            for i, env in enumerate(envs):
+                arrived.update(by_key(env.get_wrapper_attr("flush" if wait else "pop_relabels")(), env=i))
+            buffer.fill(arrived, strict=wait)
+            for _, _, _, infos in waiting:  # the reward model's answer at each chunk's last step
+                for i, info in enumerate(infos):
+                    if (key := step_key(info, i)) in arrived:
+                        info["reward_model"] = arrived[key].info
+        while waiting and not any(slot in buffer.pending for slot in waiting[0][0]):
+            slots, terms, truncs, infos = waiting.popleft()
+            stats.add(buffer.reward[slots].astype(np.float64), np.array(terms), np.array(truncs),
+                      fields_from_infos(infos))
+
     obs = [env.reset(seed=args.seed + i)[0] for i, env in enumerate(envs)]
     global_step, losses = 0, {}
     next_eval, next_log = args.eval_every or math.inf, args.log_every
@@ -419,7 +491,7 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     bar = tqdm(total=args.total_timesteps, disable=not args.progress_bar, desc=args.run_name, unit="step")
     while global_step < args.total_timesteps:
         warm = global_step < args.learning_starts
-        rewards, terms, truncs, infos = [], [], [], []
+        slots, terms, truncs, infos = [], [], [], []
         for i, env in enumerate(envs):
             if warm:  # the base policy's noise, decoded once by the wrapper and stored as the action
                 noise = np.clip(rng.standard_normal(env.action_space.shape), -args.action_magnitude,
@@ -428,13 +500,18 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
                 noise = agent.act(np.ravel(obs[i])[None])[0]
             next_obs, reward, terminated, truncated, info = env.step(noise)
             done = (terminated and not args.bootstrap_terminations) or (truncated and not args.bootstraps_timeouts)
-            buffer.add(obs[i], noise, info["action_chunk"], reward, next_obs, done)
+            keys = np.concatenate([np.full((info["chunk_steps"], 1), i), info["step_keys"]], axis=1)
+            slots.append(buffer.add(obs[i], noise, info["action_chunk"], reward, next_obs, done,
+                                    info["step_rewards"], keys))
             global_step += info["chunk_steps"]
             bar.update(info["chunk_steps"])
-            rewards.append(reward), terms.append(terminated), truncs.append(truncated), infos.append(info)
+            terms.append(terminated), truncs.append(truncated), infos.append(info)
             obs[i] = env.reset()[0] if terminated or truncated else next_obs
-        stats.add(np.array(rewards), np.array(terms), np.array(truncs), fields_from_infos(infos))
-        if global_step >= args.learning_starts and buffer.size >= 2:
+        waiting.append((slots, terms, truncs, infos))
+        learning = global_step >= args.learning_starts
+        # Late scoring: learn from what has arrived; deferred queries are only scored when flushed.
+        take_late_rewards(wait=learning and deferred)
+        if learning and buffer.ready >= 2:
             critic_losses, nc_losses = [], []
             for _ in range(args.utd):
                 critic_losses.append(agent.update_critic(buffer.sample(args.batch_size, rng)))
@@ -457,6 +534,7 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
             stats.clear()
             next_log += args.log_every
     bar.close()
+    take_late_rewards(wait=True)  # every reward is in the returned buffer, or a missing one raises
     if not any(r["global_step"] == global_step and "eval/success_rate" in r for r in history):
         eval_metrics = evaluate(global_step)
         log(eval_metrics, global_step)

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 from algos.common.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from algos.common.envs import RewardEnvArgs, make_vector_env
 from algos.common.gae import compute_gae
+from algos.common.late_rewards import by_key, late_rewards
 from algos.common.logger import RunLogger
 from algos.common.metrics import RolloutStats, fields_from_vector_info, run_name
 
@@ -249,18 +250,14 @@ def relabel_rollout(envs, rewards: np.ndarray, detected: np.ndarray, keys: np.nd
         rewards, detected: (T, N) learned rewards and the model's detected success (NaN where pending).
         keys: (T, N, 2) int ``(episode, step)`` of each env step (``info["reward_model"]``).
         valid: (T, N) steps that belong to an episode.
-    Returns the number of relabelled steps. Raises if a valid step's reward never arrived.
+    Returns the number of relabelled steps. Raises :class:`MissingRewardError` if a valid step's
+    reward never arrived.
     """
-    late = {(r.env, r.episode, r.step): r for r in envs.flush()}
-    count = 0
-    for t, i in zip(*np.nonzero(valid & np.isnan(rewards))):
-        found = late.get((int(i), int(keys[t, i, 0]), int(keys[t, i, 1])))
-        if found is None:
-            raise RuntimeError(f"no reward arrived for env {i}, episode {keys[t, i, 0]}, step {keys[t, i, 1]}")
-        rewards[t, i] = found.reward
-        detected[t, i] = float(found.info.get("success", np.nan))
-        count += 1
-    return count
+    t, i = np.nonzero(valid & np.isnan(rewards))
+    found = late_rewards(np.stack([i, keys[t, i, 0], keys[t, i, 1]], -1), by_key(envs.flush()))
+    rewards[t, i] = [r.reward for r in found]
+    detected[t, i] = [float(r.info.get("success", np.nan)) for r in found]
+    return len(found)
 
 
 def _next_step(envs) -> bool:

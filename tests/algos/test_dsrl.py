@@ -127,9 +127,3 @@ def test_presets_carry_the_paper_defaults_and_parse_overrides():
     args = tyro.extras.overridable_config_cli(PRESETS, args=["dsrl-pointreach-noisy", "--seed", "3"])
     assert args.seed == 3 and args.model == "noisy-oracle" and args.model_kwargs == {"mae": 0.5}
 
-
-def test_late_reward_scoring_is_refused():
-    from algos.dsrl import Args, make_noise_env
-
-    with pytest.raises(ValueError, match="DSRL needs reward_kwargs scoring='sync'"):
-        make_noise_env(Args(reward_kwargs={"scoring": "async"}), policy=None)
