@@ -412,9 +412,11 @@ def test_lrm_layout_errors(qwen_dir, tmp_path):
 def test_lrm_release_fallback(qwen_dir, lora_dir):
     model = vrg.make_reward_model("lrm-contrastive", path=str(qwen_dir), adapter=str(lora_dir), fallback=True)
     scripted(model, [["no answer", '{ "more_complete_image": "ImageB" }'], ["still none"]])
-    out = model(query(Capability.COMPARE, clips((3, 2))))
+    with pytest.warns(RuntimeWarning, match=r"for clips \[0\]; answering the fallback 0"):
+        out = model(query(Capability.COMPARE, clips((3, 2))))
     np.testing.assert_array_equal(out.comparison, [0, 1])
     assert out.raw[0]["attempts"] == ["no answer", "still none"]
+    assert out.raw[0]["fallback"] and not out.raw[1]["fallback"]  # never a silent zero
 
 
 # ---------------------------------------------------------------------------------------------- CLIP

@@ -272,10 +272,11 @@ class LRMRewardModel(RewardModel):
         for clip, task in zip(query.frames, query.instructions):
             texts.append(self.vl.inputs.render(self.messages(task)))
             images.append(self._frames(clip))
-        values, attempts = generate_parsed(self.vl, texts, (), images, self.parse, self.max_new_tokens, self.what,
+        values, attempts, fell_back = generate_parsed(self.vl, texts, (), images, self.parse, self.max_new_tokens, self.what,
                                            default=self.fallback_value if self.fallback else None)
         v = np.clip(np.asarray(values, np.float64), -1.0 if self.mode == "contrastive" else 0.0, 1.0)
-        raw = tuple({"value": float(x), "text": a[-1], "attempts": a} for x, a in zip(v, attempts))
+        raw = tuple({"value": float(x), "text": a[-1], "attempts": a, "fallback": i in fell_back}
+                    for i, (x, a) in enumerate(zip(v, attempts)))
         if self.mode == "contrastive":
             return RewardOutput(comparison=v, raw=raw)
         if self.mode == "progress":

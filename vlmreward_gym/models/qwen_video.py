@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -548,9 +549,11 @@ def generate_parsed(vl: QwenVL, texts: Sequence[str], videos: Sequence, images: 
     """Generate, parse each row, regenerate the unparsed rows once with sampling, else raise.
 
     Args:
-        default: value for rows that fail twice instead of raising (None: raise).
+        default: value for rows that fail twice instead of raising (None: raise); each such row
+            is reported with a ``RuntimeWarning`` and its index is in ``fell_back``.
     Returns:
-        ``(values, attempts)``: the parsed value of every row and the texts each row produced.
+        ``(values, attempts, fell_back)``: the parsed value of every row, the texts each row
+        produced, and the indices of the rows that got ``default``.
     Raises:
         UnparseableOutputError: carrying the texts of the rows that failed twice.
     """
@@ -569,8 +572,10 @@ def generate_parsed(vl: QwenVL, texts: Sequence[str], videos: Sequence, images: 
     if failed and default is not None:
         for i in failed:
             values[i] = default
+        warnings.warn(f"reward model {vl.name!r} produced no {what} after a retry for clips {failed}; "
+                      f"answering the fallback {default!r}", RuntimeWarning, stacklevel=2)
     elif failed:
         shown = "; ".join(f"clip {i}: {attempts[i]!r}" for i in failed)
         raise UnparseableOutputError(f"reward model {vl.name!r} produced no {what} after a retry: {shown}",
                                      [t for i in failed for t in attempts[i]])
-    return values, attempts
+    return values, attempts, failed if default is not None else []

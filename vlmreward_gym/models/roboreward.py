@@ -87,8 +87,8 @@ class RoboRewardModel(RewardModel):
                                                      {"type": "text", "text": PROMPT.format(task=task)}]}]
             texts.append(self.vl.inputs.render(messages))
             videos.append([(clip[keep], frame_seconds(steps, len(keep), self.fps, self.vl.spec))])
-        scores, attempts = generate_parsed(self.vl, texts, videos, (), parse_score, self.max_new_tokens,
-                                           "'ANSWER: <1-5>'")
+        scores, attempts, _ = generate_parsed(self.vl, texts, videos, (), parse_score, self.max_new_tokens,
+                                              "'ANSWER: <1-5>'")
         score = np.asarray(scores, np.float64)
         return RewardOutput(progress=tuple(np.array([(s - 1.0) / 4.0]) for s in score), score=score,
                             raw=tuple({"score": s, "text": a[-1], "attempts": a} for s, a in zip(scores, attempts)))
