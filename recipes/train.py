@@ -37,7 +37,11 @@ _PICKCUBE = Args(env_id="vlmreward/PickCube-v1", vectorization="async", model="n
                  gae_lambda=0.9, num_minibatches=8, update_epochs=4, learning_rate=3e-4, target_kl=0.1, hidden=256,
                  layers=3, init_logstd=-0.5, bootstrap_terminations=True, eval_every=25, eval_episodes=16,
                  num_eval_envs=2, checkpoint_every=25)
-_PICKCUBE_BENCH = replace(_PICKCUBE, model="oracle", model_kwargs={}, vectorization="sync", total_timesteps=1_000_000)
+# ManiSkill's own CPU-simulation PPO recipe for PickCube (examples/baselines/ppo/ppo_cpu.py in haosulab/ManiSkill:
+# 16 envs x 200 steps, 8 epochs of 8 minibatches, no LR annealing, unclipped value loss, 1.5M steps).
+_PICKCUBE_BENCH = replace(_PICKCUBE, model="oracle", model_kwargs={}, vectorization="sync", num_envs=16, num_steps=200,
+                          update_epochs=8, num_minibatches=8, anneal_lr=False, clip_vloss=False,
+                          total_timesteps=1_500_000, eval_every=5, checkpoint_every=1)
 _POINTREACH = Args(env_id="vlmreward/PointReach-v0", model="oracle", form="dense", reward_kwargs={"relative": True},
                    instruction=POINTREACH, total_timesteps=16_384, learning_rate=1e-3, eval_every=8, eval_episodes=16)
 
@@ -49,8 +53,8 @@ PRESETS: dict[str, tuple[str, Args]] = {
     "pickcube-env-reward": ("Baseline: the main job trained on the simulator's own reward (info['env_reward']; pass "
                             "the env's reward mode in --env-kwargs); the oracle reward's fidelity is still logged.",
                             replace(_PICKCUBE, model="oracle", model_kwargs={}, train_on_env_reward=True)),
-    "pickcube-bench": ("The PickCube benchmark run (recipes/pickcube_benchmark.py): oracle dense reward, one "
-                       "process, 1M env steps, resumable.", _PICKCUBE_BENCH),
+    "pickcube-bench": ("The PickCube benchmark run (recipes/pickcube_benchmark.py): ManiSkill's CPU PPO recipe "
+                       "with the oracle dense reward, one process, 1.5M env steps, resumable.", _PICKCUBE_BENCH),
     "pointreach": ("PPO on the built-in PointReach env with the oracle's potential-based dense reward "
                    "(high success in about 16k steps, well under a minute).", _POINTREACH),
     "pointreach-noisy": ("PointReach with the main job's noisy-oracle (MAE 0.5) potential-based dense reward.",

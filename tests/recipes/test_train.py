@@ -47,3 +47,17 @@ def test_pointreach_preset_learns_and_reports(tmp_path, capsys):
     assert "success rate (evaluation, mean action): " in out and "reward fidelity" in out
     history = [json.loads(line) for line in (run / "metrics.jsonl").open()]
     assert history[0]["charts/success_rate"] < 0.5 <= summary["train/success_rate_last"]
+
+
+@pytest.mark.maniskill
+def test_main_job_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
+    """The README's main job (default preset: PickCube, async envs, noisy-oracle) on 2 iterations."""
+    pytest.importorskip("mani_skill", reason="needs the maniskill extra: bash scripts/install_maniskill.sh .venv")
+    summary = train.main(["--total-timesteps", "800", "--eval-episodes", "2", "--run-dir", str(tmp_path),
+                          "--no-progress-bar"])
+    assert summary["env_steps"] == 800 and summary["model"] == "noisy-oracle"
+    assert 0.0 <= summary["eval/success_rate"] <= 1.0
+    assert -1.0 <= summary["eval/progress_pearson"] <= 1.0  # the noisy reward's fidelity was measured
+    out = capsys.readouterr().out
+    assert "PPO on vlmreward/PickCube-v1 with the noisy-oracle dense reward: 800 env steps" in out
+    assert next(tmp_path.glob("*/success.png")).read_bytes()[:4] == b"\x89PNG"
