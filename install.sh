@@ -12,7 +12,7 @@ $PIP install --upgrade pip
 # The exact pin matters: any other torch requirement pulls several GB of CUDA wheels.
 # Never add torchvision: it has no CPU build here and breaks transformers' Qwen3-VL import.
 $PIP install "torch==2.13.0"
-$PIP install -e ".[torch,eval,rl,serve,dev]"
+$PIP install -e ".[torch,eval,rl,serve,sweep,dev]"
 if [ "${1:-}" != "--core" ]; then
     for script in scripts/install_*.sh; do
         [ -e "$script" ] || continue

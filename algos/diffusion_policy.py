@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -228,15 +228,9 @@ def train_bc(trajectories: Sequence[Trajectory], config: DiffusionConfig | None 
 
 
 @dataclass(frozen=True)
-class BCArgs:
-    demos: str
-    """trajectory dataset folder (envs.dataset format)"""
-    out: str
-    """output folder: model.safetensors, config.json, bc.json"""
-    kinds: tuple[str, ...] = ("expert",)
-    """trajectory kinds to clone (e.g. expert noisy)"""
-    max_trajectories: int | None = None
-    """use only the first this many trajectories"""
+class BCTraining:
+    """The policy's architecture and the BC optimisation: what :func:`train_bc` needs besides the data."""
+
     chunk_size: int = 4
     hidden: int = 256
     layers: int = 3
@@ -245,6 +239,30 @@ class BCArgs:
     steps: int = 4000
     batch_size: int = 256
     learning_rate: float = 3e-4
+
+    def config(self, obs_dim: int, act_dim: int) -> DiffusionConfig:
+        return DiffusionConfig(obs_dim=obs_dim, act_dim=act_dim, chunk_size=self.chunk_size, hidden=self.hidden,
+                               layers=self.layers, train_timesteps=self.train_timesteps,
+                               inference_steps=self.inference_steps)
+
+    def fit(self, trajectories: Sequence[Trajectory], seed: int = 0,
+            log_every: int = 0) -> tuple[DiffusionPolicy, list[float]]:
+        """:func:`train_bc` on ``trajectories`` with these settings (dims from the first trajectory)."""
+        first = trajectories[0]
+        return train_bc(trajectories, self.config(first.obs.shape[1], first.actions.shape[1]), self.steps,
+                        self.batch_size, self.learning_rate, seed, log_every)
+
+
+@dataclass(frozen=True)
+class BCArgs(BCTraining):
+    demos: str = field(kw_only=True)
+    """trajectory dataset folder (envs.dataset format)"""
+    out: str = field(kw_only=True)
+    """output folder: model.safetensors, config.json, bc.json"""
+    kinds: tuple[str, ...] = ("expert",)
+    """trajectory kinds to clone (e.g. expert noisy)"""
+    max_trajectories: int | None = None
+    """use only the first this many trajectories"""
     seed: int = 0
     eval_env: str | None = None
     """if set, roll the policy out in this Gymnasium env and report its success rate"""
@@ -258,13 +276,8 @@ def main(argv: list[str] | None = None) -> dict:
     trajectories = load_trajectories(args.demos, args.kinds)[:args.max_trajectories]
     if not trajectories:
         raise SystemExit(f"vlmreward bc: no trajectories of kinds {list(args.kinds)} in {args.demos}")
-    obs_dim, act_dim = trajectories[0].obs.shape[1], trajectories[0].actions.shape[1]
-    config = DiffusionConfig(obs_dim=obs_dim, act_dim=act_dim, chunk_size=args.chunk_size, hidden=args.hidden,
-                             layers=args.layers, train_timesteps=args.train_timesteps,
-                             inference_steps=args.inference_steps)
     start = time.time()
-    policy, losses = train_bc(trajectories, config, args.steps, args.batch_size, args.learning_rate, args.seed,
-                              log_every=max(args.steps // 10, 1))
+    policy, losses = args.fit(trajectories, args.seed, log_every=max(args.steps // 10, 1))
     policy.save(args.out)
     report = {"trajectories": len(trajectories), "demo_steps": int(sum(t.num_steps for t in trajectories)),
               "final_loss": float(np.mean(losses[-100:])), "seconds": round(time.time() - start, 1)}

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import gymnasium as gym
 import h5py
 import numpy as np
 
@@ -164,6 +165,38 @@ class TrajectoryWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class TrajectoryRecorder(gym.Wrapper):
+    """Records the current episode of a (state-observation) env that follows the oracle protocol
+    (``info["oracle_progress"]``, ``info["success"]``) as a :class:`Trajectory`.
+
+    Wrap it outside a learned-reward wrapper to record the simulator's reward (``info["env_reward"]``,
+    else the reward itself) rather than the learned one. No frames are stored.
+    """
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        self._seed = kwargs.get("seed")
+        self._obs, self._actions, self._rewards = [np.ravel(obs)], [], []
+        self._progress, self._success = [info["oracle_progress"]], [info["success"]]
+        return obs, info
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._obs.append(np.ravel(obs)), self._actions.append(np.ravel(action))
+        self._rewards.append(info.get("env_reward", reward))
+        self._progress.append(info["oracle_progress"]), self._success.append(info["success"])
+        return obs, reward, terminated, truncated, info
+
+    def trajectory(self, env_id: str, instruction: str, kind: str) -> Trajectory:
+        """The episode so far (since the last reset) as a trajectory."""
+        act_dim = int(np.prod(self.action_space.shape))
+        return Trajectory(env_id=env_id, instruction=instruction, kind=kind, seed=-1 if self._seed is None else
+                          int(self._seed), obs=np.array(self._obs), actions=np.array(self._actions).reshape(-1, act_dim),
+                          env_rewards=np.array(self._rewards, np.float64).reshape(-1),
+                          oracle_progress=np.array(self._progress, np.float64).reshape(-1),
+                          success=np.array(self._success).reshape(-1))
 
 
 def write_trajectories(out_dir: str | Path, trajectories: Iterable[Trajectory], metadata: dict[str, Any] | None = None,

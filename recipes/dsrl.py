@@ -95,6 +95,33 @@ def ensure_pointreach_policy(path: str | Path, bc_steps: int = 1_000) -> Path:
     return path
 
 
+def ensure_policy(env_id: str, path: str | Path) -> Path:
+    """The base policy DSRL steers: created for PointReach when missing, else it must exist."""
+    from algos import diffusion_policy
+
+    if env_id == "vlmreward/PointReach-v0":
+        return ensure_pointreach_policy(path)
+    if not (Path(path) / diffusion_policy.WEIGHTS_FILE).exists():
+        task = env_id.split("/")[-1].removesuffix("-v1")
+        raise FileNotFoundError(f"no diffusion policy at {path} for {env_id}; make one with `vlmreward demos --env "
+                                f"{task} -n 50 --out data/{task.lower()}` and `vlmreward bc --demos data/"
+                                f"{task.lower()} --out {path}`")
+    return Path(path)
+
+
+def ensure_demos(env_id: str, path: str | Path) -> Path:
+    """BC demos: PointReach's weak noisy demos (:func:`pointreach_demos`) are written when missing;
+    for any other env the dataset must exist."""
+    path = Path(path)
+    if not (path / "metadata.json").exists():
+        if env_id != "vlmreward/PointReach-v0":
+            task = env_id.split("/")[-1].removesuffix("-v1")
+            raise FileNotFoundError(f"no demos at {path} for {env_id}; make them with `vlmreward demos --env {task} "
+                                    f"-n 50 --out {path}`")
+        pointreach_demos(path)
+    return path
+
+
 def summarize(args: Args, result: dsrl.TrainResult) -> dict[str, Any]:
     return {"env_id": args.env_id, "variant": args.variant, "model": args.model, "model_kwargs": args.model_kwargs,
             "form": args.form, "env_steps": result.global_step, "minutes": round(result.seconds / 60, 2),
@@ -107,8 +134,7 @@ def summarize(args: Args, result: dsrl.TrainResult) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = tyro.extras.overridable_config_cli(PRESETS, args=argv)
-    if args.env_id == "vlmreward/PointReach-v0":
-        ensure_pointreach_policy(args.policy)
+    ensure_policy(args.env_id, args.policy)
     result = dsrl.train(args)
     summary = summarize(args, result)
     (result.run_path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

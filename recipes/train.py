@@ -5,6 +5,7 @@
     vlmreward train pickcube-oracle --seed 2 # any field of algos.ppo_gae.Args can be overridden
     vlmreward train --help                   # presets and options
     vlmreward train dsrl-pointreach          # DSRL presets (recipes/dsrl.py): BC diffusion policy + DSRL-NA/SAC
+    vlmreward train filtered-bc-pointreach   # success-filtered BC presets (recipes/filtered_bc.py)
 
 A preset is an :class:`algos.ppo_gae.Args`; its ``env_id`` is the config string of the env (any
 Gymnasium id, e.g. ``vlmreward/PickCube-v1``), so a new simulator task is one entry. At the end
@@ -134,6 +135,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         from recipes import dsrl
 
         return dsrl.main(argv)
+    if argv and argv[0].startswith("filtered-bc"):
+        from recipes import filtered_bc
+
+        return filtered_bc.main(argv)
     args = parse(argv)
     result = ppo_gae.train(args)
     summary = summarize(args, result)

@@ -1,0 +1,279 @@
+"""Success-filtered behaviour cloning: a BC policy improves on those of its own rollouts that a
+reward model judges complete (LRM's trajectory filtering, Table VII, with any registered model).
+
+    python -m algos.filtered_bc --demos DIR --kinds noisy --env-id vlmreward/PointReach-v0 --model oracle \
+        --instruction "move the red dot onto the green dot" --rounds 3 --rollouts 50
+
+Round k = 1..K:
+
+1. roll the current diffusion policy (:mod:`algos.diffusion_policy`, noise ~ N(0, I), chunks executed
+   in full) out ``rollouts`` times in the learned-reward env, reset seeds ``seed * 100_000 + k * 1_000 + i``;
+2. judge each episode's end. ``form="episodic"``: the model's score of the whole clip on the unit
+   scale (0 the lowest score, 1 the top: 5 on RoboReward's 1-5 rubric, 1 for ``lrm-completion``);
+   ``form="dense"``: the model's success probability, asked once, at the episode's last step.
+   Keep the episodes judged ``>= threshold`` (default 0.875: a 1-5 score that rounds to 5);
+3. retrain the policy from scratch on the demos plus every episode kept so far.
+
+The filter is scored against the simulator's success at the episode's end (precision: kept episodes
+that succeeded; recall: successes that were kept). The success rate before (the policy cloned
+from the demos) and after each round is measured on ``eval_episodes`` other starts (reset seeds
+from 1_000_000) in the bare simulator, so no reward-model call is spent on evaluation.
+
+Writes ``<run_dir>/<env>__filtered-bc__<model>-<form>__s<seed>/``: ``policy_<k>/`` (the policy after
+round k; ``policy_0`` the start), ``round_<k>_kept/`` (the kept episodes, :mod:`envs.dataset` format,
+kind ``filtered``), ``metrics.jsonl`` / TensorBoard (``filter/``, ``charts/``, ``eval/``) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+import tyro
+
+from algos.common.envs import RewardEnvArgs, make_env, simulator_hint
+from algos.common.logger import RunLogger
+from algos.common.metrics import precision_recall, run_name
+from algos.diffusion_policy import BCTraining, DiffusionPolicy
+from algos.dsrl import NoiseActionWrapper
+from envs.dataset import Trajectory, TrajectoryRecorder, load_trajectories, write_trajectories
+
+JUDGED_FORMS = ("episodic", "dense")
+EVAL_SEED = 1_000_000
+
+
+@dataclass(frozen=True)
+class Args(RewardEnvArgs):
+    demos: str = ""
+    """the BC demonstrations (envs.dataset folder)"""
+    kinds: tuple[str, ...] = ("expert",)
+    """trajectory kinds of the demos to clone"""
+    policy: str | None = None
+    """start from this trained diffusion policy instead of cloning the demos first"""
+    form: str = "episodic"
+    """how the model judges an episode: episodic (its episode score) | dense (its success probability at the end)"""
+    threshold: float = 0.875
+    """keep an episode judged at least this (unit-scale score, or success probability)"""
+    rounds: int = 3
+    """K: filter-and-retrain rounds"""
+    rollouts: int = 50
+    """N: episodes rolled out per round"""
+    num_envs: int = 8
+    """envs stepped in lockstep (one batched policy call per chunk)"""
+    eval_episodes: int = 50
+    bc: BCTraining = field(default_factory=lambda: BCTraining(steps=2_000))
+    """architecture and training of the cloned policy (every round retrains from scratch)"""
+    seed: int = 0
+    run_dir: str = "runs"
+    tensorboard: bool = True
+    torch_threads: int = 1
+
+    @property
+    def run_name(self) -> str:
+        return run_name(self.env_id, "filtered-bc", self.model, self.form, self.seed)
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir) / self.run_name
+
+
+@dataclass
+class Episode:
+    """One rollout: its trajectory and the model's judgement of its end (NaN when not judged)."""
+
+    trajectory: Trajectory
+    judgement: float
+
+
+@dataclass
+class FilterReport:
+    """How a filter did on one batch of episodes against the simulator's success."""
+
+    rollouts: int
+    successes: int
+    kept: int
+    kept_successes: int
+    precision: float
+    recall: float
+
+    @property
+    def success_rate(self) -> float:
+        return self.successes / self.rollouts if self.rollouts else float("nan")
+
+
+def filter_report(kept: Sequence[bool], success: Sequence[bool]) -> FilterReport:
+    """Score the kept flags against the simulator's successes (precision/recall NaN when undefined)."""
+    kept, success = np.asarray(kept, bool), np.asarray(success, bool)
+    precision, recall = precision_recall(kept, success)
+    return FilterReport(int(kept.size), int(success.sum()), int(kept.sum()), int((kept & success).sum()),
+                        precision, recall)
+
+
+def judge_fn(form: str) -> Callable[[float, dict[str, Any]], float]:
+    """The judgement of an episode from its last step's (chunk-summed) reward and info."""
+    if form == "episodic":  # the reward is 0 before the last step, so the chunk's sum is the score
+        return lambda reward, info: float(reward)
+    if form == "dense":
+        return lambda reward, info: float(info["reward_model"]["success_prob"])
+    raise ValueError(f"filtered BC judges with form {JUDGED_FORMS}, got {form!r}")
+
+
+def judge_reward_kwargs(args: Args) -> dict[str, Any]:
+    """The form options that make the learned-reward env judge an episode once, at its end."""
+    if args.form == "episodic":
+        return {**args.reward_kwargs, "scale": "unit"}
+    if args.form == "dense":  # one query, at the episode's end; detection at the last step ends nothing early
+        return {**args.reward_kwargs, "every": 1_000_000_000, "fill": "zero", "terminate_on_success": True,
+                "success_threshold": args.threshold}
+    raise ValueError(f"filtered BC judges with form {JUDGED_FORMS}, got {args.form!r}")
+
+
+def rollout(policy: DiffusionPolicy, envs: Sequence[NoiseActionWrapper], episodes: int, seeds: Sequence[int],
+            generator: torch.Generator, judge: Callable[[float, dict[str, Any]], float] | None = None,
+            instruction: str = "", env_id: str = "") -> list[Episode]:
+    """Roll ``policy`` (noise ~ N(0, I)) out for ``episodes`` episodes from reset seeds ``seeds`` over
+    ``envs`` (each a :class:`NoiseActionWrapper` over a :class:`TrajectoryRecorder`) in lockstep: one
+    batched DDIM decode per chunk for all running envs. Returns the episodes in seed order."""
+    if len(seeds) != episodes:
+        raise ValueError(f"need one reset seed per episode, got {len(seeds)} for {episodes}")
+    out: list[Episode | None] = [None] * episodes
+    running: dict[int, tuple[int, np.ndarray]] = {}  # env index -> (episode index, observation)
+    started = 0
+
+    def start(i: int) -> None:
+        nonlocal started
+        if started < episodes:
+            obs, _ = envs[i].reset(seed=int(seeds[started]))
+            running[i] = (started, np.ravel(obs))
+            started += 1
+        else:
+            running.pop(i, None)
+
+    for i in range(min(len(envs), episodes)):
+        start(i)
+    while running:
+        order = sorted(running)
+        obs = np.stack([running[i][1] for i in order]).astype(np.float32)
+        with torch.no_grad():
+            chunks = policy.sample(obs, generator=generator).numpy()
+        for chunk, i in zip(chunks, order):
+            next_obs, reward, terminated, truncated, info = envs[i].execute(chunk)
+            if terminated or truncated:
+                traj = envs[i].env.trajectory(env_id, instruction, "filtered")
+                out[running[i][0]] = Episode(traj, judge(reward, info) if judge else float("nan"))
+                start(i)
+            else:
+                running[i] = (running[i][0], np.ravel(next_obs))
+    return out  # type: ignore[return-value]
+
+
+def success_rate(episodes: Sequence[Episode]) -> float:
+    return float(np.mean([e.trajectory.is_success for e in episodes])) if episodes else float("nan")
+
+
+@dataclass
+class TrainResult:
+    run_path: Path
+    rounds: list[dict[str, float]]
+    success_before: float
+    success_after: float
+    precision: float
+    """the filter's precision over all rounds' rollouts"""
+    recall: float
+    seconds: float
+    policy: DiffusionPolicy
+
+    def summary(self) -> dict[str, Any]:
+        return {"success_before": self.success_before, "success_after": self.success_after,
+                "precision": self.precision, "recall": self.recall, "seconds": round(self.seconds, 1),
+                "rounds": self.rounds}
+
+
+def _make_envs(args: Args, policy: DiffusionPolicy, learned: bool) -> list[NoiseActionWrapper]:
+    envs = []
+    for _ in range(args.num_envs):
+        if learned:
+            env = make_env(args.env_id, model=args.model, form=args.form, instruction=args.instruction,
+                           model_kwargs=args.model_kwargs, reward_kwargs=judge_reward_kwargs(args),
+                           env_kwargs=args.env_kwargs)
+        else:
+            with simulator_hint(args.env_id):
+                env = gym.make(args.env_id, **args.env_kwargs)
+        envs.append(NoiseActionWrapper(TrajectoryRecorder(env), policy))
+    return envs
+
+
+def train(args: Args) -> TrainResult:
+    """Run K filter-and-retrain rounds as configured. Returns the per-round metrics and the final policy."""
+    if not args.demos:
+        raise ValueError("filtered BC needs --demos (the BC data the kept rollouts are added to)")
+    judge = judge_fn(args.form)
+    torch.set_num_threads(args.torch_threads)
+    torch.manual_seed(args.seed)
+    start_time = time.time()
+    demos = load_trajectories(args.demos, args.kinds)
+    if not demos:
+        raise ValueError(f"no trajectories of kinds {list(args.kinds)} in {args.demos}")
+    run_path = args.run_path
+    run_path.mkdir(parents=True, exist_ok=True)
+    policy = DiffusionPolicy.load(args.policy) if args.policy else args.bc.fit(demos, seed=args.seed)[0]
+    policy.save(run_path / "policy_0")
+    envs, eval_envs = _make_envs(args, policy, learned=True), _make_envs(args, policy, learned=False)
+    generator = torch.Generator().manual_seed(args.seed)
+    logger = RunLogger(run_path, asdict(args), args.tensorboard)
+    eval_seeds = EVAL_SEED + np.arange(args.eval_episodes)
+
+    def evaluate() -> float:  # the same starts and base noise every time: an unchanged policy scores the same
+        noise = torch.Generator().manual_seed(EVAL_SEED + args.seed)
+        return success_rate(rollout(policy, eval_envs, args.eval_episodes, eval_seeds, noise))
+
+    success_before = evaluate()
+    logger.log({"eval/success_rate": success_before}, 0)
+    data, rounds, all_kept, all_success, env_steps = list(demos), [], [], [], 0
+    for k in range(1, args.rounds + 1):
+        seeds = args.seed * 100_000 + k * 1_000 + np.arange(args.rollouts)
+        episodes = rollout(policy, envs, args.rollouts, seeds, generator, judge, args.instruction, args.env_id)
+        env_steps += sum(e.trajectory.num_steps for e in episodes)
+        kept = [e.judgement >= args.threshold for e in episodes]
+        success = [e.trajectory.is_success for e in episodes]
+        report = filter_report(kept, success)
+        all_kept += kept
+        all_success += success
+        chosen = [e.trajectory for e, keep in zip(episodes, kept) if keep]
+        if chosen:
+            write_trajectories(run_path / f"round_{k}_kept", chosen, {"env_id": args.env_id, "round": k})
+            data += chosen
+            policy = args.bc.fit(data, seed=args.seed + k)[0]
+        policy.save(run_path / f"policy_{k}")
+        row = {"round": k, "rollouts": report.rollouts, "rollout_success": report.success_rate, "kept": report.kept,
+               "kept_successes": report.kept_successes, "precision": report.precision, "recall": report.recall,
+               "bc_trajectories": len(data), "eval_success": evaluate()}
+        rounds.append(row)
+        logger.log({"charts/success_rate": row["rollout_success"], "filter/kept": report.kept,
+                    "filter/precision": report.precision, "filter/recall": report.recall,
+                    "filter/bc_trajectories": len(data), "eval/success_rate": row["eval_success"]}, env_steps)
+        print(json.dumps(row), flush=True)
+    for env in envs + eval_envs:
+        env.close()
+    logger.close()
+    overall = filter_report(all_kept, all_success)
+    result = TrainResult(run_path, rounds, success_before, rounds[-1]["eval_success"] if rounds else success_before,
+                         overall.precision, overall.recall, time.time() - start_time, policy)
+    (run_path / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+    return result
+
+
+def main(argv: list[str] | None = None) -> TrainResult:
+    result = train(tyro.cli(Args, args=argv))
+    print(json.dumps({k: v for k, v in result.summary().items() if k != "rounds"}))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""``python -m recipes``: the studies that reproduce the papers' tables, and reward-model sweeps.
+
+    python -m recipes list                              # the study presets (CPU size NAME, paper size NAME-full)
+    python -m recipes run NAME [--field value ...]      # one study: <out>/results.md, results.csv, results.png
+    python -m recipes sweep --preset P --models a,b --forms dense,episodic --seeds 0,1,2 [--address ...] [-- ...]
+
+See recipes/studies.py (the studies) and recipes/sweep.py (sweeps on Ray).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import tyro
+
+
+def run(argv: list[str]) -> dict[str, Any]:
+    """Parse ``NAME [overrides]`` into a study preset, run it, print its table."""
+    from recipes.studies import STUDIES
+
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        raise SystemExit(f"python -m recipes run NAME [--field value ...]; NAME is one of {sorted(STUDIES)}")
+    study = tyro.extras.overridable_config_cli(STUDIES, args=argv)
+    out = Path(study.out or f"runs/studies/{argv[0]}")
+    summary = study.run(out)
+    print((out / "results.md").read_text())
+    print(f"table: {out / 'results.md'} / results.csv, plot: {out / 'results.png'}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> Any:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if command == "run":
+        return run(rest)
+    if command == "sweep":
+        from recipes import sweep
+
+        return sweep.main(rest)
+    if command == "list":
+        from recipes.studies import STUDIES
+
+        for name, (description, _) in STUDIES.items():
+            print(f"{name:22s} {description}")
+        return None
+    print(__doc__.strip())
+    if command not in ("", "-h", "--help"):
+        raise SystemExit(f"unknown command {command!r}: run, sweep or list")
+    return None
+
+
+if __name__ == "__main__":
+    main()

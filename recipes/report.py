@@ -1,0 +1,125 @@
+"""Result tables (markdown for reading, CSV for machines) and plots of the studies and sweeps."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+
+def pct(mean: float, se: float | None = None, n: int | None = None) -> str:
+    """A rate as a percentage: ``81.2``, ``81.2 ± 3.1`` with a standard error, ``(n=3)`` with a count."""
+    if mean is None or not math.isfinite(mean):
+        return "n/a"
+    text = f"{100 * mean:.1f}"
+    if se is not None and math.isfinite(se):
+        text += f" ± {100 * se:.1f}"
+    if n is not None:
+        text += f" (n={n})"
+    return text
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def write_table(out: Path, stem: str, title: str, header: Sequence[str], rows: Sequence[Sequence[str]],
+                csv_rows: Sequence[Mapping[str, Any]], notes: Sequence[str] = ()) -> tuple[Path, Path]:
+    """Write ``<stem>.md`` (title, the table of formatted ``rows``, notes) and ``<stem>.csv`` (one line per
+    ``csv_rows`` entry, raw numbers, NaN as empty). Returns both paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if notes:
+        lines += [""] + list(notes)
+    md = out / f"{stem}.md"
+    md.write_text("\n".join(lines) + "\n")
+    path = out / f"{stem}.csv"
+    fields: list[str] = []
+    for row in csv_rows:
+        fields += [k for k in row if k not in fields]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for row in csv_rows:
+            writer.writerow({k: "" if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()})
+    return md, path
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def bar_plot(path: Path, categories: Sequence[str], series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+             ylabel: str, title: str) -> Path:
+    """Grouped bars: one group per category, one bar per series ``name -> (means, standard errors)``."""
+    plt = _plt()
+    width = 0.8 / max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(categories) * max(len(series), 1) * 0.6 + 2), 4.2))
+    for j, (name, (means, ses)) in enumerate(series.items()):
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(categories))]
+        ax.bar(xs, [0 if not math.isfinite(m) else m for m in means], width,
+               yerr=[0 if not math.isfinite(s) else s for s in ses], capsize=3, label=name)
+    ax.set_xticks(range(len(categories)), categories, rotation=20, ha="right")
+    ax.set(ylabel=ylabel, title=title, ylim=(0, 1.05))
+    ax.grid(axis="y", alpha=0.3)
+    if len(series) > 1:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def scatter_fit(path: Path, x: Sequence[float], y: Sequence[float], yerr: Sequence[float], labels: Sequence[str],
+                xlabel: str, ylabel: str, title: str) -> Path:
+    """Points with error bars, their labels and the least-squares line."""
+    import numpy as np
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    ax.errorbar(x, y, yerr=[0 if not math.isfinite(e) else e for e in yerr], fmt="o", capsize=3)
+    for xi, yi, text in zip(x, y, labels):
+        ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    if len(x) >= 2 and np.ptp(x) > 0:
+        slope, intercept = np.polyfit(x, y, 1)
+        xs = np.linspace(min(x), max(x), 10)
+        ax.plot(xs, slope * xs + intercept, "--", alpha=0.6)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, ylim=(-0.02, 1.05))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def curves(path: Path, panels: Mapping[str, Mapping[str, Sequence[Sequence[Sequence[float]]]]], ylabel: str) -> Path:
+    """Success-vs-steps curves: ``panels[title][series]`` is one ``[[step, value], ...]`` history per
+    seed; each series is drawn as the mean over seeds (at the steps all seeds share) with a +-1 std band."""
+    import numpy as np
+
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    for ax, (title, series) in zip(axes[0], panels.items()):
+        for name, histories in series.items():
+            histories = [dict((int(s), v) for s, v in h) for h in histories if h]
+            if not histories:
+                continue
+            steps = sorted(set.intersection(*(set(h) for h in histories)))
+            values = np.array([[h[s] for s in steps] for h in histories], np.float64)
+            mean, std = values.mean(0), values.std(0)
+            ax.plot(steps, mean, "o-", label=name, markersize=3)
+            ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+        ax.set(xlabel="env steps", ylabel=ylabel, title=title, ylim=(-0.02, 1.05))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

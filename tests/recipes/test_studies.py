@@ -1,0 +1,123 @@
+"""The study presets: their trial grids, their tables (rows, Pearson r, precision), the run command and resume."""
+
+import csv
+import json
+
+import pytest
+
+from algos import dsrl, filtered_bc, ppo_gae
+from recipes import trials as T
+from recipes.__main__ import main as recipes_main
+from recipes.studies import STUDIES, FilteredBC, Judge, RewardAccuracy
+
+
+def _csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_preset_builds_its_grid(tmp_path):
+    sizes = {"reward-accuracy": 7 * 3, "reward-accuracy-full": 3 * 5 * 3, "filtered-bc": 5 * 2,
+             "filtered-bc-full": 4 * 3, "lrm-maniskill": 2 + 6 * 2, "lrm-maniskill-full": 3 + 6 * 3,
+             "reward-types": 4 * 2, "reward-types-full": 3 * 4 * 3, "robometer-dsrl": 4 * 2,
+             "robometer-dsrl-full": 4 * 3}
+    assert set(STUDIES) == set(sizes)
+    grids = {}
+    for name, (_, study) in STUDIES.items():
+        trials = study.trials(tmp_path / name)
+        keys = [t.key for t in trials]
+        assert len(trials) == sizes[name] and len(set(keys)) == len(keys), name
+        assert all(getattr(t.config, "args", t.config).run_dir.startswith(str(tmp_path / name / "runs")) for t in trials)
+        grids[name] = trials
+    ra = grids["reward-accuracy"][4]  # the second MAE, seed 1
+    assert ra.config.model == "noisy-oracle" and ra.config.model_kwargs == {"mae": 0.25, "seed": 1}
+    assert ra.config.reward_kwargs == {"relative": True} and ra.config.seed == 1
+    can = [t for t in grids["reward-accuracy-full"] if t.label["task"] == "Can"][0].config
+    assert isinstance(can, dsrl.Args) and can.policy == "runs/bc/can" and can.instruction == "put the can in the bin"
+    assert can.form == "episodic" and can.reward_kwargs == {"scale": "unit"}
+    lrm = {t.label["reward"]: t.config for t in grids["lrm-maniskill"] if t.seed == 0}
+    assert isinstance(lrm["policy before RL"], T.InitialPolicy)
+    assert lrm["+ Env Reward"].train_on_env_reward and lrm["+ Temporal Contrastive Reward"].form == "contrastive"
+    multi = [t.config for t in grids["robometer-dsrl-full"] if t.label["setting"] == "multi-stage"][0]
+    assert multi.form == "stage_gated" and len(multi.reward_kwargs["stages"]) == 3
+    fbc = {t.label["judge"]: t.config for t in grids["filtered-bc"]}
+    assert fbc["no filter (keep all)"].threshold == 0.0 and fbc["oracle"].threshold == 0.875
+    assert fbc["oracle"].demos == str(tmp_path / "filtered-bc" / "demos")
+
+
+def test_reward_accuracy_table_and_pearson_r(tmp_path, monkeypatch):
+    # success linear in the MAE on average over the two seeds (+-0.05 each): r over cells is exactly 1
+    monkeypatch.setitem(T.RUNNERS, ppo_gae.Args, lambda a: {
+        "success": 0.9 - 0.4 * a.model_kwargs["mae"] + (0.05 if a.seed == 0 else -0.05), "history": []})
+    summary = RewardAccuracy(maes=(0.0, 1.0, 2.0), seeds=(0, 1), mae_eval_seeds=0).run(tmp_path)
+    rows = _csv(tmp_path / "results.csv")
+    assert [(r["task"], r["mae_nominal"], r["n"]) for r in rows] == [("PointReach", "0.0", "2"),
+                                                                     ("PointReach", "1.0", "2"),
+                                                                     ("PointReach", "2.0", "2")]
+    assert [float(r["success_mean"]) for r in rows] == pytest.approx([0.9, 0.5, 0.1])
+    assert [float(r["accuracy"]) for r in rows] == [4.0, 3.0, 2.0]
+    assert float(rows[0]["success_se"]) == pytest.approx(0.05)
+    assert summary["pearson_r"] == pytest.approx(1.0) and 0.9 < summary["pearson_r_runs"] < 1.0
+    assert "Pearson r (accuracy, success) = 1.00" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "results.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mae_is_measured_offline_on_pointreach(tmp_path):
+    measured = RewardAccuracy(maes=(0.0, 2.0), mae_eval_seeds=1).measured_mae(tmp_path)
+    assert measured == {"0": 0.0, "2": 2.0}  # MAE 2 always errs by exactly 2
+
+
+def test_filtered_bc_table_rows(tmp_path, monkeypatch):
+    def fake(args):
+        keep_all = args.threshold == 0.0
+        rounds = [{"kept": 10 if keep_all else 4, "rollouts": 10}]
+        return {"success_before": 0.2, "success_after": 0.3 if args.model == "oracle" else 0.1,
+                "precision": 1.0 if args.model == "oracle" else 0.4, "recall": 0.8, "rounds": rounds,
+                "success": 0.3}
+
+    monkeypatch.setitem(T.RUNNERS, filtered_bc.Args, fake)
+    study = FilteredBC(judges=(Judge("oracle"), Judge("all", "zero", threshold=0.0)), seeds=(0, 1),
+                       base=filtered_bc.Args(demos=str(tmp_path / "d")))
+    monkeypatch.setattr(T, "prepare", lambda config: None)
+    study.run(tmp_path)
+    rows = _csv(tmp_path / "results.csv")
+    assert [(r["judge"], r["kept"], r["rollouts"], r["n"]) for r in rows] == [("oracle", "8", "20", "2"),
+                                                                              ("all", "20", "20", "2")]
+    assert float(rows[0]["change_mean"]) == pytest.approx(0.1) and float(rows[1]["change_mean"]) == pytest.approx(-0.1)
+    md = (tmp_path / "results.md").read_text().splitlines()
+    assert md[4] == "| oracle | 1.00 | 0.80 | 8 / 20 | 20.0 ± 0.0 | 30.0 ± 0.0 | +10.0 | 2 |"
+    assert md[6].startswith("| LRM r_comp (paper") and "38.3 | 51.7" in md[6]
+
+
+def test_run_command_trains_writes_the_table_and_resumes(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "study"
+    argv = ["run", "reward-accuracy", "--maes", "0", "2", "--seeds", "0", "--mae-eval-seeds", "0", "--out", str(out),
+            "--trainer.total-timesteps", "512", "--trainer.num-envs", "4", "--trainer.eval-episodes", "4"]
+    recipes_main(argv)
+    rows = _csv(out / "results.csv")
+    assert [r["mae_nominal"] for r in rows] == ["0.0", "2.0"] and all(r["n"] == "1" for r in rows)
+    record = json.loads((out / "trials" / "task=PointReach__mae=2__s0.json").read_text())
+    assert record["metrics"]["env_steps"] == 512 and 0.0 <= record["metrics"]["success"] <= 1.0
+    assert (out / "runs" / "task=PointReach__mae=2__s0").is_dir()
+
+    monkeypatch.setitem(T.RUNNERS, ppo_gae.Args, lambda a: pytest.fail("a finished trial was run again"))
+    capsys.readouterr()
+    recipes_main(argv)
+    assert "2 of 2 trials already finished; running 0" in capsys.readouterr().out
+    assert _csv(out / "results.csv") == rows
+
+
+def test_vlmreward_train_runs_filtered_bc_presets(tmp_path, monkeypatch):
+    from vlmreward_gym import cli
+
+    seen = []
+
+    def stop(args):
+        seen.append(args)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(filtered_bc, "train", stop)
+    with pytest.raises(RuntimeError, match="stop here"):
+        cli.main(["train", "filtered-bc-pointreach-noisy", "--seed", "3", "--demos", str(tmp_path / "demos")])
+    assert seen[0].model == "noisy-oracle" and seen[0].seed == 3
+    assert (tmp_path / "demos" / "metadata.json").exists()  # PointReach demos are made when missing
