@@ -166,12 +166,15 @@ def lift_study(argv: list[str] | None = None) -> list[dict[str, Any]]:
     out = Path(study.out)
     policy = ensure_lift_policy(out, study.demos, study.bc_steps)
     base = PRESETS["dsrl-lift-cpu"][1]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for model in study.models:
+        # The base policy's success does not depend on the reward model: the first run measures it for all.
         args = replace(base, policy=str(policy), model=model, seed=study.seed, run_dir=str(out / "runs"),
                        model_kwargs={"mae": study.mae} if model == "noisy-oracle" else {},
-                       total_timesteps=study.total_timesteps or base.total_timesteps)
+                       total_timesteps=study.total_timesteps or base.total_timesteps, eval_base=not rows)
         summary = summarize(args, dsrl.train(args))
+        if rows:
+            summary["success_before"] = rows[0]["success_before"]
         (args.run_path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         rows.append({"reward": model + (f" (MAE {study.mae})" if model == "noisy-oracle" else ""),
                      "success_before": summary["success_before"], "success_after": summary["success_after"],

@@ -17,7 +17,8 @@ def test_lift_study_builds_the_base_policy_runs_each_model_and_writes_the_table(
         calls.append(args)
         args.run_path.mkdir(parents=True)
         gain = 0.5 if args.model == "oracle" else 0.2
-        return dsrl.TrainResult(args.run_path, args.total_timesteps, 120.0, {"base/success_rate": 0.1},
+        base = {"base/success_rate": 0.1} if args.eval_base else {}
+        return dsrl.TrainResult(args.run_path, args.total_timesteps, 120.0, base,
                                 {"eval/success_rate": 0.1 + gain}, [], None, None)
 
     monkeypatch.setattr(dsrl, "train", fake_train)
@@ -26,6 +27,8 @@ def test_lift_study_builds_the_base_policy_runs_each_model_and_writes_the_table(
                         "--total-timesteps", "300"])
     assert [a.model for a in calls] == ["oracle", "noisy-oracle"]
     assert calls[1].model_kwargs == {"mae": 0.5} and calls[0].model_kwargs == {}
+    assert [a.eval_base for a in calls] == [True, False]  # the base policy is measured once
+    assert [r["success_before"] for r in rows] == [0.1, 0.1]
     assert all(Path(a.policy) == out / "bc" and a.total_timesteps == 300 and a.variant == "na" for a in calls)
     assert (out / "bc" / "model.safetensors").exists() and (out / "demos" / "metadata.json").exists()
     assert [r["gain_points"] for r in rows] == [50.0, 20.0]
