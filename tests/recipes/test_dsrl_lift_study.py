@@ -41,5 +41,6 @@ def test_lift_study_builds_the_base_policy_runs_each_model_and_writes_the_table(
 def test_lift_cpu_preset_pays_progress_changes_on_short_episodes():
     args = recipe.PRESETS["dsrl-lift-cpu"][1]
     assert args.reward_kwargs == {"relative": True} and args.env_kwargs == {"horizon": 100}
-    assert (args.variant, args.model, args.hidden, args.utd, args.total_timesteps) == ("na", "oracle", 256, 4, 10_000)
+    assert (args.variant, args.model, args.hidden, args.utd, args.total_timesteps) == ("na", "oracle", 256, 4, 8_000)
+    assert args.init_temperature == 0.01
     assert recipe.PRESETS["dsrl-lift"][1].reward_kwargs == {"relative": True}
