@@ -202,6 +202,9 @@ class Args(RewardEnvArgs):
     eval_every: int = 5_000
     """env steps between evaluations of the deterministic actor (0: only at the end)"""
     eval_episodes: int = 20
+    eval_base: bool = True
+    """evaluate the base policy (``base/``) before training; off when a run with the same policy, env and seed
+    has measured it already (the base policy's success does not depend on the reward model)"""
     log_every: int = 1_000
     """env steps between logged training windows"""
     run_dir: str = "runs"
@@ -460,8 +463,9 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
 
     start_time = time.time()
     base = {"base/" + k.split("/", 1)[1]: v for k, v in run_episodes(
-        eval_env, lambda o: None, args.eval_episodes, seed=10_000 + args.seed).items()}
-    log(base, 0)
+        eval_env, lambda o: None, args.eval_episodes, seed=10_000 + args.seed).items()} if args.eval_base else {}
+    if base:
+        log(base, 0)
     stats = RolloutStats(args.num_envs)
     # Agent steps (slots, terminated, truncated, infos) wait here until their chunk rewards are in.
     waiting: deque[tuple[list[int], list[bool], list[bool], list[dict[str, Any]]]] = deque()

@@ -4,6 +4,8 @@
     vlmreward train dsrl-pointreach-noisy      # the same with the noisy-oracle at MAE 0.5
     vlmreward train dsrl-lift --policy DIR     # the paper's Robomimic Lift settings (needs a GPU-sized budget)
     vlmreward train dsrl-lift-cpu --policy DIR # Lift sized for a 2-core CPU
+    python -m recipes.dsrl lift-study [--out runs/dsrl_lift_study] [--total-timesteps N]
+                                               # demos -> weak BC -> DSRL-NA oracle and noisy-oracle -> table
 
 A preset is an :class:`algos.dsrl.Args`. For the PointReach presets, a missing ``--policy`` folder
 is created first: a few noisy goal-seeking demos (:func:`pointreach_demos`) and a short BC run,
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +34,19 @@ LIFT = "lift the red cube"
 PAPER = Args(variant="na", action_magnitude=1.5, utd=20, noise_critic_updates=10, hidden=2048, layers=3,
              batch_size=256, learning_rate=3e-4, tau=0.005, gamma=0.99, target_entropy=0.0, learning_starts=2_000,
              total_timesteps=50_000)
+# Lift ends on success, so a non-negative dense reward (progress per step) would make succeeding cost the
+# reward the agent could linger for; the potential-based form (relative: the change in progress) does not.
 _LIFT = replace(PAPER, env_id="vlmreward/Lift-v1", policy="runs/bc/lift", model="oracle", form="dense",
-                instruction=LIFT, utd=30)
+                reward_kwargs={"relative": True}, instruction=LIFT, utd=30)
 _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_starts=1_000)
+# A shared 2-core CPU runs Lift at well under 10 env steps/s with these updates: 8k env steps, a 100-step horizon
+# (about 3x the scripted expert's 32 steps; robomimic's 400 would spend most of the budget on failed episodes),
+# UTD 4, and one 50-episode evaluation at the end (base policy before, deterministic noise actor after). The
+# relative progress reward sums to at most ~1 an episode, so the entropy temperature starts at 0.01, not 1: at 1 the
+# entropy term (|log pi| of the fresh actor's 28-dim noise is ~4, +-6) swamps it. Even at 0.01 it still dominates
+# the critics after 8k steps (see the README's DSRL section): this preset reproduces that study, not a tuned run.
+_LIFT_CPU = replace(_LIFT, **{**_CPU, "utd": 4, "noise_critic_updates": 2}, env_kwargs={"horizon": 100},
+                    init_temperature=0.01, total_timesteps=8_000, eval_every=0, eval_episodes=50, log_every=1_000)
 _POINTREACH = replace(PAPER, env_id="vlmreward/PointReach-v0", policy="runs/bc/pointreach", model="oracle",
                       form="dense", reward_kwargs={"relative": True}, instruction=POINTREACH,
                       total_timesteps=6_000, eval_every=1_000, eval_episodes=30, log_every=500, **_CPU)
@@ -42,7 +54,8 @@ _POINTREACH = replace(PAPER, env_id="vlmreward/PointReach-v0", policy="runs/bc/p
 PRESETS: dict[str, tuple[str, Args]] = {
     "dsrl-lift": ("DSRL-NA on Robomimic Lift with the paper's settings (2048-wide nets, UTD 30), oracle dense "
                   "reward; 50k env steps.", _LIFT),
-    "dsrl-lift-cpu": ("DSRL-NA on Lift sized for a 2-core CPU (256-wide nets, UTD 2).", replace(_LIFT, **_CPU)),
+    "dsrl-lift-cpu": ("DSRL-NA on Lift sized for a 2-core CPU (256-wide nets, UTD 4, 100-step episodes, 8k env "
+                      "steps, temperature 0.01).", _LIFT_CPU),
     "dsrl-lift-sac": ("DSRL-SAC on Lift with the paper's settings.", replace(_LIFT, variant="sac")),
     "dsrl-pointreach": ("DSRL-NA on PointReach over a weak BC policy, oracle potential-based dense reward "
                         "(a few minutes on a CPU).", _POINTREACH),
@@ -122,6 +135,71 @@ def ensure_demos(env_id: str, path: str | Path) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class LiftStudyArgs:
+    """The CPU Lift study: a few scripted expert demos, a short BC run (a weak base policy), then
+    the ``dsrl-lift-cpu`` preset with each reward model, same seed and budget; a results table."""
+
+    out: str = "runs/dsrl_lift_study"
+    """demos, base policy, runs and results.md / results.csv go under this folder"""
+    demos: int = 5
+    """scripted expert Lift demos (reset seeds 0 .. demos-1) the base policy clones"""
+    bc_steps: int = 1_000
+    """BC gradient steps (short on purpose: the base policy stays well below 100 % success)"""
+    models: tuple[str, ...] = ("oracle", "noisy-oracle")
+    """reward models, one DSRL-NA run each; noisy-oracle runs at ``mae``"""
+    mae: float = 0.5
+    seed: int = 1
+    total_timesteps: int | None = None
+    """env steps per DSRL run (default: the dsrl-lift-cpu preset's)"""
+
+
+def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000) -> Path:
+    """The weak Lift base policy under ``out``: ``demos`` scripted expert demos (state only) and a
+    short BC run; each step is skipped when its output exists."""
+    from algos import diffusion_policy
+    from envs import robomimic_demos
+
+    out = Path(out)
+    demo_dir, policy_dir = out / "demos", out / "bc"
+    if not (demo_dir / "metadata.json").exists():
+        robomimic_demos.main(["--env", "Lift", "-n", str(demos), "--no-frames", "--out", str(demo_dir)])
+    if not (policy_dir / diffusion_policy.WEIGHTS_FILE).exists():
+        diffusion_policy.main(["--demos", str(demo_dir), "--out", str(policy_dir), "--kinds", "expert",
+                               "--max-trajectories", str(demos), "--steps", str(bc_steps)])
+    return policy_dir
+
+
+def lift_study(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Run the study end to end and write ``<out>/results.md`` and ``results.csv``."""
+    from recipes.report import write_table
+
+    study = tyro.cli(LiftStudyArgs, args=argv)
+    out = Path(study.out)
+    policy = ensure_lift_policy(out, study.demos, study.bc_steps)
+    base = PRESETS["dsrl-lift-cpu"][1]
+    rows: list[dict[str, Any]] = []
+    for model in study.models:
+        # The base policy's success does not depend on the reward model: the first run measures it for all.
+        args = replace(base, policy=str(policy), model=model, seed=study.seed, run_dir=str(out / "runs"),
+                       model_kwargs={"mae": study.mae} if model == "noisy-oracle" else {},
+                       total_timesteps=study.total_timesteps or base.total_timesteps, eval_base=not rows)
+        summary = summarize(args, dsrl.train(args))
+        if rows:
+            summary["success_before"] = rows[0]["success_before"]
+        (args.run_path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        rows.append({"reward": model + (f" (MAE {study.mae})" if model == "noisy-oracle" else ""),
+                     "success_before": summary["success_before"], "success_after": summary["success_after"],
+                     "gain_points": round(100 * (summary["success_after"] - summary["success_before"]), 1),
+                     "env_steps": summary["env_steps"], "minutes": summary["minutes"]})
+    title = (f"DSRL-NA (dsrl-lift-cpu) on Lift over a BC diffusion policy from {study.demos} scripted demos "
+             f"({study.bc_steps} BC steps); success of {base.eval_episodes} episodes, seed {study.seed}")
+    table, _ = write_table(out, "results", title, list(rows[0]),
+                           [[f"{v:.2f}" if isinstance(v, float) else str(v) for v in r.values()] for r in rows], rows)
+    print(table.read_text())
+    return rows
+
+
 def summarize(args: Args, result: dsrl.TrainResult) -> dict[str, Any]:
     return {"env_id": args.env_id, "variant": args.variant, "model": args.model, "model_kwargs": args.model_kwargs,
             "form": args.form, "env_steps": result.global_step, "minutes": round(result.seconds / 60, 2),
@@ -133,6 +211,8 @@ def summarize(args: Args, result: dsrl.TrainResult) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["lift-study"]:
+        return lift_study(argv[1:])
     args = tyro.extras.overridable_config_cli(PRESETS, args=argv)
     ensure_policy(args.env_id, args.policy)
     result = dsrl.train(args)

@@ -15,7 +15,6 @@ its best, and the env steps and wall minutes at which it first reached ``--thres
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -69,23 +68,16 @@ def summarize_run(history: list[dict[str, float]], threshold: float) -> dict[str
 
 def write_results(rows: list[dict[str, Any]], out: Path, threshold: float) -> Path:
     """``results.csv`` and ``results.md`` (one row per run) in ``out``; returns the markdown path."""
-    out.mkdir(parents=True, exist_ok=True)
-    keys = list(rows[0])
-    with (out / "results.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, keys)
-        writer.writeheader()
-        writer.writerows(rows)
+    from recipes.report import write_table
 
     def cell(v: Any) -> str:
         if isinstance(v, float):
             return "-" if v != v else (f"{v:.0f}" if v.is_integer() and abs(v) >= 100 else f"{v:.2f}")
         return str(v)
 
-    lines = [f"PPO on PickCube-v1 (state), evaluation success of the mean action; threshold {threshold}", "",
-             "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(cell(r[k]) for k in keys) + " |" for r in rows]
-    (out / "results.md").write_text("\n".join(lines) + "\n")
-    return out / "results.md"
+    title = f"PPO on PickCube-v1 (state), evaluation success of the mean action; threshold {threshold}"
+    md, _ = write_table(out, "results", title, list(rows[0]), [[cell(v) for v in r.values()] for r in rows], rows)
+    return md
 
 
 def plot(histories: dict[str, list[dict[str, float]]], path: Path, threshold: float) -> Path:

@@ -90,6 +90,13 @@ def test_warm_up_noise_is_decoded_once_and_budgets_count_env_steps(tmp_path, var
     assert (result.run_path / "checkpoint.pt").exists() and "base/success_rate" in result.base
 
 
+def test_eval_base_off_skips_the_base_evaluation(tmp_path):
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
+    result = train(_args(tmp_path, total_timesteps=8, learning_starts=4, eval_base=False), policy)
+    assert result.base == {} and not any("base/success_rate" in r for r in result.history)
+    assert "eval/success_rate" in result.eval
+
+
 def test_the_na_actor_uses_the_action_magnitude():
     policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
     agent = DSRLAgent(Args(variant="na", hidden=16, action_magnitude=2.5), 4, policy)
