@@ -2,6 +2,7 @@
 
 import csv
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -40,8 +41,13 @@ def test_run_args_select_the_reward_and_resume(tmp_path):
 
 
 @pytest.mark.maniskill
-def test_tiny_benchmark_writes_its_tables(tmp_path):
+def test_tiny_benchmark_writes_its_tables(tmp_path, monkeypatch):
     pytest.importorskip("mani_skill", reason="needs the maniskill extra: bash scripts/install_maniskill.sh .venv")
+    from recipes import train
+
+    description, preset = train.PRESETS["pickcube-bench"]  # a small batch, so 400 steps are 2 iterations
+    small = replace(preset, num_envs=2, num_steps=100, eval_every=1, eval_episodes=2, num_eval_envs=1)
+    monkeypatch.setitem(train.PRESETS, "pickcube-bench", (description, small))
     result = bench.main(["--out", str(tmp_path), "--rewards", "oracle", "env", "--total-timesteps", "400"])
     assert [(r["reward"], r["env_steps"]) for r in result] == [("oracle", 400), ("env", 400)]
     with (tmp_path / "results.csv").open() as f:
