@@ -44,6 +44,8 @@ class RewardEnvArgs:
     bootstrap_terminations: bool = False
     """bootstrap terminations too (ManiSkill's bootstrap_at_done='always'): with a non-negative dense reward and
     a task that ends on success, not bootstrapping makes succeeding cost the reward the agent could linger for"""
+
+
 AUTORESET = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
 
 
