@@ -494,11 +494,12 @@ class RobometerStages(Study):
 # -- the presets ---------------------------------------------------------------------------------
 
 _ROBOMIMIC = ("vlmreward/Lift-v1", "vlmreward/Can-v1", "vlmreward/Square-v1")
+_SQUARE_FULL = for_task(replace(_LIFT_FULL, utd=20, gamma=0.999), "vlmreward/Square-v1")  # Table 6's Square
 _PICKCUBE_FULL = replace(ppo_recipe.PRESETS["pickcube"][1], total_timesteps=2_000_000, num_envs=16)
 
 STUDIES: dict[str, tuple[str, Study]] = {
     "reward-accuracy": ("RoboReward Fig. 3 at CPU size: PPO on PointReach with the noisy-oracle at 7 MAEs x 3 seeds "
-                        "(dense potential-based reward), Pearson r of accuracy and success (~15 min).",
+                        "(dense potential-based reward), Pearson r of accuracy and success (~20 min).",
                         RewardAccuracy()),
     "reward-accuracy-full": ("RoboReward Fig. 3 at the paper's size: DSRL-NA on Robomimic Lift / Can / Square with "
                              "episodic discrete 1-5 progress rewards of several MAEs (GPU-sized).",
@@ -506,7 +507,7 @@ STUDIES: dict[str, tuple[str, Study]] = {
                                                             reward_kwargs={"scale": "unit"}),
                                             tasks=_ROBOMIMIC, maes=(0.0, 0.5, 1.0, 1.5, 2.0), mae_eval_seeds=0)),
     "filtered-bc": ("LRM Table VII at CPU size: success-filtered BC on PointReach judged by oracle, noisy-oracle "
-                    "and the keep-all / keep-none controls (~15 min).", FilteredBC()),
+                    "and the keep-all / keep-none controls x 2 seeds (~16 min).", FilteredBC()),
     "filtered-bc-full": ("LRM Table VII with a learned judge on ManiSkill PickCube (lrm-completion on a GPU; "
                          "demos from `vlmreward demos --env PickCube-v1 -n 100 --out data/pickcube`).",
                          FilteredBC(base=replace(_FBC_POINTREACH, env_id="vlmreward/PickCube-v1",
@@ -519,25 +520,26 @@ STUDIES: dict[str, tuple[str, Study]] = {
                                             Judge("no filter (keep all)", "zero", threshold=0.0)),
                                     seeds=(0, 1, 2))),
     "lrm-maniskill": ("LRM Tables III-IV at CPU size: PPO on PointReach with contrastive, progress, completion, "
-                      "episodic 1-5 and dense-progress rewards (noisy-oracle MAE 0.5) and the env reward (~10 min).",
+                      "episodic 1-5 and dense-progress rewards (noisy-oracle MAE 0.5) and the env reward (~9 min).",
                       LRMTable()),
     "lrm-maniskill-full": ("LRM Tables III-IV on ManiSkill3 PickCube with the LRM, RoboReward and Robometer models "
                            "(GPU; set each model's path with --arms.N.model-kwargs path DIR).",
                            LRMTable(trainer=_PICKCUBE_FULL, arms=_LRM_FULL_ARMS, seeds=(0, 1, 2))),
     "reward-types": ("RoboReward Fig. 2 at CPU size: DSRL-NA on PointReach with ground-truth binary, binary, "
-                     "continuous and discrete progress episodic rewards (~25 min).", RewardTypes()),
-    "reward-types-ppo": ("RoboReward Fig. 2's reward types with PPO on PointReach (16k steps a run, ~8 min).",
+                     "continuous and discrete progress episodic rewards, 3000 steps a run (~25 min).", RewardTypes()),
+    "reward-types-ppo": ("RoboReward Fig. 2's reward types with PPO on PointReach (16k steps a run, ~5 min).",
                          RewardTypes(trainer=_PPO_POINTREACH)),
     "reward-types-full": ("RoboReward Fig. 2 at the paper's size: DSRL-NA on Robomimic Lift / Can / Square "
                           "(policies from `vlmreward bc` under runs/bc/<task>).",
                           RewardTypes(trainer=_LIFT_FULL, tasks=_ROBOMIMIC, seeds=(0, 1, 2))),
-    "robometer-dsrl": ("Robometer's DSRL single- and multi-stage runs at CPU size on PointReach (~25 min).",
+    "robometer-dsrl": ("Robometer's DSRL single- and multi-stage runs at CPU size on PointReach, 3000 steps a run "
+                       "(~20 min).",
                        RobometerStages()),
-    "robometer-ppo": ("Robometer's single- and multi-stage settings with PPO on PointReach (~8 min).",
+    "robometer-ppo": ("Robometer's single- and multi-stage settings with PPO on PointReach (~7 min).",
                       RobometerStages(trainer=_PPO_POINTREACH)),
     "robometer-dsrl-full": ("Robometer's DSRL runs on Robomimic Square (multi-stage: its 3 default sub-tasks) with "
                             "roboreward-8b and robometer-4b on a GPU.",
-                            RobometerStages(trainer=for_task(replace(_LIFT_FULL, utd=20), "vlmreward/Square-v1"),
+                            RobometerStages(trainer=_SQUARE_FULL,
                                           single_stage=(
                                               RewardSpec("RoboReward-8B", "roboreward-8b", {"device": "cuda:0"},
                                                          "dense", _SINGLE, paper=0.55),
