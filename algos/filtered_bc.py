@@ -126,6 +126,8 @@ def judge_fn(form: str) -> Callable[[float, dict[str, Any]], float]:
 
 def judge_reward_kwargs(args: Args) -> dict[str, Any]:
     """The form options that make the learned-reward env judge an episode once, at its end."""
+    if args.reward_kwargs.get("scoring", "sync") != "sync":
+        raise ValueError("filtered BC judges each episode as it ends: reward_kwargs scoring must be 'sync'")
     if args.form == "episodic":
         return {**args.reward_kwargs, "scale": "unit"}
     if args.form == "dense":  # one query, at the episode's end; detection at the last step ends nothing early

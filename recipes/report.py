@@ -101,19 +101,20 @@ def scatter_fit(path: Path, x: Sequence[float], y: Sequence[float], yerr: Sequen
 
 def curves(path: Path, panels: Mapping[str, Mapping[str, Sequence[Sequence[Sequence[float]]]]], ylabel: str) -> Path:
     """Success-vs-steps curves: ``panels[title][series]`` is one ``[[step, value], ...]`` history per
-    seed; each series is drawn as the mean over seeds (at the steps all seeds share) with a +-1 std band."""
+    seed; each series is drawn as the mean over seeds of the i-th evaluations (at their mean step; seeds
+    may evaluate a few steps apart, e.g. at chunk ends) with a +-1 std band."""
     import numpy as np
 
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
     for ax, (title, series) in zip(axes[0], panels.items()):
         for name, histories in series.items():
-            histories = [dict((int(s), v) for s, v in h) for h in histories if h]
+            histories = [np.asarray(h, np.float64) for h in histories if len(h)]
             if not histories:
                 continue
-            steps = sorted(set.intersection(*(set(h) for h in histories)))
-            values = np.array([[h[s] for s in steps] for h in histories], np.float64)
-            mean, std = values.mean(0), values.std(0)
+            n = min(len(h) for h in histories)
+            stacked = np.stack([h[:n] for h in histories])  # (seeds, n, 2)
+            steps, mean, std = stacked[..., 0].mean(0), stacked[..., 1].mean(0), stacked[..., 1].std(0)
             ax.plot(steps, mean, "o-", label=name, markersize=3)
             ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
         ax.set(xlabel="env steps", ylabel=ylabel, title=title, ylim=(-0.02, 1.05))

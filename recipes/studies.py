@@ -28,8 +28,7 @@ from algos.diffusion_policy import BCTraining
 from recipes import dsrl as dsrl_recipe
 from recipes import train as ppo_recipe
 from recipes.report import bar_plot, curves, num, pct, scatter_fit, write_table
-from recipes.trials import (InitialPolicy, Trial, aggregate, default_resources, mean_se, metric, run_trials,
-                            with_run_dir)
+from recipes.trials import InitialPolicy, Trial, aggregate, make_trial, mean_se, metric, run_trials
 
 POINTREACH_ID = "vlmreward/PointReach-v0"
 MAX_MAE = 4.0  # the largest possible error on the 1-5 rubric: RoboReward's Fig. 3 plots MAX_MAE - MAE
@@ -138,11 +137,12 @@ class Study:
         return summary
 
 
-def make_trial(out: Path, labels: dict[str, str], seed: int, config: Any) -> Trial:
-    """A trial whose run logs under ``<out>/runs/<trial key>``, with its resources declared."""
-    key = Trial(tuple(labels.items()), seed, config).key
-    config = with_run_dir(config, out / "runs" / key)
-    return Trial(tuple(labels.items()), seed, config, default_resources(config))
+Trainer = (Annotated[ppo_gae.Args, tyro.conf.subcommand("ppo")]
+           | Annotated[dsrl.Args, tyro.conf.subcommand("dsrl")])
+
+
+def trainer_name(config: Any) -> str:
+    return "PPO" if isinstance(config, ppo_gae.Args) else f"DSRL-{config.variant.upper()}"
 
 
 def _of(records: Sequence[dict[str, Any]], **labels: str) -> list[dict[str, Any]]:
@@ -158,14 +158,13 @@ _PPO_POINTREACH = replace(ppo_recipe.PRESETS["pointreach"][1], eval_episodes=32)
 class RewardAccuracy(Study):
     """RoboReward Fig. 3: RL with the noisy-oracle at several MAEs; Pearson r of accuracy and success."""
 
-    trainer: (Annotated[ppo_gae.Args, tyro.conf.subcommand("ppo")]
-              | Annotated[dsrl.Args, tyro.conf.subcommand("dsrl")]) = _PPO_POINTREACH
+    trainer: Trainer = _PPO_POINTREACH
     """the RL run (its form and reward options are kept; the model becomes noisy-oracle)"""
     tasks: tuple[str, ...] = (POINTREACH_ID,)
     maes: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
     """noisy-oracle errors on the 1-5 scale"""
     seeds: tuple[int, ...] = (0, 1, 2)
-    mae_eval_seeds: int = 10
+    mae_eval_seeds: int = 30
     """measure each MAE offline (vlmreward eval) on this many held-out PointReach starts x 3 kinds of
     rollout (PointReach tasks only; 0: report the nominal MAE)"""
 
@@ -206,8 +205,7 @@ class RewardAccuracy(Study):
         per_trial = [(MAX_MAE - measured.get(r["labels"]["mae"], float(r["labels"]["mae"])), metric(r, "success"))
                      for r in records]
         r_trials = pearson(*zip(*per_trial)) if len(per_trial) > 1 else math.nan
-        trainer = "PPO" if isinstance(self.trainer, ppo_gae.Args) else f"DSRL-{self.trainer.variant.upper()}"
-        notes = [f"RL: {trainer}, {self.trainer.total_timesteps} env steps, {self.trainer.form} form "
+        notes = [f"RL: {trainer_name(self.trainer)}, {self.trainer.total_timesteps} env steps, {self.trainer.form} form "
                  f"{self.trainer.reward_kwargs or ''}; success = the final evaluation's success rate.",
                  f"Accuracy = {MAX_MAE:g} - MAE (the largest possible MAE on the 1-5 scale minus the model's), MAE "
                  + ("measured by `vlmreward eval` on held-out PointReach episodes." if measured else "nominal."),
@@ -360,7 +358,9 @@ class LRMTable(Study):
 
 # -- RoboReward Fig. 2: reward types with DSRL ---------------------------------------------------
 
-_DSRL_POINTREACH = dsrl_recipe.PRESETS["dsrl-pointreach"][1]
+# dsrl-pointreach cut to 3000 env steps (about 3 minutes a run here)
+_DSRL_POINTREACH = replace(dsrl_recipe.PRESETS["dsrl-pointreach"][1], total_timesteps=3_000, learning_starts=500,
+                           eval_every=1_000, eval_episodes=20)
 _LIFT_FULL = dsrl_recipe.PRESETS["dsrl-lift"][1]
 _REWARD_TYPES = (
     RewardSpec("ground-truth binary success", "oracle", {}, "episodic", {"scale": "binary"}),
@@ -376,11 +376,11 @@ class RewardTypes(Study):
     """RoboReward Fig. 2: DSRL with binary success, continuous progress and discrete 1-5 progress rewards,
     each paid once at the episode's end, against the ground-truth binary success."""
 
-    trainer: dsrl.Args = _DSRL_POINTREACH
+    trainer: Trainer = _DSRL_POINTREACH
     tasks: tuple[str, ...] = (POINTREACH_ID,)
     arms: tuple[RewardSpec, ...] = _REWARD_TYPES
 
-    title = "Reward types with DSRL (RoboReward Fig. 2)"
+    title = "Reward types (RoboReward Fig. 2)"
 
     def trials(self, out: Path) -> list[Trial]:
         return [make_trial(out, {"task": short(task), "reward": arm.label}, seed,
@@ -402,8 +402,10 @@ class RewardTypes(Study):
                                  "success_before_mean": before[0], "success_mean": final[0], "success_se": final[1],
                                  "n": final[2], "mean_eval_success": auc[0], "mean_eval_success_se": auc[1]})
         t = self.trainer
-        notes = [f"DSRL-{t.variant.upper()}, {t.total_timesteps} env steps per run, evaluations every {t.eval_every} "
-                 f"steps ({t.eval_episodes} episodes). 'mean over training' averages the evaluations: higher = faster "
+        every = (f"{t.eval_every} steps" if isinstance(t, dsrl.Args) else
+                 f"{t.eval_every * t.batch_size} steps")
+        notes = [f"{trainer_name(t)}, {t.total_timesteps} env steps per run, evaluations every {every} "
+                 f"({t.eval_episodes} episodes). 'mean over training' averages the evaluations: higher = faster "
                  "learning. Paper (Fig. 2, curves only): both progress rewards learn nearly as fast as ground truth, "
                  "binary success clearly slower; continuous and discrete progress are alike."]
         write_table(out, "results", self.title, ["task", "reward type", "model, form", "base policy %",
@@ -416,15 +418,16 @@ class RewardTypes(Study):
 
 # -- Robometer: DSRL single-stage and multi-stage ------------------------------------------------
 
-_SINGLE = {"terminate_on_success": True}
+# potential-based: an absolute progress reward makes ending the episode (on detected success) cost its future rewards
+_SINGLE = {"relative": True, "terminate_on_success": True}
 
 
 @dataclass(frozen=True)
-class RobometerDSRL(Study):
+class RobometerStages(Study):
     """Robometer's DSRL runs: single-stage (dense progress, success detected by the model ends the
     episode) and multi-stage (stage-gated sub-tasks advanced by detected success)."""
 
-    trainer: dsrl.Args = _DSRL_POINTREACH
+    trainer: Trainer = _DSRL_POINTREACH
     single_stage: tuple[RewardSpec, ...] = (
         RewardSpec("RoboReward-style (noisy-oracle MAE 1.0)", "noisy-oracle", {"mae": 1.0}, "dense", _SINGLE,
                    paper=0.55),
@@ -437,11 +440,14 @@ class RobometerDSRL(Study):
     """sub-task instructions of the multi-stage runs (empty: the task's defaults)"""
     paper_base: float = 0.20
 
-    title = "DSRL with single- and multi-stage learned rewards (Robometer)"
+    title = "Single- and multi-stage learned rewards (Robometer DSRL + pi0 runs)"
 
     def trials(self, out: Path) -> list[Trial]:
         stages = stages_for(self.trainer.env_id, self.stages)
-        return [make_trial(out, {"setting": "single-stage", "reward": a.label}, seed,
+        base = [make_trial(out, {"setting": "before RL", "reward": "initial policy"}, seed,
+                           InitialPolicy(replace(self.trainer, seed=seed)))
+                for seed in self.seeds] if isinstance(self.trainer, ppo_gae.Args) else []  # DSRL reports its own
+        return base + [make_trial(out, {"setting": "single-stage", "reward": a.label}, seed,
                            replace(a.apply(self.trainer), seed=seed)) for a in self.single_stage for seed in self.seeds] \
             + [make_trial(out, {"setting": "multi-stage", "reward": a.label}, seed,
                           replace(a.apply(self.trainer, stages=stages), seed=seed))
@@ -452,9 +458,11 @@ class RobometerDSRL(Study):
         labels = list(dict.fromkeys(a.label for arms in settings.values() for a in arms))
         table: dict[str, dict[str, tuple[float, float, int]]] = {"base policy (before RL)": {}}
         paper: dict[str, dict[str, float | None]] = {"base policy (before RL)": {s: self.paper_base for s in settings}}
+        initial = _of(records, setting="before RL")  # PPO's untrained policy; DSRL runs measure their base policy
         for setting, arms in settings.items():
-            table["base policy (before RL)"][setting] = mean_se(metric(r, "success_before")
-                                                                for r in _of(records, setting=setting))
+            table["base policy (before RL)"][setting] = mean_se(
+                metric(r, "success") for r in initial) if initial else mean_se(
+                metric(r, "success_before") for r in _of(records, setting=setting))
             for arm in arms:
                 table.setdefault(arm.label, {})[setting] = mean_se(
                     metric(r, "success") for r in _of(records, setting=setting, reward=arm.label))
@@ -471,7 +479,7 @@ class RobometerDSRL(Study):
                                  "n": value[2], "paper": p})
             rows.append(row)
         t = self.trainer
-        notes = [f"DSRL-{t.variant.upper()} on {t.env_id}, {t.total_timesteps} env steps per run; success = final "
+        notes = [f"{trainer_name(t)} on {t.env_id}, {t.total_timesteps} env steps per run; success = final "
                  f"evaluation ({t.eval_episodes} episodes). Multi-stage sub-tasks: {stages_for(t.env_id, self.stages)}. "
                  "Paper: DSRL + π0 on a real robot (RoboReward vs Robometer-4B as the reward model)."]
         write_table(out, "results", self.title, ["row", "single-stage success %", "paper", "multi-stage success %",
@@ -486,11 +494,12 @@ class RobometerDSRL(Study):
 # -- the presets ---------------------------------------------------------------------------------
 
 _ROBOMIMIC = ("vlmreward/Lift-v1", "vlmreward/Can-v1", "vlmreward/Square-v1")
+_SQUARE_FULL = for_task(replace(_LIFT_FULL, utd=20, gamma=0.999), "vlmreward/Square-v1")  # Table 6's Square
 _PICKCUBE_FULL = replace(ppo_recipe.PRESETS["pickcube"][1], total_timesteps=2_000_000, num_envs=16)
 
 STUDIES: dict[str, tuple[str, Study]] = {
     "reward-accuracy": ("RoboReward Fig. 3 at CPU size: PPO on PointReach with the noisy-oracle at 7 MAEs x 3 seeds "
-                        "(dense potential-based reward), Pearson r of accuracy and success (~15 min).",
+                        "(dense potential-based reward), Pearson r of accuracy and success (~20 min).",
                         RewardAccuracy()),
     "reward-accuracy-full": ("RoboReward Fig. 3 at the paper's size: DSRL-NA on Robomimic Lift / Can / Square with "
                              "episodic discrete 1-5 progress rewards of several MAEs (GPU-sized).",
@@ -498,7 +507,7 @@ STUDIES: dict[str, tuple[str, Study]] = {
                                                             reward_kwargs={"scale": "unit"}),
                                             tasks=_ROBOMIMIC, maes=(0.0, 0.5, 1.0, 1.5, 2.0), mae_eval_seeds=0)),
     "filtered-bc": ("LRM Table VII at CPU size: success-filtered BC on PointReach judged by oracle, noisy-oracle "
-                    "and the keep-all / keep-none controls (~15 min).", FilteredBC()),
+                    "and the keep-all / keep-none controls x 2 seeds (~16 min).", FilteredBC()),
     "filtered-bc-full": ("LRM Table VII with a learned judge on ManiSkill PickCube (lrm-completion on a GPU; "
                          "demos from `vlmreward demos --env PickCube-v1 -n 100 --out data/pickcube`).",
                          FilteredBC(base=replace(_FBC_POINTREACH, env_id="vlmreward/PickCube-v1",
@@ -511,21 +520,26 @@ STUDIES: dict[str, tuple[str, Study]] = {
                                             Judge("no filter (keep all)", "zero", threshold=0.0)),
                                     seeds=(0, 1, 2))),
     "lrm-maniskill": ("LRM Tables III-IV at CPU size: PPO on PointReach with contrastive, progress, completion, "
-                      "episodic 1-5 and dense-progress rewards (noisy-oracle MAE 0.5) and the env reward (~10 min).",
+                      "episodic 1-5 and dense-progress rewards (noisy-oracle MAE 0.5) and the env reward (~9 min).",
                       LRMTable()),
     "lrm-maniskill-full": ("LRM Tables III-IV on ManiSkill3 PickCube with the LRM, RoboReward and Robometer models "
                            "(GPU; set each model's path with --arms.N.model-kwargs path DIR).",
                            LRMTable(trainer=_PICKCUBE_FULL, arms=_LRM_FULL_ARMS, seeds=(0, 1, 2))),
     "reward-types": ("RoboReward Fig. 2 at CPU size: DSRL-NA on PointReach with ground-truth binary, binary, "
-                     "continuous and discrete progress episodic rewards (~25 min).", RewardTypes()),
+                     "continuous and discrete progress episodic rewards, 3000 steps a run (~25 min).", RewardTypes()),
+    "reward-types-ppo": ("RoboReward Fig. 2's reward types with PPO on PointReach (16k steps a run, ~5 min).",
+                         RewardTypes(trainer=_PPO_POINTREACH)),
     "reward-types-full": ("RoboReward Fig. 2 at the paper's size: DSRL-NA on Robomimic Lift / Can / Square "
                           "(policies from `vlmreward bc` under runs/bc/<task>).",
                           RewardTypes(trainer=_LIFT_FULL, tasks=_ROBOMIMIC, seeds=(0, 1, 2))),
-    "robometer-dsrl": ("Robometer's DSRL single- and multi-stage runs at CPU size on PointReach (~25 min).",
-                       RobometerDSRL()),
+    "robometer-dsrl": ("Robometer's DSRL single- and multi-stage runs at CPU size on PointReach, 3000 steps a run "
+                       "(~20 min).",
+                       RobometerStages()),
+    "robometer-ppo": ("Robometer's single- and multi-stage settings with PPO on PointReach (~7 min).",
+                      RobometerStages(trainer=_PPO_POINTREACH)),
     "robometer-dsrl-full": ("Robometer's DSRL runs on Robomimic Square (multi-stage: its 3 default sub-tasks) with "
                             "roboreward-8b and robometer-4b on a GPU.",
-                            RobometerDSRL(trainer=for_task(replace(_LIFT_FULL, utd=20), "vlmreward/Square-v1"),
+                            RobometerStages(trainer=_SQUARE_FULL,
                                           single_stage=(
                                               RewardSpec("RoboReward-8B", "roboreward-8b", {"device": "cuda:0"},
                                                          "dense", _SINGLE, paper=0.55),

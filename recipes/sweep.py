@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import tyro
 
 from recipes.report import bar_plot, pct, write_table
-from recipes.trials import Resources, Trial, aggregate, default_resources, run_trials, with_run_dir
+from recipes.trials import Resources, Trial, aggregate, default_resources, make_trial, run_trials
 
 CONTROLS = ("zero", "oracle")
 FORM_DEFAULTS: dict[str, dict[str, Any]] = {"episodic": {"scale": "unit"}}
@@ -113,13 +113,10 @@ def build_trials(args: SweepArgs, base: Any, out: Path) -> list[Trial]:
             for seed in seeds:
                 config = replace(base, model=model, model_kwargs=model_kwargs, form=form, reward_kwargs=form_kwargs,
                                  seed=seed)
-                labels = (("model", model_spec), ("form", form_spec))
-                key = Trial(labels, seed, config).key
-                config = with_run_dir(config, out / "runs" / key)
                 declared = default_resources(config)
                 resources = Resources(declared.cpus if args.cpus_per_trial is None else args.cpus_per_trial,
                                       declared.gpus if args.gpus_per_trial is None else args.gpus_per_trial)
-                trials.append(Trial(labels, seed, config, resources))
+                trials.append(make_trial(out, {"model": model_spec, "form": form_spec}, seed, config, resources))
     return trials
 
 

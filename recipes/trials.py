@@ -112,6 +112,14 @@ def with_run_dir(config: Config, run_dir: Path) -> Config:
     return replace(config, **changes)
 
 
+def make_trial(out: Path, labels: dict[str, str], seed: int, config: Config,
+               resources: Resources | None = None) -> Trial:
+    """A trial whose run logs under ``<out>/runs/<trial key>``; resources: as declared, else the defaults."""
+    key = Trial(tuple(labels.items()), seed, config).key
+    config = with_run_dir(config, Path(out) / "runs" / key)
+    return Trial(tuple(labels.items()), seed, config, resources or default_resources(config))
+
+
 # -- running one trial ---------------------------------------------------------------------------
 
 def _eval_history(history: Sequence[dict[str, float]], key: str = "eval/success_rate") -> list[list[float]]:
@@ -130,7 +138,7 @@ def _run_dsrl(args: dsrl.Args) -> dict[str, Any]:
     from recipes.dsrl import summarize
 
     summary = summarize(args, dsrl.train(args))
-    history = summary.pop("eval_history")
+    history = [[0, summary["success_before"]]] + summary.pop("eval_history")  # the base policy at step 0
     return {**summary, "success": summary["success_after"], "history": history}
 
 

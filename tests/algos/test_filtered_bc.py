@@ -116,3 +116,5 @@ def test_a_judge_that_keeps_nothing_leaves_the_policy_and_its_success_unchanged(
     assert result.success_after == result.success_before  # same policy, same starts, same evaluation noise
     with pytest.raises(ValueError, match="judges with form"):
         filtered_bc.train(filtered_bc.Args(demos=str(demos), form="contrastive"))
+    with pytest.raises(ValueError, match="scoring must be 'sync'"):
+        filtered_bc.judge_reward_kwargs(filtered_bc.Args(reward_kwargs={"scoring": "async"}))

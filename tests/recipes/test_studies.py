@@ -19,7 +19,8 @@ def _csv(path):
 def test_every_preset_builds_its_grid(tmp_path):
     sizes = {"reward-accuracy": 7 * 3, "reward-accuracy-full": 3 * 5 * 3, "filtered-bc": 5 * 2,
              "filtered-bc-full": 4 * 3, "lrm-maniskill": 2 + 6 * 2, "lrm-maniskill-full": 3 + 6 * 3,
-             "reward-types": 4 * 2, "reward-types-full": 3 * 4 * 3, "robometer-dsrl": 4 * 2,
+             "reward-types": 4 * 2, "reward-types-ppo": 4 * 2, "reward-types-full": 3 * 4 * 3,
+             "robometer-dsrl": 4 * 2, "robometer-ppo": 2 + 4 * 2,
              "robometer-dsrl-full": 4 * 3}
     assert set(STUDIES) == set(sizes)
     grids = {}

@@ -21,8 +21,8 @@ def test_specs_parse_names_and_typed_options():
 
 def test_grid_always_has_the_controls_and_keeps_or_sets_form_options(tmp_path):
     base = PRESETS["pointreach"][1]  # dense, relative=True
-    args = SweepArgs(preset="pointreach", models="noisy-oracle:mae=0.5,oracle", forms="dense,episodic,contrastive:delta=2",
-                     seeds="0,1", gpus_per_trial=0.5)
+    args = SweepArgs(preset="pointreach", models="noisy-oracle:mae=0.5,oracle",
+                     forms="dense,episodic,contrastive:delta=2", seeds="0,1", gpus_per_trial=0.5)
     trials = build_trials(args, base, tmp_path)
     assert len(trials) == 3 * 3 * 2 and len({t.key for t in trials}) == len(trials)
     assert list(dict.fromkeys(t.label["model"] for t in trials)) == ["zero", "noisy-oracle:mae=0.5", "oracle"]
