@@ -81,23 +81,12 @@ def write_results(rows: list[dict[str, Any]], out: Path, threshold: float) -> Pa
 
 
 def plot(histories: dict[str, list[dict[str, float]]], path: Path, threshold: float) -> Path:
-    import matplotlib
+    """Evaluation success vs env steps, one line per run, and the threshold."""
+    from recipes.report import curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, history in histories.items():
-        points = [(r["global_step"], r["eval/success_rate"]) for r in history if "eval/success_rate" in r]
-        ax.plot(*zip(*points), "o-", ms=3, label=label)
-    ax.axhline(threshold, color="grey", ls="--", lw=1)
-    ax.set(xlabel="env steps", ylabel="evaluation success rate", ylim=(-0.02, 1.02), title="PPO on PickCube-v1 (state)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    series = {label: [[[r["global_step"], r["eval/success_rate"]] for r in history if "eval/success_rate" in r]]
+              for label, history in histories.items()}
+    return curves(path, {"PPO on PickCube-v1 (state)": series}, "evaluation success rate", threshold)
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:

@@ -99,10 +99,12 @@ def scatter_fit(path: Path, x: Sequence[float], y: Sequence[float], yerr: Sequen
     return path
 
 
-def curves(path: Path, panels: Mapping[str, Mapping[str, Sequence[Sequence[Sequence[float]]]]], ylabel: str) -> Path:
+def curves(path: Path, panels: Mapping[str, Mapping[str, Sequence[Sequence[Sequence[float]]]]], ylabel: str,
+           threshold: float | None = None) -> Path:
     """Success-vs-steps curves: ``panels[title][series]`` is one ``[[step, value], ...]`` history per
     seed; each series is drawn as the mean over seeds of the i-th evaluations (at their mean step; seeds
-    may evaluate a few steps apart, e.g. at chunk ends) with a +-1 std band."""
+    may evaluate a few steps apart, e.g. at chunk ends) with a +-1 std band; ``threshold`` adds a
+    dashed horizontal line."""
     import numpy as np
 
     plt = _plt()
@@ -117,6 +119,8 @@ def curves(path: Path, panels: Mapping[str, Mapping[str, Sequence[Sequence[Seque
             steps, mean, std = stacked[..., 0].mean(0), stacked[..., 1].mean(0), stacked[..., 1].std(0)
             ax.plot(steps, mean, "o-", label=name, markersize=3)
             ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+        if threshold is not None:
+            ax.axhline(threshold, color="grey", ls="--", lw=1)
         ax.set(xlabel="env steps", ylabel=ylabel, title=title, ylim=(-0.02, 1.05))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

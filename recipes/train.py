@@ -66,25 +66,13 @@ DEFAULT_PRESET = "pickcube"
 
 def plot_success(history_file: Path, out: Path, title: str) -> Path:
     """Success rate (training rollouts and deterministic evaluation) vs env steps, from ``metrics.jsonl``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from recipes.report import curves
 
     rows = [json.loads(line) for line in history_file.open()]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label, style in (("charts/success_rate", "training rollouts", "-"),
-                              ("eval/success_rate", "evaluation (mean action)", "o-")):
-        points = [(r["global_step"], r[key]) for r in rows if key in r]
-        if points:
-            ax.plot(*zip(*points), style, label=label)
-    ax.set(xlabel="env steps", ylabel="simulator success rate", ylim=(-0.02, 1.02), title=title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    series = {label: [[[r["global_step"], r[key]] for r in rows if key in r]]
+              for key, label in (("charts/success_rate", "training rollouts"),
+                                 ("eval/success_rate", "evaluation (mean action)"))}
+    return curves(out, {title: series}, "simulator success rate")
 
 
 def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
