@@ -35,6 +35,10 @@ def test_cli_oracle_perfect_noisy_worse_zero_at_chance(pointreach_data, tmp_path
     for key in ("pairwise_same_task", "pairwise_different_task", "success_roc_auc"):
         assert zero[key] == 0.5, key  # every pair tied: a coin flip
     assert zero["kendall_tau_a"] == 0.0 and zero["voc_pearson"] == 0.0 and zero["ordering_accuracy_A"] == 0.0
+    by_instruction = [r["details"]["different_task_by_instruction"] for r in report["results"]]
+    assert len(by_instruction[0]) == 2
+    assert set(by_instruction[0].values()) == {1.0} and set(by_instruction[2].values()) == {0.5}
+    assert min(by_instruction[1].values()) <= noisy["pairwise_different_task"] <= max(by_instruction[1].values())
     for name in ("results.md", "oracle_curves.png", "oracle_confusion.png", "zero_curves.png"):
         assert (out / name).stat().st_size > 0
     assert "| oracle | 0.000 | 1.000 |" in (out / "results.md").read_text()

@@ -80,6 +80,7 @@ def test_instruction_swap_labels_zero_and_keeps_the_video():
     swapped = D.make_example(ep, np.array([0, 2]), instruction="do b")
     assert same.progress.tolist() == [0.0, 1.0] and same.success.tolist() == [0.0, 1.0]
     assert swapped.instruction == "do b" and swapped.progress.tolist() == [0.0, 0.0] and swapped.success.sum() == 0
+    assert swapped.relabelled and not same.relabelled
     assert np.array_equal(swapped.frames[:, 0, 0, 0], [0, 2])
 
 
@@ -107,6 +108,103 @@ def test_load_episodes_resizes_and_excludes_held_out_tasks(dataset):
     assert {e.instruction for e in kept} == {REACH}
     with pytest.raises(ValueError, match="no training episodes"):
         D.load_episodes([dataset], exclude_tasks=["PointReach"])
+
+
+# ---------------------------------------------------------------------------------------- network
+CORNERS = {w: f"move the red dot to the {w} corner" for w in ("top-left", "top-right", "bottom-left", "bottom-right")}
+
+
+def tiny_net(frame_size=32):
+    from vlmreward_gym.models.sim_rm import build_net
+
+    tok = WordTokenizer.build(list(CORNERS.values()) + [REACH])
+    return build_net(SimRMConfig(vocab=tok.vocab, frame_size=frame_size)), tok
+
+
+def test_instruction_grounding_composes_known_words():
+    """What an instruction decides (the absolute goal location and the visible-target gate, before
+    their tanh / sigmoid) is linear in its word counts, whatever the weights: the held-out "bottom-right" lands at
+    bottom-left + top-right - top-left. This is what lets sim-rm score a task it never saw."""
+    import torch
+
+    net, tok = tiny_net()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_()
+        names = ("bottom-left", "top-right", "top-left", "bottom-right")
+        text = net.encode_text(torch.tensor([tok.encode(CORNERS[w]) for w in names]))
+        for layer in (net.goal_xy, net.goal_gate):
+            out = layer(text)
+            torch.testing.assert_close(out[0] + out[1] - out[2], out[3], atol=1e-4, rtol=1e-4)
+        # and the goal is where the gate puts it between that location and the first frame's visible target
+        kp = torch.rand(1, 3, 2 + net.cfg.keypoints, 2) * 2 - 1
+        goal = net.geometry(kp, torch.tensor([tok.encode(REACH)]))[1]
+        reach = net.encode_text(torch.tensor([tok.encode(REACH)]))
+        expected = (torch.tanh(net.goal_xy(reach)) + torch.sigmoid(net.goal_gate(reach)) * kp[:, 0, 1])[:, None]
+        torch.testing.assert_close(goal, expected)
+
+
+def test_keypoints_and_the_auto_encoder_share_pointreach_coordinates():
+    """A blob rendered at (x, y) (x right, y up, as PointReach) is found there by a spatial softmax
+    that sees the same picture, and the reconstruction loss is lowest with the keypoint on the dot."""
+    import torch
+
+    net, _ = tiny_net()
+    with torch.no_grad():
+        net.blob_color.zero_()
+        net.blob_color[0] = torch.tensor([0.5, -0.3, -0.3])
+        net.background.fill_(0.376)
+        kp = torch.full((1, 2 + net.cfg.keypoints, 2), 5.0)
+        kp[0, 0] = torch.tensor([0.5, -0.5])
+        img = net.render(kp)[0]  # S S 3
+    row, col = np.unravel_index(int(img[..., 0].argmax()), img.shape[:2])
+    assert col > 16 and row > 16  # right half, lower half of the image
+    env = gym.make("vlmreward/PointReach-v0", render_mode="rgb_array", size=32)
+    env.reset(seed=3)
+    frame = torch.from_numpy(env.render())[None, None]
+    pos = torch.tensor(env.unwrapped._pos, dtype=torch.float32)
+    losses = []
+    for where in (pos, -pos):
+        kp = torch.full((1, 1, 2 + net.cfg.keypoints, 2), 5.0)  # every other blob far outside the image
+        kp[..., 0, :] = where
+        with torch.no_grad():
+            net.blob_color[0] = torch.tensor([220, 40, 40]) / 255.0 - 0.376
+            losses.append(float(net.reconstruction_loss(frame, kp, torch.ones(1, 1, dtype=torch.bool))))
+    assert losses[0] < losses[1]
+
+
+def test_target_motion_penalises_a_moving_target_only():
+    import torch
+
+    net, _ = tiny_net()
+    kp = torch.zeros(2, 5, 2 + net.cfg.keypoints, 2)
+    kp[:, :, 0, 0] = torch.linspace(-1, 1, 5)  # the moved thing moves: no penalty
+    valid = torch.ones(2, 5, dtype=torch.bool)
+    assert float(net.target_motion(kp, valid)) == 0.0
+    kp[1, 3:, 1, 1] = 0.5  # the target jumps in the last two frames of clip 1
+    assert float(net.target_motion(kp, valid)) == pytest.approx(2 * 0.25 / 10)
+    valid[1, 3:] = False  # ... which are padding
+    assert float(net.target_motion(kp, valid)) == 0.0
+
+
+def test_relabelled_clips_train_only_the_comparison():
+    """Changing a relabelled clip's progress / success targets leaves those losses unchanged."""
+    import torch
+
+    from vlmreward_gym.rm.train import batch_losses
+
+    net, tok = tiny_net(frame_size=8)
+    ep = hand_episode("a", REACH, [0.0, 0.5, 1.0])
+    own = D.make_example(ep, np.arange(3))
+    swapped = D.make_example(ep, np.arange(3), instruction=CORNERS["top-left"])
+    with torch.no_grad():
+        before = batch_losses(net, [(own, swapped, 1.0)], tok)
+        swapped.progress[:], swapped.success[:] = 1.0, 1.0
+        after = batch_losses(net, [(own, swapped, 1.0)], tok)
+        for key in ("progress", "success", "preference"):
+            assert float(before[key]) == float(after[key]), key
+        own.progress[:] = 1.0
+        assert float(batch_losses(net, [(own, swapped, 1.0)], tok)["progress"]) != float(before["progress"])
 
 
 # -------------------------------------------------------------------------------------- tokenizer

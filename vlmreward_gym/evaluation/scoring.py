@@ -200,6 +200,9 @@ def evaluate(model: RewardModel, episodes: Sequence[EvalEpisode], rank_by: str |
         eligible = np.array([e.success is not False for e in episodes])
         diff = M.different_task_accuracy(scores, video_task, eligible=eligible)
         m["pairwise_different_task"], d["different_task_pairs"] = diff.accuracy, diff.pairs
+        d["different_task_by_instruction"] = {  # the same pairs, split by the instruction they were scored under
+            name: M.different_task_accuracy(scores[:, [k]], np.where(np.asarray(video_task) == k, 0, -1),
+                                            eligible=eligible).accuracy for k, name in enumerate(task_names)}
         m["instruction_accuracy"] = M.instruction_accuracy(scores[eligible], np.asarray(video_task)[eligible])
         out["confusion"] = {"tasks": task_names, "matrix": M.confusion_matrix(scores, video_task).tolist()}
 

@@ -1,22 +1,33 @@
 """``sim-rm``: our own small video-language reward model, trained on the CPU (``vlmreward rm-train``).
 
-Architecture (:class:`SimRMNet`), for a clip of ``T`` frames at ``S x S`` and one instruction:
+Architecture (:class:`SimRMNet`), for a clip of ``T`` frames at ``S x S`` and one instruction. It
+grounds the instruction as a *point* and judges progress from how far the moved thing is from it:
 
-- frame encoder: a 4-layer CNN (GroupNorm) over each frame stacked with the clip's first frame and
-  two coordinate channels (8 input channels), read out by a spatial softmax (the expected x, y
-  and the peak of each of ``keypoints`` maps), then an MLP to ``dim``;
+- frame encoder: a small CNN at full resolution whose maps are standardised over the image and
+  read out by a spatial softmax into points ``(x, y)`` (the expected position of each map): map 0
+  is the *moved thing*, map 1 the *visible target*, and ``keypoints`` more maps serve the
+  auto-encoder below;
 - instruction encoder: a learned embedding of :class:`WordTokenizer` tokens (built from the
-  training instructions, saved with the checkpoint; no download), mean-pooled, then an MLP;
-- fusion: ``token_t = GELU(W [frame_t, text] + frame_t * U text)``;
-- a causal temporal transformer (frame ``t`` sees frames ``0..t``, so per-frame progress does not
-  change when later frames arrive, and a clipped video gets its prefix's answers);
+  training instructions, saved with the checkpoint; no download), **summed** (a bag of words);
+- grounding: the goal is an absolute location in the image (tanh of a linear map of the bag of
+  words) plus a gate (sigmoid of another) times the first frame's visible target; both are linear in
+  the word counts before the squashing, so a new combination of known words ("bottom" + "right",
+  from "bottom-left", "top-right" and "top-left") lands where the seen ones imply;
+- two training losses shape the points: a keypoint auto-encoder (each frame redrawn from all its
+  points as coloured Gaussian blobs on a background colour keeps every map on an object) and a
+  stationarity loss on the visible target (a goal does not move);
+- per-frame geometry: the distance from the moved thing to the goal now and at the first frame,
+  their ratio and difference (rotation- and position-free, so the heads never see where the goal is);
+- a causal temporal transformer over those per-frame tokens (frame ``t`` sees frames ``0..t``, so a
+  clipped video gets its prefix's answers);
 - heads: per-frame progress (sigmoid), per-frame success (sigmoid), and a preference score at the
   last frame for trajectory comparisons (its own head plus the last progress and success logits).
 
-The backend answers PROGRESS (per frame), SUCCESS (last frame), COMPARE (``clip(k * (p_T - p_{T-1}),
--1, 1)`` from the progress head) and EPISODE_SCORE (the 1-5 rubric of the last frame's progress
-and success). A checkpoint folder holds ``model.safetensors`` and ``config.json`` (architecture,
-vocabulary, training summary).
+The inductive bias suits "move X to Y" tasks; it is what lets a model trained in minutes on the CPU
+generalise to a held-out task. The backend answers PROGRESS (per frame), SUCCESS (last frame),
+COMPARE (``clip(k * (p_T - p_{T-1}), -1, 1)`` from the progress head) and EPISODE_SCORE (the 1-5
+rubric of the last frame's progress and success). A checkpoint folder holds ``model.safetensors``
+and ``config.json`` (architecture, vocabulary, training summary).
 """
 
 from __future__ import annotations
@@ -72,15 +83,16 @@ class SimRMConfig:
     """Architecture and preprocessing of a checkpoint (saved as ``config.json``)."""
 
     vocab: list[str]
-    frame_size: int = 64
+    frame_size: int = 32
     num_frames: int = 16  #: frames per clip in training; wrappers subsample to this
     max_frames: int = 64  #: longer clips are subsampled to this and the answers interpolated back
-    dim: int = 128
-    text_dim: int = 64
+    dim: int = 64
+    text_dim: int = 32
     layers: int = 2
     heads: int = 4
-    channels: tuple[int, ...] = (16, 32, 32)
-    keypoints: int = 16  #: spatial-softmax keypoints of the frame encoder
+    channels: tuple[int, ...] = (16, 16)
+    keypoints: int = 8  #: spatial-softmax keypoints of the frame encoder's auto-encoder
+    gate_init: float = 0.0  #: initial logit of the visible-target gate (half open)
     compare_gain: float = 10.0  #: comparison = clip(gain * progress change, -1, 1)
     training: dict[str, Any] = field(default_factory=dict)  #: summary of the run that made it
 
@@ -106,23 +118,36 @@ def build_net(config: SimRMConfig):
     nn = torch.nn
 
     class SimRMNet(nn.Module):
+        GEOMETRY = 4  #: per-frame features: distance now, at the first frame, their ratio and difference
+
         def __init__(self, cfg: SimRMConfig):
             super().__init__()
             self.cfg = cfg
-            c0, c1, c2 = cfg.channels
-            k = cfg.keypoints
-            self.cnn = nn.Sequential(
-                nn.Conv2d(8, c0, 5, stride=2, padding=2), nn.GroupNorm(4, c0), nn.GELU(),
-                nn.Conv2d(c0, c1, 3, padding=1), nn.GroupNorm(4, c1), nn.GELU(),
-                nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.GroupNorm(4, c2), nn.GELU(),
-                nn.Conv2d(c2, k, 3, padding=1))
-            self.frame_proj = nn.Sequential(nn.Linear(3 * k, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
+            k, layers, c_in = cfg.keypoints, [], 3
+            for c in cfg.channels:
+                layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.GELU()]
+                c_in = c
+            # map 0 locates the moved thing, map 1 the visible target, maps 2.. the auto-encoder's
+            # keypoints; each map is standardised over the image before the spatial softmax, so a map
+            # that fires on a small object is already peaked there
+            self.cnn = nn.Sequential(*layers, nn.Conv2d(c_in, 2 + k, 1), nn.InstanceNorm2d(2 + k))
+            self.log_temperature = nn.Parameter(torch.zeros(()))
             grid = torch.linspace(-1, 1, cfg.frame_size)
-            self.register_buffer("coords", torch.stack(torch.meshgrid(grid, grid, indexing="ij"))[None], persistent=False)
+            self.register_buffer("grid", grid, persistent=False)
             self.embed = nn.Embedding(len(cfg.vocab), cfg.text_dim, padding_idx=0)
-            self.text = nn.Sequential(nn.Linear(cfg.text_dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
-            self.fuse = nn.Linear(2 * cfg.dim, cfg.dim)
-            self.gate = nn.Linear(cfg.dim, cfg.dim)
+            self.goal_xy = nn.Linear(cfg.text_dim, 2)  # absolute goal location
+            # how much the goal is the visible target of the first frame: a gate linear in the text
+            self.goal_gate = nn.Linear(cfg.text_dim, 1)
+            for layer in (self.goal_xy, self.goal_gate):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
+            nn.init.constant_(self.goal_gate.bias, cfg.gate_init)
+            # keypoint auto-encoder (training only): the frame redrawn as a background colour plus one
+            # coloured Gaussian blob per map (mover and target included), so every map settles on an object
+            self.blob_color = nn.Parameter(torch.zeros(2 + k, 3))
+            self.background = nn.Parameter(torch.full((3,), 0.5))
+            self.blob_log_width = nn.Parameter(torch.tensor(-2.5))
+            self.frame_proj = nn.Sequential(nn.Linear(self.GEOMETRY, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
             layer = nn.TransformerEncoderLayer(cfg.dim, cfg.heads, 2 * cfg.dim, dropout=0.0, batch_first=True,
                                                norm_first=True, activation="gelu")
             self.temporal = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
@@ -131,32 +156,62 @@ def build_net(config: SimRMConfig):
             self.success_head = nn.Linear(cfg.dim, 1)
             self.preference_head = nn.Linear(cfg.dim, 1)
 
-        def keypoints(self, maps):
-            """Spatial softmax: (N, K, h, w) maps -> (N, 3K) expected x, y of each map and its peak."""
+        def keypoints(self, frames):
+            """Spatial softmax: (N, S, S, 3) uint8 -> (N, 2 + K, 2) expected (x, y) in [-1, 1] of each
+            map (x to the right, y up, as PointReach's coordinates): mover, target, auto-encoder keypoints."""
+            x = frames.float().div(255.0).permute(0, 3, 1, 2)
+            maps = self.cnn(x)
             N, K, h, w = maps.shape
-            attn = torch.softmax(maps.flatten(2), -1).view(N, K, h, w)
-            ys, xs = torch.linspace(-1, 1, h), torch.linspace(-1, 1, w)
-            x = (attn.sum(2) * xs).sum(-1)
-            y = (attn.sum(3) * ys).sum(-1)
-            return torch.cat([x, y, maps.flatten(2).amax(-1)], -1)
+            attn = torch.softmax(maps.flatten(2) * self.log_temperature.exp(), -1).view(N, K, h, w)
+            xs = (attn.sum(2) * self.grid[:w]).sum(-1)
+            ys = (attn.sum(3) * -self.grid[:h]).sum(-1)
+            return torch.stack([xs, ys], -1)
 
         def encode_text(self, tokens):
-            """(B, L) int64 ids -> (B, dim)."""
-            mask = (tokens != 0).float()[..., None]
-            pooled = (self.embed(tokens) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            return self.text(pooled)
+            """(B, L) int64 ids -> (B, text_dim): the sum of the word embeddings (padding is zero)."""
+            return self.embed(tokens).sum(1)
 
-        def forward(self, frames, tokens, lengths):
+        def render(self, kp):
+            """(N, K, 2) keypoints -> (N, S, S, 3) frames in [0, 1] redrawn from them (the auto-encoder's decoder)."""
+            xs, ys = self.grid[None, None, None, :], -self.grid[None, None, :, None]
+            d2 = (xs - kp[..., 0, None, None]).square() + (ys - kp[..., 1, None, None]).square()  # N K S S
+            blobs = torch.exp(-0.5 * d2 / self.blob_log_width.exp().square())  # N K S S
+            return self.background + torch.einsum("nkhw,kc->nhwc", blobs, self.blob_color)
+
+        def reconstruction_loss(self, frames, kp, valid):
+            """Mean squared error of :meth:`render` against ``frames`` (B, T, S, S, 3) uint8 at ``valid`` (B, T)."""
+            target = frames[valid].float().div(255.0)
+            return (self.render(kp[valid]) - target).square().mean()
+
+        def target_motion(self, kp, valid):
+            """Mean squared displacement (B, T) of the visible-target point from its first-frame place at
+            ``valid`` frames: a training loss, because a goal does not move; it keeps the target map off
+            the moved thing (else "distance travelled from the start" would pass for progress)."""
+            return (kp[:, :, 1] - kp[:, :1, 1]).square().sum(-1)[valid].mean()
+
+        def geometry(self, kp, tokens):
+            """keypoints (B, T, 2 + K, 2), tokens (B, L) -> (B, T, 4) distance features and the grounded
+            points: the goal (B, 1, 2) and the moved thing's track (B, T, 2)."""
+            text = self.encode_text(tokens)
+            # the visible target is read at the first frame (the moved thing may cover it later);
+            # :meth:`target_motion` keeps it on something that stays put
+            # the absolute location stays in the image (tanh): a goal far outside it would turn distance
+            # into a mere projection on a direction, which fits "move toward" without locating anything
+            goal = (torch.tanh(self.goal_xy(text)) + torch.sigmoid(self.goal_gate(text)) * kp[:, 0, 1])[:, None]  # (B, 1, 2)
+            mover = kp[:, :, 0]
+            dist = (mover - goal).square().sum(-1).add(1e-6).sqrt()  # (B, T)
+            start = dist[:, :1].expand_as(dist)
+            feats = torch.stack([dist, start, dist / (start + 0.05), dist - start], -1)
+            return feats, goal, mover
+
+        def forward(self, frames, tokens, lengths, with_keypoints: bool = False):
             """frames (B, T, S, S, 3) uint8, tokens (B, L), lengths (B,) -> progress and success logits
-            (B, T) and the preference score (B,) at each clip's last valid frame."""
+            (B, T) and the preference score (B,) at each clip's last valid frame (and the keypoints
+            (B, T, 2 + K, 2) if ``with_keypoints``)."""
             B, T = frames.shape[:2]
-            x = frames.float().div(255.0).permute(0, 1, 4, 2, 3)  # B T 3 S S
-            first = x[:, :1].expand_as(x)
-            coords = self.coords.expand(B * T, -1, -1, -1)
-            x = torch.cat([x.reshape(B * T, 3, *x.shape[-2:]), first.reshape(B * T, 3, *x.shape[-2:]), coords], 1)
-            f = self.frame_proj(self.keypoints(self.cnn(x))).view(B, T, -1)
-            z = self.encode_text(tokens)[:, None].expand(-1, T, -1)
-            h = nn.functional.gelu(self.fuse(torch.cat([f, z], -1)) + f * self.gate(z))
+            kp = self.keypoints(frames.reshape(B * T, *frames.shape[2:])).view(B, T, -1, 2)
+            feats, _, _ = self.geometry(kp, tokens)
+            h = self.frame_proj(feats)
             causal = torch.triu(torch.full((T, T), float("-inf"), device=h.device), diagonal=1)
             h = self.norm(self.temporal(h, mask=causal))
             progress, success = self.progress_head(h).squeeze(-1), self.success_head(h).squeeze(-1)
@@ -164,7 +219,7 @@ def build_net(config: SimRMConfig):
             # the preference score builds on the last frame's progress and success logits, so the
             # comparison loss also orders trajectories by the progress the backend reports
             preference = progress[rows, last] + success[rows, last] + self.preference_head(h[rows, last]).squeeze(-1)
-            return progress, success, preference
+            return (progress, success, preference, kp) if with_keypoints else (progress, success, preference)
 
     return SimRMNet(config)
 

@@ -9,7 +9,10 @@ drawn from episodes with these augmentations (index functions, testable on their
 - video rewind (ReWiND / Robometer): frames played forward to ``k`` then back to ``j < k``, so the
   progress target goes down again; the original is preferred over the rewound clip;
 - instruction swap (RoboReward's counterfactual relabel, across tasks): the video paired with
-  another task's instruction, labelled progress 0 and no success (1 on the rubric);
+  another task's instruction, labelled progress 0 and no success (1 on the rubric). Such a clip is
+  marked ``relabelled``: training uses it only in comparisons (the matching video is preferred),
+  because "no progress" is not what the video shows when it happens to approach the other
+  task's goal;
 - random temporal subsampling to at most ``num_frames`` frames, first and last kept.
 
 Preference pairs (:func:`sample_pair`) compare two clips under one instruction: two episodes of
@@ -56,12 +59,14 @@ class Episode:
 
 @dataclass
 class Example:
-    """One training clip: frames (T, S, S, 3) uint8, instruction, per-frame targets (T,) float32."""
+    """One training clip: frames (T, S, S, 3) uint8, instruction, per-frame targets (T,) float32;
+    ``relabelled`` when the instruction is another task's (the targets are the relabel's zeros)."""
 
     frames: np.ndarray
     instruction: str
     progress: np.ndarray
     success: np.ndarray
+    relabelled: bool = False
 
 
 def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
@@ -138,7 +143,7 @@ def make_example(episode: Episode, indices: np.ndarray, instruction: str | None 
     if instruction is None or instruction == episode.instruction:
         return Example(frames, episode.instruction, episode.progress[indices], episode.success[indices])
     zeros = np.zeros(len(indices), np.float32)
-    return Example(frames, instruction, zeros, zeros.copy())
+    return Example(frames, instruction, zeros, zeros.copy(), relabelled=True)
 
 
 class PairSampler:

@@ -3,8 +3,9 @@
     vlmreward rm-train --data DIR [DIR ...] --out CKPT_DIR [--minutes 10] [--holdout-task TEXT ...]
 
 Robometer's dual objective on batches of preference pairs (:class:`vlmreward_gym.rm.data.PairSampler`):
-per-frame progress regression (MSE) and success classification (BCE) on every clip, plus a
-Bradley-Terry trajectory-comparison loss on the preference head for pairs with a strict order.
+per-frame progress regression (MSE) and success classification (BCE) on every clip that shows its
+own task, plus a Bradley-Terry trajectory-comparison loss on the preference head for pairs with a
+strict order (instruction-swapped clips teach through this loss only).
 The run stops at ``--steps`` or after ``--minutes`` (the learning rate decays over whichever
 comes first) and writes the checkpoint the ``sim-rm`` backend loads.
 """
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,50 @@ class TrainConfig:
     holdout_tasks: tuple[str, ...] = ()
     pairs: int = 8  #: preference pairs per batch (2 x pairs clips)
     num_frames: int = 16
-    frame_size: int = 64
-    lr: float = 1e-3
+    frame_size: int = 32
+    lr: float = 3e-3
     preference_weight: float = 0.5
+    keypoint_weight: float = 10.0  #: weight of the keypoint auto-encoder's reconstruction loss
+    target_motion_weight: float = 1.0  #: weight of the visible target's stationarity loss
     success_weight: float = 0.5
     seed: int = 0
     threads: int = 1
     progress_bar: bool = True
+
+
+def batch_losses(net, pairs: Sequence[tuple[Any, Any, float]], tokenizer) -> dict[str, Any]:
+    """The unweighted losses (scalar tensors) of a batch of preference pairs ``(a, b, label)``.
+
+    - ``progress``: MSE of the per-frame progress, ``success``: BCE of the per-frame success, both
+      over the valid frames of clips that show their own task (relabelled clips are left out);
+    - ``preference``: Bradley-Terry loss of ``a`` over ``b`` for pairs with a strict order (label 0 or 1);
+    - ``keypoints``: the keypoint auto-encoder's reconstruction error on every valid frame;
+    - ``target_motion``: how far the visible-target point moves within a clip.
+    """
+    import torch
+    from torch.nn.functional import binary_cross_entropy_with_logits as bce
+
+    from vlmreward_gym.models.sim_rm import collate
+
+    clips = [x for a, b, _ in pairs for x in (a, b)]
+    frames, tokens, lengths = collate([c.frames for c in clips], [c.instruction for c in clips], tokenizer)
+    T = frames.shape[1]
+    in_clip = torch.arange(T)[None] < lengths[:, None]
+    valid = in_clip & torch.tensor([not c.relabelled for c in clips])[:, None]
+    target_p, target_s = torch.zeros(len(clips), T), torch.zeros(len(clips), T)
+    for i, c in enumerate(clips):
+        target_p[i, :len(c.progress)] = torch.from_numpy(c.progress)
+        target_s[i, :len(c.success)] = torch.from_numpy(c.success)
+    p_logit, s_logit, pref, kp = net(frames, tokens, lengths, with_keypoints=True)
+    n = valid.sum().clamp(min=1)
+    labels = torch.tensor([label for _, _, label in pairs], dtype=torch.float32)
+    ordered = labels != 0.5
+    diff = pref[0::2] - pref[1::2]
+    return {"progress": ((torch.sigmoid(p_logit) - target_p) ** 2 * valid).sum() / n,
+            "success": (bce(s_logit, target_s, reduction="none") * valid).sum() / n,
+            "preference": bce(diff[ordered], labels[ordered]) if ordered.any() else torch.zeros(()),
+            "keypoints": net.reconstruction_loss(frames, kp, in_clip),
+            "target_motion": net.target_motion(kp, in_clip)}
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -45,7 +82,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     import torch
     from tqdm import tqdm
 
-    from vlmreward_gym.models.sim_rm import SimRMConfig, WordTokenizer, build_net, collate, save_checkpoint
+    from vlmreward_gym.models.sim_rm import SimRMConfig, WordTokenizer, build_net, save_checkpoint
     from vlmreward_gym.rm.data import PairSampler, load_episodes
 
     torch.set_num_threads(cfg.threads)
@@ -73,32 +110,16 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         for group in opt.param_groups:  # warm-up then cosine decay over the run
             group["lr"] = cfg.lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * frac))
         pairs = [sampler.sample_pair() for _ in range(cfg.pairs)]
-        clips = [x for a, b, _ in pairs for x in (a, b)]
-        frames, tokens, lengths = collate([c.frames for c in clips], [c.instruction for c in clips], tokenizer)
-        T = frames.shape[1]
-        valid = torch.arange(T)[None] < lengths[:, None]
-        target_p = torch.zeros(len(clips), T)
-        target_s = torch.zeros(len(clips), T)
-        for i, c in enumerate(clips):
-            target_p[i, :len(c.progress)] = torch.from_numpy(c.progress)
-            target_s[i, :len(c.success)] = torch.from_numpy(c.success)
-        p_logit, s_logit, pref = net(frames, tokens, lengths)
-        n = valid.sum()
-        loss_p = ((torch.sigmoid(p_logit) - target_p) ** 2 * valid).sum() / n
-        loss_s = (torch.nn.functional.binary_cross_entropy_with_logits(s_logit, target_s, reduction="none")
-                  * valid).sum() / n
-        labels = torch.tensor([label for _, _, label in pairs])
-        ordered = labels != 0.5
-        diff = pref[0::2] - pref[1::2]
-        loss_pref = (torch.nn.functional.binary_cross_entropy_with_logits(diff[ordered], labels[ordered])
-                     if ordered.any() else torch.zeros(()))
-        loss = loss_p + cfg.success_weight * loss_s + cfg.preference_weight * loss_pref
+        losses = batch_losses(net, pairs, tokenizer)
+        loss = (losses["progress"] + cfg.success_weight * losses["success"]
+                + cfg.preference_weight * losses["preference"] + cfg.keypoint_weight * losses["keypoints"]
+                + cfg.target_motion_weight * losses["target_motion"])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         step += 1
-        for key, value in (("progress", loss_p), ("success", loss_s), ("preference", loss_pref)):
+        for key, value in losses.items():
             value = float(value.detach())
             ema[key] = 0.95 * ema.get(key, value) + 0.05 * value
         bar.update(1 if cfg.steps else int(time.perf_counter() - start) - bar.n)
@@ -125,8 +146,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         help="leave out tasks whose 'env_id: instruction' contains TEXT (repeatable)")
     parser.add_argument("--pairs", type=int, default=8, help="preference pairs per batch")
     parser.add_argument("--num-frames", type=int, default=16, help="frames per training clip")
-    parser.add_argument("--frame-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--frame-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")),
                         help="torch CPU threads (default: $OMP_NUM_THREADS or 1)")
