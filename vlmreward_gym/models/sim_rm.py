@@ -184,20 +184,21 @@ def build_net(config: SimRMConfig):
             return (self.render(kp[valid]) - target).square().mean()
 
         def target_motion(self, kp, valid):
-            """Mean squared displacement (B, T) of the visible-target point from its first-frame place at
-            ``valid`` frames: a training loss, because a goal does not move; it keeps the target map off
-            the moved thing (else "distance travelled from the start" would pass for progress)."""
+            """Mean squared displacement (a scalar) of the visible-target point from its first-frame place
+            over the ``valid`` (B, T) frames of keypoints (B, T, 2 + K, 2): a training loss, because a
+            goal does not move; it keeps the target map off the moved thing (else "distance travelled
+            from the start" would pass for progress)."""
             return (kp[:, :, 1] - kp[:, :1, 1]).square().sum(-1)[valid].mean()
 
         def geometry(self, kp, tokens):
             """keypoints (B, T, 2 + K, 2), tokens (B, L) -> (B, T, 4) distance features and the grounded
             points: the goal (B, 1, 2) and the moved thing's track (B, T, 2)."""
             text = self.encode_text(tokens)
-            # the visible target is read at the first frame (the moved thing may cover it later);
-            # :meth:`target_motion` keeps it on something that stays put
-            # the absolute location stays in the image (tanh): a goal far outside it would turn distance
-            # into a mere projection on a direction, which fits "move toward" without locating anything
-            goal = (torch.tanh(self.goal_xy(text)) + torch.sigmoid(self.goal_gate(text)) * kp[:, 0, 1])[:, None]  # (B, 1, 2)
+            # The visible target is read at the first frame (the moved thing may cover it later).
+            # The absolute location stays in the image (tanh): a goal far outside it would turn
+            # distance into a projection on a direction, which fits "move toward" without locating.
+            location = torch.tanh(self.goal_xy(text))
+            goal = (location + torch.sigmoid(self.goal_gate(text)) * kp[:, 0, 1])[:, None]  # (B, 1, 2)
             mover = kp[:, :, 0]
             dist = (mover - goal).square().sum(-1).add(1e-6).sqrt()  # (B, T)
             start = dist[:, :1].expand_as(dist)
