@@ -34,7 +34,7 @@ PICKCUBE = "pick up the red cube and move it to the green goal"
 # every episode end: PickCube terminates on success while the dense reward pays up to 1 a step), with far
 # fewer envs and smaller batches than its 1024 GPU envs, for a 2-core CPU.
 _PICKCUBE = Args(env_id="vlmreward/PickCube-v1", vectorization="async", model="noisy-oracle", model_kwargs={"mae": 0.5},
-                 form="dense", instruction=PICKCUBE, total_timesteps=160_000, num_envs=8, num_steps=50, gamma=0.8,
+                 form="dense", instruction=PICKCUBE, total_timesteps=120_000, num_envs=8, num_steps=50, gamma=0.8,
                  gae_lambda=0.9, num_minibatches=8, update_epochs=4, learning_rate=3e-4, target_kl=0.1, hidden=256,
                  layers=3, init_logstd=-0.5, bootstrap_terminations=True, eval_every=25, eval_episodes=16,
                  num_eval_envs=2, checkpoint_every=25)
