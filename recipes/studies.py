@@ -420,6 +420,8 @@ class RewardTypes(Study):
 
 # potential-based: an absolute progress reward makes ending the episode (on detected success) cost its future rewards
 _SINGLE = {"relative": True, "terminate_on_success": True}
+# the same for stage-gated rewards: an absolute stage reward pays a plateau every step a stage lasts
+_MULTI = {"relative": True}
 
 
 @dataclass(frozen=True)
@@ -433,9 +435,9 @@ class RobometerStages(Study):
                    paper=0.55),
         RewardSpec("Robometer-style (oracle)", "oracle", {}, "dense", _SINGLE, paper=0.85))
     multi_stage: tuple[RewardSpec, ...] = (
-        RewardSpec("RoboReward-style (noisy-oracle MAE 1.0)", "noisy-oracle", {"mae": 1.0}, "stage_gated",
+        RewardSpec("RoboReward-style (noisy-oracle MAE 1.0)", "noisy-oracle", {"mae": 1.0}, "stage_gated", _MULTI,
                    paper=0.20),
-        RewardSpec("Robometer-style (oracle)", "oracle", {}, "stage_gated", paper=0.70))
+        RewardSpec("Robometer-style (oracle)", "oracle", {}, "stage_gated", _MULTI, paper=0.70))
     stages: tuple[str, ...] = ("move the red dot toward the green dot", "move the red dot onto the green dot")
     """sub-task instructions of the multi-stage runs (empty: the task's defaults)"""
     paper_base: float = 0.20
@@ -547,8 +549,8 @@ STUDIES: dict[str, tuple[str, Study]] = {
                                                          "dense", _SINGLE, paper=0.85)),
                                           multi_stage=(
                                               RewardSpec("RoboReward-8B", "roboreward-8b", {"device": "cuda:0"},
-                                                         "stage_gated", paper=0.20),
+                                                         "stage_gated", _MULTI, paper=0.20),
                                               RewardSpec("Robometer-4B", "robometer-4b", {"device": "cuda:0"},
-                                                         "stage_gated", paper=0.70)),
+                                                         "stage_gated", _MULTI, paper=0.70)),
                                           stages=(), seeds=(0, 1, 2))),
 }

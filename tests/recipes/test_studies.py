@@ -40,7 +40,7 @@ def test_every_preset_builds_its_grid(tmp_path):
     assert isinstance(lrm["policy before RL"], T.InitialPolicy)
     assert lrm["+ Env Reward"].train_on_env_reward and lrm["+ Temporal Contrastive Reward"].form == "contrastive"
     multi = [t.config for t in grids["robometer-dsrl-full"] if t.label["setting"] == "multi-stage"][0]
-    assert multi.form == "stage_gated" and len(multi.reward_kwargs["stages"]) == 3
+    assert multi.form == "stage_gated" and len(multi.reward_kwargs["stages"]) == 3 and multi.reward_kwargs["relative"]
     fbc = {t.label["judge"]: t.config for t in grids["filtered-bc"]}
     assert fbc["no filter (keep all)"].threshold == 0.0 and fbc["oracle"].threshold == 0.875
     assert fbc["oracle"].demos == str(tmp_path / "filtered-bc" / "demos")

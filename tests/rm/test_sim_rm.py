@@ -122,9 +122,10 @@ def tiny_net(frame_size=32):
 
 
 def test_instruction_grounding_composes_known_words():
-    """What an instruction decides (the absolute goal location and the visible-target gate, before
-    their tanh / sigmoid) is linear in its word counts, whatever the weights: the held-out "bottom-right" lands at
-    bottom-left + top-right - top-left. This is what lets sim-rm score a task it never saw."""
+    """What an instruction decides (the mover and target selections, the absolute goal location and the
+    visible-target gate, before their softmax / tanh / sigmoid) is linear in its word counts, whatever the
+    weights: the held-out "bottom-right" lands at bottom-left + top-right - top-left. This is what lets
+    sim-rm score a task it never saw."""
     import torch
 
     net, tok = tiny_net()
@@ -133,15 +134,39 @@ def test_instruction_grounding_composes_known_words():
             p.normal_()
         names = ("bottom-left", "top-right", "top-left", "bottom-right")
         text = net.encode_text(torch.tensor([tok.encode(CORNERS[w]) for w in names]))
-        for layer in (net.goal_xy, net.goal_gate):
+        for layer in (net.mover_select, net.target_select, net.goal_xy, net.goal_gate):
             out = layer(text)
             torch.testing.assert_close(out[0] + out[1] - out[2], out[3], atol=1e-4, rtol=1e-4)
-        # and the goal is where the gate puts it between that location and the first frame's visible target
-        kp = torch.rand(1, 3, 2 + net.cfg.keypoints, 2) * 2 - 1
-        goal = net.geometry(kp, torch.tensor([tok.encode(REACH)]))[1]
+        # and the goal is where the gate puts it between that location and the first frame's visible
+        # target, the keypoints averaged by the target selection
+        kp = (torch.rand(1, 1, net.cfg.keypoints, 2) * 2 - 1).expand(1, 3, -1, -1)  # nothing moves
+        _, goal, mover, target = net.geometry(kp, torch.tensor([tok.encode(REACH)]))
         reach = net.encode_text(torch.tensor([tok.encode(REACH)]))
-        expected = (torch.tanh(net.goal_xy(reach)) + torch.sigmoid(net.goal_gate(reach)) * kp[:, 0, 1])[:, None]
+        pick = torch.softmax(net.target_select(reach), -1)[0]
+        torch.testing.assert_close(target[0, 0], (pick[:, None] * kp[0, 0]).sum(0))
+        expected = (torch.tanh(net.goal_xy(reach)) + torch.sigmoid(net.goal_gate(reach)) * target[:, 0])[:, None]
         torch.testing.assert_close(goal, expected)
+        pick = torch.softmax(net.mover_select(reach), -1)[0]
+        torch.testing.assert_close(mover[0], (pick[None, :, None] * kp[0]).sum(1))
+
+
+def test_the_moved_thing_is_the_point_that_moved_so_far():
+    """With no preference from the text, the moved thing is the keypoint that has moved, from the frame it
+    moved on, and an answer never depends on later frames (the backend is causal)."""
+    import torch
+
+    net, tok = tiny_net()
+    kp = (torch.rand(1, 1, net.cfg.keypoints, 2) * 2 - 1).repeat(1, 5, 1, 1)
+    kp[0, 2:, 6] += torch.tensor([0.5, 0.0])  # keypoint 6 moves at frame 2
+    tokens = torch.tensor([tok.encode(REACH)])
+    with torch.no_grad():
+        feats, _, mover, _ = net.geometry(kp, tokens)
+        torch.testing.assert_close(mover[0, :2], kp[0, :2].mean(1).expand(2, 2))  # before: no choice yet
+        torch.testing.assert_close(mover[0, 2:], kp[0, 2:, 6], atol=1e-4, rtol=0)
+        later = kp.clone()
+        later[0, 4] = torch.rand(net.cfg.keypoints, 2)
+        feats_later = net.geometry(later, tokens)[0]
+    torch.testing.assert_close(feats_later[:, :4], feats[:, :4])
 
 
 def test_keypoints_and_the_auto_encoder_share_pointreach_coordinates():
@@ -154,7 +179,7 @@ def test_keypoints_and_the_auto_encoder_share_pointreach_coordinates():
         net.blob_color.zero_()
         net.blob_color[0] = torch.tensor([0.5, -0.3, -0.3])
         net.background.fill_(0.376)
-        kp = torch.full((1, 2 + net.cfg.keypoints, 2), 5.0)
+        kp = torch.full((1, net.cfg.keypoints, 2), 5.0)
         kp[0, 0] = torch.tensor([0.5, -0.5])
         img = net.render(kp)[0]  # S S 3
     row, col = np.unravel_index(int(img[..., 0].argmax()), img.shape[:2])
@@ -165,7 +190,7 @@ def test_keypoints_and_the_auto_encoder_share_pointreach_coordinates():
     pos = torch.tensor(env.unwrapped._pos, dtype=torch.float32)
     losses = []
     for where in (pos, -pos):
-        kp = torch.full((1, 1, 2 + net.cfg.keypoints, 2), 5.0)  # every other blob far outside the image
+        kp = torch.full((1, 1, net.cfg.keypoints, 2), 5.0)  # every other blob far outside the image
         kp[..., 0, :] = where
         with torch.no_grad():
             net.blob_color[0] = torch.tensor([220, 40, 40]) / 255.0 - 0.376
@@ -173,18 +198,77 @@ def test_keypoints_and_the_auto_encoder_share_pointreach_coordinates():
     assert losses[0] < losses[1]
 
 
+def test_keypoint_spread_is_small_for_one_peak_and_large_for_two():
+    """The spread loss tells a map on one object from a map split between two (whose expected position,
+    the midpoint, is on neither)."""
+    import torch
+
+    net, _ = tiny_net(frame_size=16)
+    net.cnn = torch.nn.Identity()  # the frame's colour channels are the maps
+    with torch.no_grad():
+        net.log_temperature.fill_(6.0)
+        frame = torch.zeros(1, 16, 16, 3, dtype=torch.uint8)
+        frame[0, 3, 12, 0] = 255  # red: one pixel, row 3, column 12
+        frame[0, 8, 0, 1] = frame[0, 8, 15, 1] = 255  # green: two pixels at the left and right edges
+        kp, spread = net.keypoints(frame, with_spread=True)
+    torch.testing.assert_close(kp[0, 0], torch.tensor([-1 + 24 / 15, 1 - 6 / 15]), atol=1e-3, rtol=0)
+    assert float(spread[0, 0]) < 1e-3
+    assert abs(float(kp[0, 1, 0])) < 1e-3 and float(spread[0, 1]) == pytest.approx(1.0, abs=0.01)
+    assert float(spread[0, 2]) > 0.5  # blue: nothing there, a flat map
+
+
 def test_target_motion_penalises_a_moving_target_only():
     import torch
 
     net, _ = tiny_net()
-    kp = torch.zeros(2, 5, 2 + net.cfg.keypoints, 2)
-    kp[:, :, 0, 0] = torch.linspace(-1, 1, 5)  # the moved thing moves: no penalty
+    target = torch.zeros(2, 5, 2)
     valid = torch.ones(2, 5, dtype=torch.bool)
-    assert float(net.target_motion(kp, valid)) == 0.0
-    kp[1, 3:, 1, 1] = 0.5  # the target jumps in the last two frames of clip 1
-    assert float(net.target_motion(kp, valid)) == pytest.approx(2 * 0.25 / 10)
+    assert float(net.target_motion(target, valid)) == 0.0
+    target[1, 3:, 1] = 0.5  # the target jumps in the last two frames of clip 1
+    assert float(net.target_motion(target, valid)) == pytest.approx(2 * 0.25 / 10)
     valid[1, 3:] = False  # ... which are padding
-    assert float(net.target_motion(kp, valid)) == 0.0
+    assert float(net.target_motion(target, valid)) == 0.0
+
+
+def test_reconstruction_weighs_moving_pixels_up():
+    """With ``motion_weight``, missing a small moving dot costs more than missing a static one of the
+    same size; without it, both cost the same."""
+    import torch
+
+    net, _ = tiny_net(frame_size=16)
+    frames = torch.full((1, 4, 16, 16, 3), 96, dtype=torch.uint8)
+    frames[0, :, 2:4, 2:4] = 200  # a static square
+    for t in range(4):
+        frames[0, t, 10:12, 2 + 3 * t:4 + 3 * t] = 200  # a moving one, same size
+    valid = torch.ones(1, 4, dtype=torch.bool)
+    with torch.no_grad():
+        net.blob_color.zero_()
+        net.background.fill_(96 / 255)
+        net.blob_log_width.fill_(-2.0)  # about a pixel and a half wide at 16 px
+        net.blob_color[0] = 104 / 255
+        far = torch.full((1, 4, net.cfg.keypoints, 2), 5.0)
+        on_static, on_moving = far.clone(), far.clone()
+        at = lambda row, col: torch.tensor([-1 + 2 * col / 15, 1 - 2 * row / 15])  # pixel centre -> (x, y)
+        on_static[0, :, 0] = at(2.5, 2.5)
+        for t in range(4):
+            on_moving[0, t, 0] = at(10.5, 2.5 + 3 * t)
+        loss = {w: [float(net.reconstruction_loss(frames, kp, valid, w)) for kp in (on_static, on_moving)]
+                for w in (0.0, 20.0)}
+    assert loss[0.0][0] == pytest.approx(loss[0.0][1], rel=0.05)
+    assert loss[20.0][0] > 2 * loss[20.0][1]
+
+
+def test_goal_at_success_counts_only_valid_successful_frames():
+    import torch
+
+    from vlmreward_gym.rm.train import goal_at_success
+
+    mover = torch.tensor([[[0.0, 0.0], [0.3, 0.4], [9.0, 9.0]], [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]])
+    goal = torch.zeros(2, 1, 2)
+    success = torch.tensor([[0.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    valid = torch.tensor([[True, True, False], [True, True, True]])
+    assert float(goal_at_success(mover, goal, success, valid)) == pytest.approx(0.25)  # only (0.3, 0.4)
+    assert float(goal_at_success(mover, goal, torch.zeros(2, 3), valid)) == 0.0
 
 
 def test_relabelled_clips_train_only_the_comparison():
@@ -282,3 +366,13 @@ def test_eval_runs_on_sim_rm(dataset, checkpoint, tmp_path):
     metrics = report["results"][0]["metrics"]
     assert {"voc_pearson", "kendall_tau_a", "pairwise_different_task", "success_roc_auc"} <= set(metrics)
     assert (tmp_path / "ev" / "results.md").is_file()
+
+
+def test_pointreach_sim_rm_preset_trains_ppo_on_a_checkpoint(checkpoint, tmp_path):
+    """`vlmreward train pointreach-sim-rm` end to end on a tiny budget: frames rendered, rewards from sim-rm."""
+    import recipes.train as train
+
+    summary = train.main(["pointreach-sim-rm", "--model-kwargs.path", str(checkpoint), "--total-timesteps", "256",
+                          "--eval-every", "1", "--eval-episodes", "2", "--run-dir", str(tmp_path), "--no-progress-bar"])
+    assert summary["model"] == "sim-rm" and summary["env_steps"] >= 256  # whole PPO batches
+    assert -1.0 <= summary["eval/progress_delta_pearson"] <= 1.0  # its rewards were compared with the oracle's

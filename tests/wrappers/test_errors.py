@@ -82,6 +82,11 @@ def test_bad_form_options(kwargs, message):
         vrg.wrap(ScriptedEnv(), model="oracle", instruction="t", **kwargs)
 
 
+def test_stage_gated_relative_needs_hold_fill():
+    with pytest.raises(ValueError, match="fill must be 'hold'"):
+        vrg.wrap(ScriptedEnv(), model="oracle", form="stage_gated", stages=["a"], relative=True, fill="zero")
+
+
 def test_query_validation_names_the_problem():
     frames = [np.zeros((2, 4, 4, 3), np.uint8)]
     with pytest.raises(RewardInputError, match="2 instructions"):

@@ -98,6 +98,23 @@ def test_stage_gated_advances_with_patience_and_terminates_on_final_success():
     assert [info["reward_model"]["stage"] for *_, info in steps] == [0, 0, 0, 1, 1, 2]
 
 
+def test_stage_gated_relative_pays_the_change_and_telescopes():
+    """Same run as above in relative mode: each step pays gamma * value_new - value_old of the absolute
+    form's values, so the discounted return is gamma**T times the final value (1.0 at final success)."""
+    gamma = 0.9
+    model = FrameProbeModel(scale=20.0, success_value=3)
+    env = StageGatedReward(ScriptedEnv(length=20), model, stages=["reach", "grasp"], threshold=0.65, patience=2,
+                           relative=True, gamma=gamma)
+    r = np.array(rewards(run_episode(env)))
+    value = np.array([0.0, 1 / 40, 2 / 40, 3 / 40, 0.5, (1 + 5 / 20) / 2, 1.0])
+    np.testing.assert_allclose(r, gamma * value[1:] - value[:-1])
+    assert sum(gamma**t * x for t, x in enumerate(r)) == pytest.approx(gamma**6 * 1.0)
+    # between queries the potential is held: (gamma - 1) * value
+    held = np.array(rewards(run_episode(StageGatedReward(ScriptedEnv(length=4), FrameProbeModel(scale=20.0),
+                                                         stages=["a"], every=2, relative=True, gamma=gamma))))
+    np.testing.assert_allclose(held, [(gamma - 1) * 0.0, gamma * 2 / 20, (gamma - 1) * 2 / 20, gamma * 4 / 20 - 2 / 20])
+
+
 def test_success_termination_in_dense_form():
     steps = run_episode(DenseReward(ScriptedEnv(length=10), FrameProbeModel(success_value=4), "task", every=2,
                                     terminate_on_success=True))

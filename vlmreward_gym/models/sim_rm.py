@@ -3,24 +3,30 @@
 Architecture (:class:`SimRMNet`), for a clip of ``T`` frames at ``S x S`` and one instruction. It
 grounds the instruction as a *point* and judges progress from how far the moved thing is from it:
 
-- frame encoder: a small CNN at full resolution whose maps are standardised over the image and
-  read out by a spatial softmax into points ``(x, y)`` (the expected position of each map): map 0
-  is the *moved thing*, map 1 the *visible target*, and ``keypoints`` more maps serve the
-  auto-encoder below;
+- frame encoder: a small CNN at full resolution whose ``keypoints`` maps are standardised over the
+  image and read out by a spatial softmax into points ``(x, y)`` (the expected position of each map);
+  a keypoint auto-encoder (below) puts every point on an object;
 - instruction encoder: a learned embedding of :class:`WordTokenizer` tokens (built from the
   training instructions, saved with the checkpoint; no download), **summed** (a bag of words);
-- grounding: the goal is an absolute location in the image (tanh of a linear map of the bag of
-  words) plus a gate (sigmoid of another) times the first frame's visible target; both are linear in
-  the word counts before the squashing, so a new combination of known words ("bottom" + "right",
-  from "bottom-left", "top-right" and "top-left") lands where the seen ones imply;
-- two training losses shape the points: a keypoint auto-encoder (each frame redrawn from all its
-  points as coloured Gaussian blobs on a background colour keeps every map on an object) and a
-  stationarity loss on the visible target (a goal does not move);
+- grounding: the instruction *selects* two of the points (a softmax over the keypoints, one for the
+  *moved thing*, among the points that have moved so far in the clip, and one for the *visible
+  target*), so which map lands on which object is free; the
+  goal is an absolute location in the image (tanh of a linear map of the bag of words) plus a gate
+  (sigmoid of another) times the first frame's visible target. Selections, location and gate are
+  linear in the word counts before the squashing, so a new combination of known words ("bottom" +
+  "right", from "bottom-left", "top-right" and "top-left") lands where the seen ones imply;
+- training losses beyond the heads' (``vlmreward_gym.rm.train``) shape the points: a keypoint
+  auto-encoder (each frame redrawn from its points as coloured Gaussian blobs on a background colour;
+  pixels that differ from the clip's median frame, i.e. what moves, weigh more, so a small moving
+  object is not left out), a spread loss (each map peaks in one place instead of averaging two
+  objects), a stationarity loss on the visible target (a goal does not move) and a goal-at-success
+  loss (on frames labelled successful the moved thing is at the goal);
 - per-frame geometry: the distance from the moved thing to the goal now and at the first frame,
   their ratio and difference (rotation- and position-free, so the heads never see where the goal is);
 - a causal temporal transformer over those per-frame tokens (frame ``t`` sees frames ``0..t``, so a
   clipped video gets its prefix's answers);
-- heads: per-frame progress (sigmoid), per-frame success (sigmoid), and a preference score at the
+- heads: per-frame progress (sigmoid; plus a linear path from the distance features), per-frame
+  success (sigmoid), and a preference score at the
   last frame for trajectory comparisons (its own head plus the last progress and success logits).
 
 The inductive bias suits "move X to Y" tasks; it is what lets a model trained in minutes on the CPU
@@ -91,8 +97,9 @@ class SimRMConfig:
     layers: int = 2
     heads: int = 4
     channels: tuple[int, ...] = (16, 16)
-    keypoints: int = 8  #: spatial-softmax keypoints of the frame encoder's auto-encoder
-    gate_init: float = 0.0  #: initial logit of the visible-target gate (half open)
+    keypoints: int = 10  #: spatial-softmax keypoints (the auto-encoder's; mover and target select among them)
+    gate_init: float = 2.0  #: initial logit of the visible-target gate (mostly open: learning to close it is easy, to open it is not)
+    motion_select: float = 30.0  #: mover selection logit added per unit of a keypoint's displacement so far
     compare_gain: float = 10.0  #: comparison = clip(gain * progress change, -1, 1)
     training: dict[str, Any] = field(default_factory=dict)  #: summary of the run that made it
 
@@ -124,27 +131,31 @@ def build_net(config: SimRMConfig):
             super().__init__()
             self.cfg = cfg
             k, layers, c_in = cfg.keypoints, [], 3
+            if k < 2:
+                raise ValueError(f"sim-rm needs at least 2 keypoints (a moved thing and a target), got {k}")
             for c in cfg.channels:
                 layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.GELU()]
                 c_in = c
-            # map 0 locates the moved thing, map 1 the visible target, maps 2.. the auto-encoder's
-            # keypoints; each map is standardised over the image before the spatial softmax, so a map
-            # that fires on a small object is already peaked there
-            self.cnn = nn.Sequential(*layers, nn.Conv2d(c_in, 2 + k, 1), nn.InstanceNorm2d(2 + k))
+            # each map is standardised over the image before the spatial softmax, so a map that fires
+            # on a small object is already peaked there
+            self.cnn = nn.Sequential(*layers, nn.Conv2d(c_in, k, 1), nn.InstanceNorm2d(k))
             self.log_temperature = nn.Parameter(torch.zeros(()))
             grid = torch.linspace(-1, 1, cfg.frame_size)
             self.register_buffer("grid", grid, persistent=False)
             self.embed = nn.Embedding(len(cfg.vocab), cfg.text_dim, padding_idx=0)
+            # which keypoint is the moved thing and which the visible target: logits linear in the text
+            self.mover_select = nn.Linear(cfg.text_dim, k)
+            self.target_select = nn.Linear(cfg.text_dim, k)
             self.goal_xy = nn.Linear(cfg.text_dim, 2)  # absolute goal location
             # how much the goal is the visible target of the first frame: a gate linear in the text
             self.goal_gate = nn.Linear(cfg.text_dim, 1)
-            for layer in (self.goal_xy, self.goal_gate):
+            for layer in (self.mover_select, self.target_select, self.goal_xy, self.goal_gate):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
             nn.init.constant_(self.goal_gate.bias, cfg.gate_init)
             # keypoint auto-encoder (training only): the frame redrawn as a background colour plus one
-            # coloured Gaussian blob per map (mover and target included), so every map settles on an object
-            self.blob_color = nn.Parameter(torch.zeros(2 + k, 3))
+            # coloured Gaussian blob per map, so every map settles on an object
+            self.blob_color = nn.Parameter(torch.zeros(k, 3))
             self.background = nn.Parameter(torch.full((3,), 0.5))
             self.blob_log_width = nn.Parameter(torch.tensor(-2.5))
             self.frame_proj = nn.Sequential(nn.Linear(self.GEOMETRY, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
@@ -153,19 +164,28 @@ def build_net(config: SimRMConfig):
             self.temporal = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
             self.norm = nn.LayerNorm(cfg.dim)
             self.progress_head = nn.Linear(cfg.dim, 1)
+            # a linear path from the distance features to the progress logit, so small changes of the
+            # distance (a random walk near its start) reach the answer undamped by the normalisations
+            self.progress_skip = nn.Linear(self.GEOMETRY, 1)
             self.success_head = nn.Linear(cfg.dim, 1)
             self.preference_head = nn.Linear(cfg.dim, 1)
 
-        def keypoints(self, frames):
-            """Spatial softmax: (N, S, S, 3) uint8 -> (N, 2 + K, 2) expected (x, y) in [-1, 1] of each
-            map (x to the right, y up, as PointReach's coordinates): mover, target, auto-encoder keypoints."""
+        def keypoints(self, frames, with_spread: bool = False):
+            """Spatial softmax: (N, S, S, 3) uint8 -> (N, K, 2) expected (x, y) in [-1, 1] of each map
+            (x to the right, y up, as PointReach's coordinates), and with ``with_spread`` each map's
+            spatial variance (N, K) (var x + var y: 0 for a map peaked on one pixel)."""
             x = frames.float().div(255.0).permute(0, 3, 1, 2)
             maps = self.cnn(x)
             N, K, h, w = maps.shape
             attn = torch.softmax(maps.flatten(2) * self.log_temperature.exp(), -1).view(N, K, h, w)
-            xs = (attn.sum(2) * self.grid[:w]).sum(-1)
-            ys = (attn.sum(3) * -self.grid[:h]).sum(-1)
-            return torch.stack([xs, ys], -1)
+            px, py = attn.sum(2), attn.sum(3)  # marginals over x (columns) and y (rows): (N, K, S)
+            gx, gy = self.grid[:w], -self.grid[:h]
+            xs, ys = (px * gx).sum(-1), (py * gy).sum(-1)
+            kp = torch.stack([xs, ys], -1)
+            if not with_spread:
+                return kp
+            spread = (px * gx.square()).sum(-1) - xs.square() + (py * gy.square()).sum(-1) - ys.square()
+            return kp, spread
 
         def encode_text(self, tokens):
             """(B, L) int64 ids -> (B, text_dim): the sum of the word embeddings (padding is zero)."""
@@ -178,49 +198,72 @@ def build_net(config: SimRMConfig):
             blobs = torch.exp(-0.5 * d2 / self.blob_log_width.exp().square())  # N K S S
             return self.background + torch.einsum("nkhw,kc->nhwc", blobs, self.blob_color)
 
-        def reconstruction_loss(self, frames, kp, valid):
-            """Mean squared error of :meth:`render` against ``frames`` (B, T, S, S, 3) uint8 at ``valid`` (B, T)."""
-            target = frames[valid].float().div(255.0)
-            return (self.render(kp[valid]) - target).square().mean()
+        def reconstruction_loss(self, frames, kp, valid, motion_weight: float = 0.0):
+            """Weighted mean squared error of :meth:`render` against ``frames`` (B, T, S, S, 3) uint8 at
+            ``valid`` (B, T), from keypoints (B, T, K, 2). A pixel weighs ``1 + motion_weight * d``,
+            ``d`` its mean absolute difference (0-1) from the median of its clip's valid frames, so the
+            things that move count more than their size alone would make them."""
+            x = frames.float().div(255.0)
+            weight = torch.ones(x.shape[:-1], device=x.device)  # B T S S
+            if motion_weight:
+                for i in range(len(x)):
+                    clip = x[i, valid[i]]
+                    if len(clip):
+                        d = (clip - clip.median(0).values).abs().mean(-1)
+                        weight[i, valid[i]] = 1.0 + motion_weight * d
+            err = (self.render(kp[valid]) - x[valid]).square().mean(-1) * weight[valid]
+            return err.sum() / weight[valid].sum().clamp(min=1.0)
 
-        def target_motion(self, kp, valid):
-            """Mean squared displacement (a scalar) of the visible-target point from its first-frame place
-            over the ``valid`` (B, T) frames of keypoints (B, T, 2 + K, 2): a training loss, because a
-            goal does not move; it keeps the target map off the moved thing (else "distance travelled
-            from the start" would pass for progress)."""
-            return (kp[:, :, 1] - kp[:, :1, 1]).square().sum(-1)[valid].mean()
+        def target_motion(self, target, valid):
+            """Mean squared displacement (a scalar) of the visible target's track ``target`` (B, T, 2) from
+            its first-frame place over the ``valid`` (B, T) frames: a training loss, because a goal does
+            not move; it keeps the target off the moved thing (else "distance travelled from the start"
+            would pass for progress)."""
+            return (target - target[:, :1]).square().sum(-1)[valid].mean()
 
         def geometry(self, kp, tokens):
-            """keypoints (B, T, 2 + K, 2), tokens (B, L) -> (B, T, 4) distance features and the grounded
-            points: the goal (B, 1, 2) and the moved thing's track (B, T, 2)."""
+            """keypoints (B, T, K, 2), tokens (B, L) -> (B, T, 4) distance features and the grounded
+            points: the goal (B, 1, 2), the moved thing's track (B, T, 2) and the visible target's (B, T, 2)."""
             text = self.encode_text(tokens)
+            # the moved thing is chosen by the text among the points that have moved so far in the clip
+            # (causal: the running maximum of each point's displacement from its first-frame place)
+            moved = (kp - kp[:, :1]).square().sum(-1).add(1e-9).sqrt().cummax(1).values  # (B, T, K)
+            pick = torch.softmax(self.mover_select(text)[:, None] + self.cfg.motion_select * moved, -1)  # (B, T, K)
+            mover = torch.einsum("btk,btkd->btd", pick, kp)
+            mover_start = torch.einsum("btk,bkd->btd", pick, kp[:, 0])  # the same choice at the first frame
+            target = torch.einsum("bk,btkd->btd", torch.softmax(self.target_select(text), -1), kp)
             # The visible target is read at the first frame (the moved thing may cover it later).
             # The absolute location stays in the image (tanh): a goal far outside it would turn
             # distance into a projection on a direction, which fits "move toward" without locating.
             location = torch.tanh(self.goal_xy(text))
-            goal = (location + torch.sigmoid(self.goal_gate(text)) * kp[:, 0, 1])[:, None]  # (B, 1, 2)
-            mover = kp[:, :, 0]
+            goal = (location + torch.sigmoid(self.goal_gate(text)) * target[:, 0])[:, None]  # (B, 1, 2)
             dist = (mover - goal).square().sum(-1).add(1e-6).sqrt()  # (B, T)
-            start = dist[:, :1].expand_as(dist)
+            start = (mover_start - goal).square().sum(-1).add(1e-6).sqrt()
             feats = torch.stack([dist, start, dist / (start + 0.05), dist - start], -1)
-            return feats, goal, mover
+            return feats, goal, mover, target
 
         def forward(self, frames, tokens, lengths, with_keypoints: bool = False):
             """frames (B, T, S, S, 3) uint8, tokens (B, L), lengths (B,) -> progress and success logits
             (B, T) and the preference score (B,) at each clip's last valid frame (and the keypoints
-            (B, T, 2 + K, 2) if ``with_keypoints``)."""
+            (B, T, K, 2), the maps' spread (B, T, K), the visible target's track (B, T, 2), the goal
+            (B, 1, 2) and the moved thing's track (B, T, 2) in a dict if ``with_keypoints``)."""
             B, T = frames.shape[:2]
-            kp = self.keypoints(frames.reshape(B * T, *frames.shape[2:])).view(B, T, -1, 2)
-            feats, _, _ = self.geometry(kp, tokens)
+            kp, spread = self.keypoints(frames.reshape(B * T, *frames.shape[2:]), with_spread=True)
+            kp, spread = kp.view(B, T, -1, 2), spread.view(B, T, -1)
+            feats, goal, mover, target = self.geometry(kp, tokens)
             h = self.frame_proj(feats)
             causal = torch.triu(torch.full((T, T), float("-inf"), device=h.device), diagonal=1)
             h = self.norm(self.temporal(h, mask=causal))
-            progress, success = self.progress_head(h).squeeze(-1), self.success_head(h).squeeze(-1)
+            progress = (self.progress_head(h) + self.progress_skip(feats)).squeeze(-1)
+            success = self.success_head(h).squeeze(-1)
             rows, last = torch.arange(B, device=h.device), lengths - 1
             # the preference score builds on the last frame's progress and success logits, so the
             # comparison loss also orders trajectories by the progress the backend reports
             preference = progress[rows, last] + success[rows, last] + self.preference_head(h[rows, last]).squeeze(-1)
-            return (progress, success, preference, kp) if with_keypoints else (progress, success, preference)
+            if with_keypoints:
+                return progress, success, preference, {"keypoints": kp, "spread": spread, "target": target,
+                                                       "goal": goal, "mover": mover}
+            return progress, success, preference
 
     return SimRMNet(config)
 

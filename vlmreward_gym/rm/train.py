@@ -35,21 +35,41 @@ class TrainConfig:
     lr: float = 3e-3
     preference_weight: float = 0.5
     keypoint_weight: float = 10.0  #: weight of the keypoint auto-encoder's reconstruction loss
+    motion_weight: float = 20.0  #: extra weight of moving pixels in that loss (see ``reconstruction_loss``)
+    spread_weight: float = 0.02  #: weight of the keypoint maps' spatial variance
+    keypoint_warmup: float = 0.1  #: fraction of the run that trains the keypoints alone (auto-encoder + spread)
     target_motion_weight: float = 1.0  #: weight of the visible target's stationarity loss
+    goal_weight: float = 1.0  #: weight of the goal-at-success grounding loss
     success_weight: float = 0.5
     seed: int = 0
     threads: int = 1
     progress_bar: bool = True
 
 
-def batch_losses(net, pairs: Sequence[tuple[Any, Any, float]], tokenizer) -> dict[str, Any]:
+def goal_at_success(mover, goal, success, valid):
+    """Mean squared distance (a scalar) between the moved thing (B, T, 2) and the goal (B, 1, 2) over the
+    ``valid`` (B, T) frames whose success label (B, T) is 1; zero without such frames. Where the moved
+    thing is when the task is done is where the goal is: this grounds the instruction directly (without it
+    a goal mirrored through the image, "move away from the opposite corner", explains progress as well)."""
+    import torch
+
+    done = valid & (success > 0.5)
+    if not bool(done.any()):
+        return torch.zeros((), dtype=mover.dtype)
+    return (mover - goal).square().sum(-1)[done].mean()
+
+
+def batch_losses(net, pairs: Sequence[tuple[Any, Any, float]], tokenizer, motion_weight: float = 0.0) -> dict[str, Any]:
     """The unweighted losses (scalar tensors) of a batch of preference pairs ``(a, b, label)``.
 
     - ``progress``: MSE of the per-frame progress, ``success``: BCE of the per-frame success, both
       over the valid frames of clips that show their own task (relabelled clips are left out);
     - ``preference``: Bradley-Terry loss of ``a`` over ``b`` for pairs with a strict order (label 0 or 1);
-    - ``keypoints``: the keypoint auto-encoder's reconstruction error on every valid frame;
-    - ``target_motion``: how far the visible-target point moves within a clip.
+    - ``keypoints``: the keypoint auto-encoder's reconstruction error on every valid frame (moving
+      pixels weighted up by ``motion_weight``);
+    - ``spread``: the mean spatial variance of the keypoint maps (a point is one place, not a mix of two);
+    - ``target_motion``: how far the visible-target point moves within a clip;
+    - ``goal_at_success``: how far the moved thing is from the goal on frames labelled successful.
     """
     import torch
     from torch.nn.functional import binary_cross_entropy_with_logits as bce
@@ -65,7 +85,7 @@ def batch_losses(net, pairs: Sequence[tuple[Any, Any, float]], tokenizer) -> dic
     for i, c in enumerate(clips):
         target_p[i, :len(c.progress)] = torch.from_numpy(c.progress)
         target_s[i, :len(c.success)] = torch.from_numpy(c.success)
-    p_logit, s_logit, pref, kp = net(frames, tokens, lengths, with_keypoints=True)
+    p_logit, s_logit, pref, aux = net(frames, tokens, lengths, with_keypoints=True)
     n = valid.sum().clamp(min=1)
     labels = torch.tensor([label for _, _, label in pairs], dtype=torch.float32)
     ordered = labels != 0.5
@@ -73,8 +93,10 @@ def batch_losses(net, pairs: Sequence[tuple[Any, Any, float]], tokenizer) -> dic
     return {"progress": ((torch.sigmoid(p_logit) - target_p) ** 2 * valid).sum() / n,
             "success": (bce(s_logit, target_s, reduction="none") * valid).sum() / n,
             "preference": bce(diff[ordered], labels[ordered]) if ordered.any() else torch.zeros(()),
-            "keypoints": net.reconstruction_loss(frames, kp, in_clip),
-            "target_motion": net.target_motion(kp, in_clip)}
+            "keypoints": net.reconstruction_loss(frames, aux["keypoints"], in_clip, motion_weight),
+            "spread": aux["spread"][in_clip].mean(),
+            "target_motion": net.target_motion(aux["target"], in_clip),
+            "goal_at_success": goal_at_success(aux["mover"], aux["goal"], target_s, valid)}
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -110,10 +132,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         for group in opt.param_groups:  # warm-up then cosine decay over the run
             group["lr"] = cfg.lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * frac))
         pairs = [sampler.sample_pair() for _ in range(cfg.pairs)]
-        losses = batch_losses(net, pairs, tokenizer)
-        loss = (losses["progress"] + cfg.success_weight * losses["success"]
-                + cfg.preference_weight * losses["preference"] + cfg.keypoint_weight * losses["keypoints"]
-                + cfg.target_motion_weight * losses["target_motion"])
+        losses = batch_losses(net, pairs, tokenizer, cfg.motion_weight)
+        # the keypoints settle on objects first; choosing among them (the grounding) comes after
+        task = 0.0 if frac < cfg.keypoint_warmup else 1.0
+        loss = (task * (losses["progress"] + cfg.success_weight * losses["success"]
+                        + cfg.preference_weight * losses["preference"] + cfg.target_motion_weight * losses["target_motion"]
+                        + cfg.goal_weight * losses["goal_at_success"])
+                + cfg.keypoint_weight * losses["keypoints"] + cfg.spread_weight * losses["spread"])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -148,6 +173,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--num-frames", type=int, default=16, help="frames per training clip")
     parser.add_argument("--frame-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--motion-weight", type=float, default=TrainConfig.motion_weight,
+                        help="extra weight of moving pixels in the keypoint auto-encoder's loss")
+    parser.add_argument("--spread-weight", type=float, default=TrainConfig.spread_weight,
+                        help="weight of the keypoint maps' spatial variance")
+    parser.add_argument("--keypoint-warmup", type=float, default=TrainConfig.keypoint_warmup,
+                        help="fraction of the run that trains the keypoints alone")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")),
                         help="torch CPU threads (default: $OMP_NUM_THREADS or 1)")
@@ -155,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     cfg = TrainConfig(data=tuple(args.data), out=args.out, minutes=args.minutes, steps=args.steps,
                       holdout_tasks=tuple(args.holdout_task), pairs=args.pairs, num_frames=args.num_frames,
-                      frame_size=args.frame_size, lr=args.lr, seed=args.seed, threads=args.threads,
+                      frame_size=args.frame_size, lr=args.lr, motion_weight=args.motion_weight,
+                      spread_weight=args.spread_weight, keypoint_warmup=args.keypoint_warmup, seed=args.seed, threads=args.threads,
                       progress_bar=args.progress_bar)
     if not Path(cfg.data[0]).exists():
         raise SystemExit(f"vlmreward rm-train: no dataset at {cfg.data[0]}")

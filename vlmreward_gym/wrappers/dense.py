@@ -9,7 +9,7 @@ from vlmreward_gym.types import Capability
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
                                            DetectionState, SuccessDetector, check_fill,
-                                           fill_reward)
+                                           fill_reward, shaping_reward)
 from vlmreward_gym.wrappers.frames import subsample_indices
 
 
@@ -69,11 +69,11 @@ class DenseForm(RewardForm):
     def pay(self, state: _DenseState, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
             env_reward: float) -> StepReward:
         if answer is None:
-            reward = (self.gamma - 1.0) * state.potential if self.relative else fill_reward(
+            reward = shaping_reward(self.gamma, state.potential) if self.relative else fill_reward(
                 self.fill, state.potential, env_reward)
         else:
             progress = float(answer.progress[-1])
-            reward = self.gamma * progress - state.potential if self.relative else progress
+            reward = shaping_reward(self.gamma, state.potential, progress) if self.relative else progress
             state.potential = progress
             self.detector.observe(state, answer.success)
         info: dict[str, Any] = {"queried": answer is not None, "progress": state.potential,

@@ -173,6 +173,13 @@ def fill_reward(fill: str, held: float, env_reward: float) -> float:
     return {"hold": held, "zero": 0.0, "env": float(env_reward)}[fill]
 
 
+def shaping_reward(gamma: float, held: float, new: float | None = None) -> float:
+    """Potential-based shaping ``gamma * new - held`` (Ng et al., 1999): the potential ``held`` becomes
+    ``new`` on a query step and is held between queries (``new=None`` pays ``(gamma - 1) * held``), so
+    the discounted return of an episode telescopes to ``gamma**T * potential_T - potential_0``."""
+    return gamma * (held if new is None else new) - held
+
+
 @dataclass
 class _Pending:
     env: int

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from vlmreward_gym.types import Capability
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           SuccessDetector, check_fill, fill_reward)
+                                           SuccessDetector, check_fill, fill_reward, shaping_reward)
 from vlmreward_gym.wrappers.frames import subsample_indices
 
 
@@ -20,10 +20,14 @@ class _StageState:
     progress: float = 0.0  # progress within the current stage
     success_prob: float = math.nan
     streak: int = 0
+    potential: float = 0.0  # the stage reward paid last: the potential of relative mode
 
 
 class StageGatedForm(RewardForm):
-    """Reward ``(stages done + progress in the current stage) / number of stages``.
+    """Reward ``(stages done + progress in the current stage) / number of stages``, or with
+    ``relative=True`` its potential-based change ``gamma * new - old`` (0 at reset; held between
+    queries, so the discounted return telescopes to ``gamma**T * value_T``; finishing a stage pays
+    the jump to the next stage's floor once instead of a plateau every step).
 
     Every ``every`` steps the model scores the clip since the current stage began against that
     stage's instruction. Its success probability at or above ``threshold`` on ``patience``
@@ -37,18 +41,24 @@ class StageGatedForm(RewardForm):
         every: query period in env steps; frame_stride: frame recording period (default ``every``).
         fill: reward between queries: ``hold`` (default) | ``zero`` | ``env``.
         terminate_on_success: end the episode at final success (default True).
+        relative: pay the change of the stage reward instead of the reward (``fill`` must be ``hold``).
+        gamma: discount of the potential-based shaping (relative mode).
     """
 
     want = Capability.PROGRESS | Capability.SUCCESS
 
     def __init__(self, stages: Sequence[str], threshold: float = 0.65, patience: int = 2, every: int = 1,
-                 frame_stride: int | None = None, fill: str = "hold", terminate_on_success: bool = True):
+                 frame_stride: int | None = None, fill: str = "hold", terminate_on_success: bool = True,
+                 relative: bool = False, gamma: float = 0.99):
         stages = [stages] if isinstance(stages, str) else list(stages)
         if not stages or any(not isinstance(s, str) or not s.strip() for s in stages):
             raise ValueError(f"stages must be a non-empty list of non-empty instructions, got {stages!r}")
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.stages, self.every, self.fill = stages, int(every), check_fill(fill)
+        self.relative, self.gamma = bool(relative), float(gamma)
+        if self.relative and self.fill != "hold":
+            raise ValueError("relative=True holds the potential between queries; fill must be 'hold'")
         self.frame_stride = int(frame_stride or every)
         self.detector = SuccessDetector(threshold, patience)
         self.terminate_on_success = bool(terminate_on_success)
@@ -73,14 +83,17 @@ class StageGatedForm(RewardForm):
     def pay(self, state: _StageState, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
             env_reward: float) -> StepReward:
         if answer is None:
-            reward = fill_reward(self.fill, self.reward_of(state), env_reward)
+            reward = shaping_reward(self.gamma, state.potential) if self.relative else fill_reward(
+                self.fill, self.reward_of(state), env_reward)
         else:
             state.success_prob = answer.success
             state.progress = float(answer.progress[-1])
             state.streak = self.detector.update(state.streak, answer.success)
             if self.detector.reached(state.streak):
                 state.stage, state.streak, state.progress, state.stage_start = state.stage + 1, 0, 0.0, record.t
-            reward = self.reward_of(state)
+            value = self.reward_of(state)
+            reward = shaping_reward(self.gamma, state.potential, value) if self.relative else value
+            state.potential = value
         finished = state.stage >= len(self.stages)
         info: dict[str, Any] = {"queried": answer is not None, "stage": state.stage, "progress": state.progress,
                                 "success_prob": state.success_prob, "success": finished,
