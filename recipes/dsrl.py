@@ -39,14 +39,21 @@ PAPER = Args(variant="na", action_magnitude=1.5, utd=20, noise_critic_updates=10
 _LIFT = replace(PAPER, env_id="vlmreward/Lift-v1", policy="runs/bc/lift", model="oracle", form="dense",
                 reward_kwargs={"relative": True}, instruction=LIFT, utd=30)
 _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_starts=1_000)
-# A shared 2-core CPU runs Lift at well under 10 env steps/s with these updates: 8k env steps, a 100-step horizon
-# (about 3x the scripted expert's 32 steps; robomimic's 400 would spend most of the budget on failed episodes),
-# UTD 4, and one 50-episode evaluation at the end (base policy before, deterministic noise actor after). The
-# relative progress reward sums to at most ~1 an episode, so the entropy temperature starts at 0.01, not 1: at 1 the
-# entropy term (|log pi| of the fresh actor's 28-dim noise is ~4, +-6) swamps it. Even at 0.01 it still dominates
-# the critics after 8k steps (see the README's DSRL section): this preset reproduces that study, not a tuned run.
-_LIFT_CPU = replace(_LIFT, **{**_CPU, "utd": 4, "noise_critic_updates": 2}, env_kwargs={"horizon": 100},
-                    init_temperature=0.01, total_timesteps=8_000, eval_every=0, eval_episodes=50, log_every=1_000)
+# Lift on ONE CPU core in about half an hour (measured in the README's DSRL section). Each choice, and why:
+# * nets 3x256 (LayerNorm+Tanh as the paper), batch 128, UTD 2, one Q^W distillation step a chunk: one core does a
+#   4-step chunk of robosuite (~20 ms a step: 25 OSC substeps in Python) in ~80 ms, and a DSRL-NA critic update
+#   costs ~50 ms because its target decodes a batch of next chunks through 8 DDIM steps; UTD 20-30 with 2048-wide
+#   nets (the paper's, on a GPU) would cost ~100x the env. At UTD 2 updates and env share the time about evenly.
+# * 2,000 warm-up env steps of the base policy (the paper's 1.5-2k).
+# * a 100-step horizon (about 3x the scripted expert's 32 steps; robomimic's 400 would spend most of the budget on
+#   failed episodes).
+# * temperature 0.001 at the start, auto-tuned to the paper's target entropy 0: the relative (potential-based)
+#   progress reward pays ~0.01-0.05 a chunk and at most ~1 an episode, while the fresh actor's 28-dim noise has
+#   an entropy of ~9 nats (~26 once it widens); at 1 (the paper's start) or 0.01 (an earlier run) the entropy term
+#   swamped the reward and the actor learnt nothing (README).
+# * 30k env steps, one 50-episode evaluation at the end (base policy before, deterministic noise actor after).
+_LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000}, env_kwargs={"horizon": 100},
+                    init_temperature=1e-3, total_timesteps=30_000, eval_every=0, eval_episodes=50, log_every=1_000)
 _POINTREACH = replace(PAPER, env_id="vlmreward/PointReach-v0", policy="runs/bc/pointreach", model="oracle",
                       form="dense", reward_kwargs={"relative": True}, instruction=POINTREACH,
                       total_timesteps=6_000, eval_every=1_000, eval_episodes=30, log_every=500, **_CPU)
@@ -54,8 +61,8 @@ _POINTREACH = replace(PAPER, env_id="vlmreward/PointReach-v0", policy="runs/bc/p
 PRESETS: dict[str, tuple[str, Args]] = {
     "dsrl-lift": ("DSRL-NA on Robomimic Lift with the paper's settings (2048-wide nets, UTD 30), oracle dense "
                   "reward; 50k env steps.", _LIFT),
-    "dsrl-lift-cpu": ("DSRL-NA on Lift sized for a 2-core CPU (256-wide nets, UTD 4, 100-step episodes, 8k env "
-                      "steps, temperature 0.01).", _LIFT_CPU),
+    "dsrl-lift-cpu": ("DSRL-NA on Lift sized for one CPU core (256-wide nets, UTD 2, 100-step episodes, 30k env "
+                      "steps, temperature 0.001 auto-tuned).", _LIFT_CPU),
     "dsrl-lift-sac": ("DSRL-SAC on Lift with the paper's settings.", replace(_LIFT, variant="sac")),
     "dsrl-pointreach": ("DSRL-NA on PointReach over a weak BC policy, oracle potential-based dense reward "
                         "(a few minutes on a CPU).", _POINTREACH),
@@ -137,8 +144,9 @@ def ensure_demos(env_id: str, path: str | Path) -> Path:
 
 @dataclass(frozen=True)
 class LiftStudyArgs:
-    """The CPU Lift study: a few scripted expert demos, a short BC run (a weak base policy), then
-    the ``dsrl-lift-cpu`` preset with each reward model, same seed and budget; a results table."""
+    """The CPU Lift study: a few scripted expert demos, a short BC run (a weak base policy), its success
+    with noise w = 0 (:func:`zero_noise_success`), then the ``dsrl-lift-cpu`` preset with each reward
+    model, same seed and budget; a results table."""
 
     out: str = "runs/dsrl_lift_study"
     """demos, base policy, runs and results.md / results.csv go under this folder"""
@@ -170,6 +178,19 @@ def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000) -
     return policy_dir
 
 
+def zero_noise_success(args: Args, policy: dsrl.NoisePolicy) -> float:
+    """Success rate of the base policy fed the noise w = 0 (the deterministic DDIM "mode"), on the
+    evaluation episodes of ``args`` (``eval_episodes``, reset seeds from ``10_000 + seed``, as before/after).
+
+    This is where DSRL's deterministic noise actor starts (its mean is ~0 before training), so a gain
+    over the N(0, I) base policy up to this number needs no learning from the reward at all."""
+    env = dsrl.make_noise_env(args, policy, sync_scoring=True)
+    zeros = np.zeros(env.action_space.shape, np.float32)
+    summary = dsrl.run_episodes(env, lambda obs: zeros, args.eval_episodes, seed=10_000 + args.seed)
+    env.close()
+    return summary["charts/success_rate"]
+
+
 def lift_study(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """Run the study end to end and write ``<out>/results.md`` and ``results.csv``."""
     from recipes.report import write_table
@@ -179,6 +200,7 @@ def lift_study(argv: list[str] | None = None) -> list[dict[str, Any]]:
     policy = ensure_lift_policy(out, study.demos, study.bc_steps)
     base = PRESETS["dsrl-lift-cpu"][1]
     rows: list[dict[str, Any]] = []
+    zero = zero_noise_success(replace(base, seed=study.seed), dsrl.load_policy(policy))
     for model in study.models:
         # The base policy's success does not depend on the reward model: the first run measures it for all.
         args = replace(base, policy=str(policy), model=model, seed=study.seed, run_dir=str(out / "runs"),
@@ -187,9 +209,11 @@ def lift_study(argv: list[str] | None = None) -> list[dict[str, Any]]:
         summary = summarize(args, dsrl.train(args))
         if rows:
             summary["success_before"] = rows[0]["success_before"]
+        summary["success_zero_noise"] = zero
         (args.run_path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         rows.append({"reward": model + (f" (MAE {study.mae})" if model == "noisy-oracle" else ""),
-                     "success_before": summary["success_before"], "success_after": summary["success_after"],
+                     "success_before": summary["success_before"], "success_zero_noise": zero,
+                     "success_after": summary["success_after"],
                      "gain_points": round(100 * (summary["success_after"] - summary["success_before"]), 1),
                      "env_steps": summary["env_steps"], "minutes": summary["minutes"]})
     title = (f"DSRL-NA (dsrl-lift-cpu) on Lift over a BC diffusion policy from {study.demos} scripted demos "

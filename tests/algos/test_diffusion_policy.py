@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from algos.diffusion_policy import DiffusionConfig, DiffusionPolicy, chunk_dataset, train_bc
+from algos.diffusion_policy import DiffusionConfig, DiffusionPolicy, Mish, chunk_dataset, train_bc
 from envs.dataset import Trajectory
 from recipes.dsrl import pointreach_demos
 from vlmreward_gym.cli import main as cli
@@ -24,6 +24,31 @@ def test_chunks_repeat_the_last_action_past_the_episode_end():
     assert obs.shape == (3, 3) and chunks.shape == (3, 4, 2)
     np.testing.assert_array_equal(chunks[1, :, 0], [2, 4, 4, 4])
     np.testing.assert_array_equal(chunks[2, :, 1], [5, 5, 5, 5])
+
+
+def test_fast_mish_is_torch_mish_in_value_and_gradient():
+    x = torch.cat([torch.linspace(-60.0, 60.0, 2001), torch.tensor([0.0, 19.99, 20.0, 20.01, 1e4, -1e4])])
+    x.requires_grad_(True)
+    ours, ref = Mish()(x), torch.nn.functional.mish(x)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+    (g_ours,), (g_ref,) = torch.autograd.grad(ours.sum(), x), torch.autograd.grad(ref.sum(), x)
+    torch.testing.assert_close(g_ours, g_ref, rtol=1e-4, atol=1e-5)
+    assert torch.isfinite(g_ours).all()
+
+
+def test_a_checkpoint_with_torch_mish_loads_and_samples_the_same(tmp_path):
+    torch.manual_seed(0)
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=3, hidden=32))
+    reference = DiffusionPolicy(policy.config)
+    for i, module in enumerate(reference.model.net):
+        if isinstance(module, Mish):
+            reference.model.net[i] = torch.nn.Mish()
+    reference.load_state_dict(policy.state_dict())
+    obs, noise = torch.randn(5, 4), torch.randn(5, 3, 2)
+    torch.testing.assert_close(policy.sample(obs, noise), reference.sample(obs, noise), rtol=1e-5, atol=1e-5)
+    reference.save(tmp_path)
+    torch.testing.assert_close(DiffusionPolicy.load(tmp_path).sample(obs, noise), reference.sample(obs, noise),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_ddim_sampling_is_a_deterministic_function_of_the_noise():

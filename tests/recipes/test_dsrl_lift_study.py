@@ -22,6 +22,7 @@ def test_lift_study_builds_the_base_policy_runs_each_model_and_writes_the_table(
                                 {"eval/success_rate": 0.1 + gain}, [], None, None)
 
     monkeypatch.setattr(dsrl, "train", fake_train)
+    monkeypatch.setattr(recipe, "zero_noise_success", lambda args, policy: 0.3)
     out = tmp_path / "study"
     rows = recipe.main(["lift-study", "--out", str(out), "--demos", "1", "--bc-steps", "5",
                         "--total-timesteps", "300"])
@@ -29,6 +30,7 @@ def test_lift_study_builds_the_base_policy_runs_each_model_and_writes_the_table(
     assert calls[1].model_kwargs == {"mae": 0.5} and calls[0].model_kwargs == {}
     assert [a.eval_base for a in calls] == [True, False]  # the base policy is measured once
     assert [r["success_before"] for r in rows] == [0.1, 0.1]
+    assert [r["success_zero_noise"] for r in rows] == [0.3, 0.3]
     assert all(Path(a.policy) == out / "bc" and a.total_timesteps == 300 and a.variant == "na" for a in calls)
     assert (out / "bc" / "model.safetensors").exists() and (out / "demos" / "metadata.json").exists()
     assert [r["gain_points"] for r in rows] == [50.0, 20.0]
@@ -41,6 +43,27 @@ def test_lift_study_builds_the_base_policy_runs_each_model_and_writes_the_table(
 def test_lift_cpu_preset_pays_progress_changes_on_short_episodes():
     args = recipe.PRESETS["dsrl-lift-cpu"][1]
     assert args.reward_kwargs == {"relative": True} and args.env_kwargs == {"horizon": 100}
-    assert (args.variant, args.model, args.hidden, args.utd, args.total_timesteps) == ("na", "oracle", 256, 4, 8_000)
-    assert args.init_temperature == 0.01
+    assert (args.variant, args.model, args.hidden, args.utd, args.total_timesteps) == ("na", "oracle", 256, 2, 30_000)
+    assert (args.noise_critic_updates, args.learning_starts, args.init_temperature) == (1, 2_000, 1e-3)
     assert recipe.PRESETS["dsrl-lift"][1].reward_kwargs == {"relative": True}
+
+
+class _RecordingPolicy:
+    """A stand-in NoisePolicy: remembers the noise it is given and decodes it to zero actions."""
+
+    noise_shape = action_shape = (4, 2)
+
+    def __init__(self):
+        self.noises = []
+
+    def sample(self, obs, noise):
+        self.noises.append(noise.clone())
+        return dsrl.torch.zeros(noise.shape)
+
+
+def test_zero_noise_success_feeds_the_policy_zero_noise_on_the_eval_episodes():
+    policy = _RecordingPolicy()
+    args = dsrl.Args(env_id="vlmreward/PointReach-v0", model="oracle", eval_episodes=2, seed=3)
+    rate = recipe.zero_noise_success(args, policy)
+    assert rate == 0.0  # zero actions never reach the goal
+    assert policy.noises and all(not n.any() for n in policy.noises)
