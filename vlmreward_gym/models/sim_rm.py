@@ -10,9 +10,9 @@ grounds the instruction as a *point* and judges progress from how far the moved 
   training instructions, saved with the checkpoint; no download), **summed** (a bag of words);
 - grounding: the instruction *selects* two of the points (a softmax over the keypoints, one for the
   *moved thing*, among the points that have moved so far in the clip, and one for the *visible
-  target*), so which map lands on which object is free; the
-  goal is an absolute location in the image (tanh of a linear map of the bag of words) plus a gate
-  (sigmoid of another) times the first frame's visible target. Selections, location and gate are
+  target*), so which map lands on which object is free; the goal is an absolute location in the
+  image (tanh of a linear map of the bag of words) plus a gate (sigmoid of another) times the first
+  frame's visible target. Selections, location and gate are
   linear in the word counts before the squashing, so a new combination of known words ("bottom" +
   "right", from "bottom-left", "top-right" and "top-left") lands where the seen ones imply;
 - training losses beyond the heads' (``vlmreward_gym.rm.train``) shape the points: a keypoint
@@ -26,8 +26,8 @@ grounds the instruction as a *point* and judges progress from how far the moved 
 - a causal temporal transformer over those per-frame tokens (frame ``t`` sees frames ``0..t``, so a
   clipped video gets its prefix's answers);
 - heads: per-frame progress (sigmoid; plus a linear path from the distance features), per-frame
-  success (sigmoid), and a preference score at the
-  last frame for trajectory comparisons (its own head plus the last progress and success logits).
+  success (sigmoid), and a preference score at the last frame for trajectory comparisons (its own
+  head plus the last progress and success logits).
 
 The inductive bias suits "move X to Y" tasks; it is what lets a model trained in minutes on the CPU
 generalise to a held-out task. The backend answers PROGRESS (per frame), SUCCESS (last frame),
@@ -98,7 +98,9 @@ class SimRMConfig:
     heads: int = 4
     channels: tuple[int, ...] = (16, 16)
     keypoints: int = 10  #: spatial-softmax keypoints (the auto-encoder's; mover and target select among them)
-    gate_init: float = 2.0  #: initial logit of the visible-target gate (mostly open: learning to close it is easy, to open it is not)
+    #: initial logit of the visible-target gate: mostly open, because a closed gate passes the target almost no
+    #: gradient (a task about the visible target could not learn to open it) while closing it is easy
+    gate_init: float = 2.0
     motion_select: float = 30.0  #: mover selection logit added per unit of a keypoint's displacement so far
     compare_gain: float = 10.0  #: comparison = clip(gain * progress change, -1, 1)
     training: dict[str, Any] = field(default_factory=dict)  #: summary of the run that made it

@@ -136,7 +136,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         # the keypoints settle on objects first; choosing among them (the grounding) comes after
         task = 0.0 if frac < cfg.keypoint_warmup else 1.0
         loss = (task * (losses["progress"] + cfg.success_weight * losses["success"]
-                        + cfg.preference_weight * losses["preference"] + cfg.target_motion_weight * losses["target_motion"]
+                        + cfg.preference_weight * losses["preference"]
+                        + cfg.target_motion_weight * losses["target_motion"]
                         + cfg.goal_weight * losses["goal_at_success"])
                 + cfg.keypoint_weight * losses["keypoints"] + cfg.spread_weight * losses["spread"])
         opt.zero_grad()
@@ -187,8 +188,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     cfg = TrainConfig(data=tuple(args.data), out=args.out, minutes=args.minutes, steps=args.steps,
                       holdout_tasks=tuple(args.holdout_task), pairs=args.pairs, num_frames=args.num_frames,
                       frame_size=args.frame_size, lr=args.lr, motion_weight=args.motion_weight,
-                      spread_weight=args.spread_weight, keypoint_warmup=args.keypoint_warmup, seed=args.seed, threads=args.threads,
-                      progress_bar=args.progress_bar)
+                      spread_weight=args.spread_weight, keypoint_warmup=args.keypoint_warmup, seed=args.seed,
+                      threads=args.threads, progress_bar=args.progress_bar)
     if not Path(cfg.data[0]).exists():
         raise SystemExit(f"vlmreward rm-train: no dataset at {cfg.data[0]}")
     summary = train(cfg)
