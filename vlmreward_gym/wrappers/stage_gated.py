@@ -20,7 +20,6 @@ class _StageState:
     progress: float = 0.0  # progress within the current stage
     success_prob: float = math.nan
     streak: int = 0
-    potential: float = 0.0  # the stage reward paid last: the potential of relative mode
 
 
 class StageGatedForm(RewardForm):
@@ -82,9 +81,9 @@ class StageGatedForm(RewardForm):
 
     def pay(self, state: _StageState, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
             env_reward: float) -> StepReward:
+        held = self.reward_of(state)  # the value of the last query: the potential of relative mode
         if answer is None:
-            reward = shaping_reward(self.gamma, state.potential) if self.relative else fill_reward(
-                self.fill, self.reward_of(state), env_reward)
+            reward = shaping_reward(self.gamma, held) if self.relative else fill_reward(self.fill, held, env_reward)
         else:
             state.success_prob = answer.success
             state.progress = float(answer.progress[-1])
@@ -92,8 +91,7 @@ class StageGatedForm(RewardForm):
             if self.detector.reached(state.streak):
                 state.stage, state.streak, state.progress, state.stage_start = state.stage + 1, 0, 0.0, record.t
             value = self.reward_of(state)
-            reward = shaping_reward(self.gamma, state.potential, value) if self.relative else value
-            state.potential = value
+            reward = shaping_reward(self.gamma, held, value) if self.relative else value
         finished = state.stage >= len(self.stages)
         info: dict[str, Any] = {"queried": answer is not None, "stage": state.stage, "progress": state.progress,
                                 "success_prob": state.success_prob, "success": finished,
