@@ -61,7 +61,8 @@ PRESETS: dict[str, tuple[str, Args]] = {
     "pointreach-noisy": ("PointReach with the main job's noisy-oracle (MAE 0.5) potential-based dense reward.",
                          replace(_POINTREACH, model="noisy-oracle", model_kwargs={"mae": 0.5})),
     "pointreach-sim-rm": ("PointReach with our own learned reward model's potential-based dense reward, from the "
-                          "checkpoint `vlmreward rm-train` writes (default ckpt/sim-rm, as in the README; --model-kwargs.path DIR).",
+                          "checkpoint `vlmreward rm-train` writes (default ckpt/sim-rm, as in the README; "
+                          "--model-kwargs.path DIR).",
                           replace(_POINTREACH, model="sim-rm", model_kwargs={"path": "ckpt/sim-rm"})),
 }
 DEFAULT_PRESET = "pickcube"
