@@ -29,7 +29,10 @@ sees a NaN. At the end the envs are flushed and a reward that never arrived rais
 scores synchronously.
 
 Logging as :mod:`algos.ppo_gae` (run ``<env>__dsrl-<variant>__<model>-<form>__s<seed>``): a chunk is
-one step of the rollout metrics; ``base/`` holds the base policy's evaluation before training.
+one step of the rollout metrics; ``base/`` holds the base policy's evaluation before training. An
+evaluation rolls the actor out twice on the same reset seeds: with its noise sampled (``eval/``, seeded;
+the DSRL authors' protocol, ``deterministic_eval: False`` in their configs) and with its mean noise
+(``eval_mean/``).
 """
 
 from __future__ import annotations
@@ -158,12 +161,14 @@ class Actor(nn.Module):
         self.magnitude = float(magnitude)
         self.net = mlp(obs_dim, 2 * noise_dim, hidden, layers)
 
-    def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(noise (B, noise_dim), log prob (B,))``; the mean noise when ``deterministic``."""
+    def forward(self, obs: torch.Tensor, deterministic: bool = False,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(noise (B, noise_dim), log prob (B,))``; the mean noise when ``deterministic``; samples
+        drawn with ``generator`` when given (else torch's global generator)."""
         mean, log_std = self.net(obs).chunk(2, dim=-1)
         low, high = self.LOG_STD
         log_std = low + 0.5 * (high - low) * (torch.tanh(log_std) + 1.0)
-        u = mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
+        u = mean if deterministic else mean + log_std.exp() * torch.randn(mean.shape, generator=generator)
         squashed = torch.tanh(u)
         log_prob = (torch.distributions.Normal(mean, log_std.exp()).log_prob(u)
                     - torch.log(self.magnitude * (1.0 - squashed.pow(2)) + 1e-6)).sum(-1)
@@ -200,7 +205,9 @@ class Args(RewardEnvArgs):
     buffer_size: int = 1_000_000
     # evaluation, logging
     eval_every: int = 5_000
-    """env steps between evaluations of the deterministic actor (0: only at the end)"""
+    """env steps between evaluations (0: only at the end). Each evaluates the actor as it acts, noise sampled
+    from it (``eval/``: the DSRL authors' protocol, their configs' ``deterministic_eval: False``), and its
+    mean noise (``eval_mean/``), on the same reset seeds"""
     eval_episodes: int = 20
     eval_base: bool = True
     """evaluate the base policy (``base/``) before training; off when a run with the same policy, env and seed
@@ -326,9 +333,11 @@ class DSRLAgent(nn.Module):
         with torch.no_grad():
             return self.policy.sample(obs, noise.view(-1, *self.noise_shape)).flatten(1)
 
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+    def act(self, obs: np.ndarray, deterministic: bool = False, generator: torch.Generator | None = None) -> np.ndarray:
+        """Noise (B, noise_dim) for observations (B, obs_dim): sampled from the actor, or its mean."""
         with torch.no_grad():
-            return self.actor(torch.as_tensor(np.asarray(obs), dtype=torch.float32), deterministic)[0].numpy()
+            return self.actor(torch.as_tensor(np.asarray(obs), dtype=torch.float32), deterministic,
+                              generator)[0].numpy()
 
     def critic_input(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """What the critics read for noise ``noise``: the noise (SAC) or its decoded chunk (NA)."""
@@ -457,9 +466,13 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     log, history = logger.log, logger.history
 
     def evaluate(step: int) -> dict[str, float]:
-        summary = run_episodes(eval_env, lambda o: agent.act(np.ravel(o)[None], deterministic=True)[0],
-                               args.eval_episodes, seed=10_000 + args.seed)
-        return {"eval/" + k.split("/", 1)[1]: v for k, v in summary.items()}
+        metrics = {}
+        for prefix, deterministic in (("eval/", False), ("eval_mean/", True)):
+            generator = torch.Generator().manual_seed(10_000 + args.seed)  # the same draws at every evaluation
+            summary = run_episodes(eval_env, lambda o: agent.act(np.ravel(o)[None], deterministic, generator)[0],
+                                   args.eval_episodes, seed=10_000 + args.seed)
+            metrics.update({prefix + k.split("/", 1)[1]: v for k, v in summary.items()})
+        return metrics
 
     start_time = time.time()
     base = {"base/" + k.split("/", 1)[1]: v for k, v in run_episodes(

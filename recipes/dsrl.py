@@ -10,7 +10,8 @@
 A preset is an :class:`algos.dsrl.Args`. For the PointReach presets, a missing ``--policy`` folder
 is created first: a few noisy goal-seeking demos (:func:`pointreach_demos`) and a short BC run,
 which leave the base policy well below 100 % success. ``summary.json`` in the run dir holds the
-success before (base policy, N(0, I) noise) and after (deterministic noise actor), env steps and minutes.
+success before (base policy, N(0, I) noise) and after (the noise actor, its noise sampled; ``success_after_mean``
+with its mean noise), env steps and minutes.
 """
 
 from __future__ import annotations
@@ -51,9 +52,11 @@ _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_
 #   progress reward pays ~0.01-0.05 a chunk and at most ~1 an episode, while the fresh actor's 28-dim noise has
 #   an entropy of ~9 nats (~26 once it widens); at 1 (the paper's start) or 0.01 (an earlier run) the entropy term
 #   swamped the reward and the actor learnt nothing (README).
-# * 30k env steps, one 50-episode evaluation at the end (base policy before, deterministic noise actor after).
+# * 50k env steps (the issue's budget, ~40 minutes), 50-episode evaluations at 25k and 50k: the base policy
+#   before (noise N(0, I)), after the actor with its noise sampled (the DSRL authors' protocol) and with its mean.
 _LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000}, env_kwargs={"horizon": 100},
-                    init_temperature=1e-3, total_timesteps=30_000, eval_every=0, eval_episodes=50, log_every=1_000)
+                    init_temperature=1e-3, total_timesteps=50_000, eval_every=25_000, eval_episodes=50,
+                    log_every=1_000)
 _POINTREACH = replace(PAPER, env_id="vlmreward/PointReach-v0", policy="runs/bc/pointreach", model="oracle",
                       form="dense", reward_kwargs={"relative": True}, instruction=POINTREACH,
                       total_timesteps=6_000, eval_every=1_000, eval_episodes=30, log_every=500, **_CPU)
@@ -61,7 +64,7 @@ _POINTREACH = replace(PAPER, env_id="vlmreward/PointReach-v0", policy="runs/bc/p
 PRESETS: dict[str, tuple[str, Args]] = {
     "dsrl-lift": ("DSRL-NA on Robomimic Lift with the paper's settings (2048-wide nets, UTD 30), oracle dense "
                   "reward; 50k env steps.", _LIFT),
-    "dsrl-lift-cpu": ("DSRL-NA on Lift sized for one CPU core (256-wide nets, UTD 2, 100-step episodes, 30k env "
+    "dsrl-lift-cpu": ("DSRL-NA on Lift sized for one CPU core (256-wide nets, UTD 2, 100-step episodes, 50k env "
                       "steps, temperature 0.001 auto-tuned).", _LIFT_CPU),
     "dsrl-lift-sac": ("DSRL-SAC on Lift with the paper's settings.", replace(_LIFT, variant="sac")),
     "dsrl-pointreach": ("DSRL-NA on PointReach over a weak BC policy, oracle potential-based dense reward "
@@ -145,8 +148,9 @@ def ensure_demos(env_id: str, path: str | Path) -> Path:
 @dataclass(frozen=True)
 class LiftStudyArgs:
     """The CPU Lift study: a few scripted expert demos, a short BC run (a weak base policy), its success
-    with noise w = 0 (:func:`zero_noise_success`), then the ``dsrl-lift-cpu`` preset with each reward
-    model, same seed and budget; a results table."""
+    with noise N(0, I) and with w = 0 (:func:`zero_noise_success`), then the ``dsrl-lift-cpu`` preset
+    with each reward model, same seed and budget, the runs side by side on ``workers`` processes; a
+    results table."""
 
     out: str = "runs/dsrl_lift_study"
     """demos, base policy, runs and results.md / results.csv go under this folder"""
@@ -160,6 +164,8 @@ class LiftStudyArgs:
     seed: int = 1
     total_timesteps: int | None = None
     """env steps per DSRL run (default: the dsrl-lift-cpu preset's)"""
+    workers: int = 0
+    """runs at once, one process (and one torch thread) each; 0: one per model, at most one per CPU core"""
 
 
 def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000) -> Path:
@@ -178,12 +184,21 @@ def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000) -
     return policy_dir
 
 
+def base_success(args: Args, policy: dsrl.NoisePolicy) -> float:
+    """Success rate of the base policy as it is (noise ~ N(0, I), unclipped) on the evaluation episodes
+    of ``args`` (``eval_episodes``, reset seeds from ``10_000 + seed``): what ``train`` logs as ``base/``."""
+    env = dsrl.make_noise_env(args, policy, sync_scoring=True)
+    summary = dsrl.run_episodes(env, lambda obs: None, args.eval_episodes, seed=10_000 + args.seed)
+    env.close()
+    return summary["charts/success_rate"]
+
+
 def zero_noise_success(args: Args, policy: dsrl.NoisePolicy) -> float:
     """Success rate of the base policy fed the noise w = 0 (the deterministic DDIM "mode"), on the
     evaluation episodes of ``args`` (``eval_episodes``, reset seeds from ``10_000 + seed``, as before/after).
 
-    This is where DSRL's deterministic noise actor starts (its mean is ~0 before training), so a gain
-    over the N(0, I) base policy up to this number needs no learning from the reward at all."""
+    This is where DSRL's noise actor starts (its mean is ~0 and its spread small before training), so a
+    gain over the N(0, I) base policy up to this number needs no learning from the reward at all."""
     env = dsrl.make_noise_env(args, policy, sync_scoring=True)
     zeros = np.zeros(env.action_space.shape, np.float32)
     summary = dsrl.run_episodes(env, lambda obs: zeros, args.eval_episodes, seed=10_000 + args.seed)
@@ -191,33 +206,50 @@ def zero_noise_success(args: Args, policy: dsrl.NoisePolicy) -> float:
     return summary["charts/success_rate"]
 
 
+def _train_and_summarize(args: Args) -> dict[str, Any]:
+    """One study run (in a worker process when the study runs several at once): train, write summary.json."""
+    summary = summarize(args, dsrl.train(args))
+    (args.run_path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
 def lift_study(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """Run the study end to end and write ``<out>/results.md`` and ``results.csv``."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
     from recipes.report import write_table
 
     study = tyro.cli(LiftStudyArgs, args=argv)
     out = Path(study.out)
-    policy = ensure_lift_policy(out, study.demos, study.bc_steps)
-    base = PRESETS["dsrl-lift-cpu"][1]
+    policy_dir = ensure_lift_policy(out, study.demos, study.bc_steps)
+    base = replace(PRESETS["dsrl-lift-cpu"][1], seed=study.seed)
+    workers = study.workers or min(len(study.models), os.cpu_count() or 1)
+    # The base policy's success does not depend on the reward model: measured once, here, for every run.
+    policy = dsrl.load_policy(policy_dir)
+    before, zero = base_success(base, policy), zero_noise_success(base, policy)
+    runs = [replace(base, policy=str(policy_dir), model=model, run_dir=str(out / "runs"), eval_base=False,
+                    model_kwargs={"mae": study.mae} if model == "noisy-oracle" else {},
+                    total_timesteps=study.total_timesteps or base.total_timesteps, progress_bar=workers == 1)
+            for model in study.models]
+    if workers == 1:
+        summaries = [_train_and_summarize(args) for args in runs]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            summaries = list(pool.map(_train_and_summarize, runs))
     rows: list[dict[str, Any]] = []
-    zero = zero_noise_success(replace(base, seed=study.seed), dsrl.load_policy(policy))
-    for model in study.models:
-        # The base policy's success does not depend on the reward model: the first run measures it for all.
-        args = replace(base, policy=str(policy), model=model, seed=study.seed, run_dir=str(out / "runs"),
-                       model_kwargs={"mae": study.mae} if model == "noisy-oracle" else {},
-                       total_timesteps=study.total_timesteps or base.total_timesteps, eval_base=not rows)
-        summary = summarize(args, dsrl.train(args))
-        if rows:
-            summary["success_before"] = rows[0]["success_before"]
-        summary["success_zero_noise"] = zero
+    for args, summary in zip(runs, summaries):
+        summary.update(success_before=before, success_zero_noise=zero)
         (args.run_path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        rows.append({"reward": model + (f" (MAE {study.mae})" if model == "noisy-oracle" else ""),
-                     "success_before": summary["success_before"], "success_zero_noise": zero,
-                     "success_after": summary["success_after"],
-                     "gain_points": round(100 * (summary["success_after"] - summary["success_before"]), 1),
+        rows.append({"reward": args.model + (f" (MAE {study.mae})" if args.model == "noisy-oracle" else ""),
+                     "success_before": before, "success_zero_noise": zero,
+                     "success_after": summary["success_after"], "success_after_mean": summary["success_after_mean"],
+                     "gain_points": round(100 * (summary["success_after"] - before), 1),
                      "env_steps": summary["env_steps"], "minutes": summary["minutes"]})
     title = (f"DSRL-NA (dsrl-lift-cpu) on Lift over a BC diffusion policy from {study.demos} scripted demos "
-             f"({study.bc_steps} BC steps); success of {base.eval_episodes} episodes, seed {study.seed}")
+             f"({study.bc_steps} BC steps); success of {base.eval_episodes} episodes, seed {study.seed}: before = "
+             f"noise N(0, I), after = noise sampled from the actor (after_mean: its mean)")
     table, _ = write_table(out, "results", title, list(rows[0]),
                            [[f"{v:.2f}" if isinstance(v, float) else str(v) for v in r.values()] for r in rows], rows)
     print(table.read_text())
@@ -229,8 +261,9 @@ def summarize(args: Args, result: dsrl.TrainResult) -> dict[str, Any]:
             "form": args.form, "env_steps": result.global_step, "minutes": round(result.seconds / 60, 2),
             "success_before": result.base.get("base/success_rate"),
             "success_after": result.eval.get("eval/success_rate"),
-            "eval_history": [(r["global_step"], r["eval/success_rate"]) for r in result.history
-                             if "eval/success_rate" in r]}
+            "success_after_mean": result.eval.get("eval_mean/success_rate"),
+            "eval_history": [(r["global_step"], r["eval/success_rate"], r.get("eval_mean/success_rate"))
+                             for r in result.history if "eval/success_rate" in r]}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -78,18 +78,23 @@ def bar_plot(path: Path, categories: Sequence[str], series: Mapping[str, tuple[S
 
 
 def scatter_fit(path: Path, x: Sequence[float], y: Sequence[float], yerr: Sequence[float], labels: Sequence[str],
-                xlabel: str, ylabel: str, title: str) -> Path:
-    """Points with error bars, their labels and the least-squares line."""
+                xlabel: str, ylabel: str, title: str, n_fit: int | None = None) -> Path:
+    """Points with error bars, their labels and the least-squares line of the first ``n_fit`` points
+    (default all); the points after them are drawn as squares."""
     import numpy as np
 
     plt = _plt()
+    n_fit = len(x) if n_fit is None else n_fit
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    ax.errorbar(x, y, yerr=[0 if not math.isfinite(e) else e for e in yerr], fmt="o", capsize=3)
+    errors = [0 if not math.isfinite(e) else e for e in yerr]
+    ax.errorbar(x[:n_fit], y[:n_fit], yerr=errors[:n_fit], fmt="o", capsize=3)
+    if len(x) > n_fit:
+        ax.errorbar(x[n_fit:], y[n_fit:], yerr=errors[n_fit:], fmt="s", capsize=3, color="tab:red")
     for xi, yi, text in zip(x, y, labels):
         ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    if len(x) >= 2 and np.ptp(x) > 0:
-        slope, intercept = np.polyfit(x, y, 1)
-        xs = np.linspace(min(x), max(x), 10)
+    if n_fit >= 2 and np.ptp(x[:n_fit]) > 0:
+        slope, intercept = np.polyfit(x[:n_fit], y[:n_fit], 1)
+        xs = np.linspace(min(x[:n_fit]), max(x[:n_fit]), 10)
         ax.plot(xs, slope * xs + intercept, "--", alpha=0.6)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title, ylim=(-0.02, 1.05))
     ax.grid(alpha=0.3)

@@ -167,29 +167,44 @@ class RewardAccuracy(Study):
     mae_eval_seeds: int = 30
     """measure each MAE offline (vlmreward eval) on this many held-out PointReach starts x 3 kinds of
     rollout (PointReach tasks only; 0: report the nominal MAE)"""
+    learned: tuple[str, ...] = ()
+    """learned reward models put on the same axes, each ``name[:key=value...]`` (e.g. ``sim-rm:path=ckpt/sim-rm``,
+    the README's sim-rm checkpoint): the same RL run and seeds, and their MAE measured with the noisy-oracle's;
+    they are plotted, and kept out of the Pearson r of the noisy-oracle cells"""
 
     title = "Reward accuracy vs RL success (RoboReward Fig. 3)"
 
     def trials(self, out: Path) -> list[Trial]:
-        return [make_trial(out, {"task": short(task), "mae": f"{mae:g}"}, seed, replace(
+        from recipes.sweep import parse_spec
+
+        noisy = [make_trial(out, {"task": short(task), "mae": f"{mae:g}"}, seed, replace(
             for_task(self.trainer, task), model="noisy-oracle", model_kwargs={"mae": mae, "seed": seed}, seed=seed))
             for task in self.tasks for mae in self.maes for seed in self.seeds]
+        return noisy + [make_trial(out, {"task": short(task), "model": spec}, seed, replace(
+            for_task(self.trainer, task), model=name, model_kwargs=kwargs, seed=seed))
+            for task in self.tasks for spec, (name, kwargs) in ((s, parse_spec(s)) for s in self.learned)
+            for seed in self.seeds]
 
     def measured_mae(self, out: Path) -> dict[str, float]:
-        """``{f"{mae:g}": MAE measured by vlmreward eval}`` on held-out PointReach episodes, or {}."""
+        """``{f"{mae:g}" or learned spec: MAE measured by vlmreward eval}`` on held-out PointReach episodes, or {}."""
         if self.mae_eval_seeds <= 0 or any(t != POINTREACH_ID for t in self.tasks):
             return {}
         from envs.point_reach_demos import generate
+        from recipes.sweep import parse_spec
         from vlmreward_gym.evaluation import run_eval
 
         data = out / f"mae_data_{self.mae_eval_seeds}"
         if not (data / "metadata.json").exists():
             generate(data, seeds=self.mae_eval_seeds, first_seed=5_000, tasks=["reach"])
-        result = run_eval(str(data), [("noisy-oracle", {"mae": m, "seed": 0}) for m in self.maes], confusion=False)
-        return {f"{m:g}": r["metrics"]["mae"] for m, r in zip(self.maes, result["results"])}
+        keys = [f"{m:g}" for m in self.maes] + list(self.learned)
+        models = [("noisy-oracle", {"mae": m, "seed": 0}) for m in self.maes] + [parse_spec(s) for s in self.learned]
+        result = run_eval(str(data), models, confusion=False)
+        return {key: r["metrics"]["mae"] for key, r in zip(keys, result["results"])}
 
     def report(self, records: list[dict[str, Any]], out: Path) -> dict[str, Any]:
         measured = self.measured_mae(out)
+        learned = [r for r in records if "model" in r["labels"]]
+        records = [r for r in records if "mae" in r["labels"]]
         rows, csv_rows, xs, ys, es, names = [], [], [], [], [], []
         for cell in aggregate(records, ("task", "mae")):
             nominal = float(cell["mae"])
@@ -198,25 +213,38 @@ class RewardAccuracy(Study):
             xs.append(x), ys.append(cell["mean"]), es.append(cell["se"]), names.append(f"MAE {cell['mae']}")
             rows.append([cell["task"], f"noisy-oracle (MAE {cell['mae']})", num(nominal, 2),
                          num(measured.get(cell["mae"]), 3), num(x, 3), pct(cell["mean"], cell["se"], cell["n"])])
-            csv_rows.append({"task": cell["task"], "mae_nominal": nominal, "mae_measured": measured.get(cell["mae"],
-                             math.nan), "accuracy": x, "success_mean": cell["mean"], "success_se": cell["se"],
-                             "n": cell["n"]})
-        r_cells = pearson(xs, ys)
+            csv_rows.append({"task": cell["task"], "model": f"noisy-oracle:mae={cell['mae']}", "mae_nominal": nominal,
+                             "mae_measured": measured.get(cell["mae"], math.nan), "accuracy": x,
+                             "success_mean": cell["mean"], "success_se": cell["se"], "n": cell["n"]})
+        r_cells, n_cells = pearson(xs, ys), len(xs)
         per_trial = [(MAX_MAE - measured.get(r["labels"]["mae"], float(r["labels"]["mae"])), metric(r, "success"))
                      for r in records]
         r_trials = pearson(*zip(*per_trial)) if len(per_trial) > 1 else math.nan
+        for cell in aggregate(learned, ("task", "model")):
+            mae = measured.get(cell["model"], math.nan)
+            x = MAX_MAE - mae
+            if math.isfinite(x):  # a learned model without a measured MAE has no place on the accuracy axis
+                xs.append(x), ys.append(cell["mean"]), es.append(cell["se"]), names.append(cell["model"])
+            rows.append([cell["task"], f"{cell['model']} (learned)", "-", num(mae, 3), num(x, 3),
+                         pct(cell["mean"], cell["se"], cell["n"])])
+            csv_rows.append({"task": cell["task"], "model": cell["model"], "mae_nominal": math.nan,
+                             "mae_measured": mae, "accuracy": x, "success_mean": cell["mean"],
+                             "success_se": cell["se"], "n": cell["n"]})
         notes = [f"RL: {trainer_name(self.trainer)}, {self.trainer.total_timesteps} env steps, {self.trainer.form} form "
                  f"{self.trainer.reward_kwargs or ''}; success = the final evaluation's success rate.",
                  f"Accuracy = {MAX_MAE:g} - MAE (the largest possible MAE on the 1-5 scale minus the model's), MAE "
                  + ("measured by `vlmreward eval` on held-out PointReach episodes." if measured else "nominal."),
-                 f"**Pearson r (accuracy, success) = {num(r_cells, 2)}** over the {len(xs)} cells "
+                 f"**Pearson r (accuracy, success) = {num(r_cells, 2)}** over the {n_cells} noisy-oracle cells "
                  f"({num(r_trials, 2)} over the {len(per_trial)} runs). RoboReward Fig. 3: r = 0.83 (DSRL on "
                  "Robomimic Lift / Can / Square, reward-model checkpoints of different accuracy)."]
+        if learned:
+            notes.append("Learned models (rows marked learned) are trained and measured the same way, plotted as "
+                         "squares, and left out of r and of the fitted line.")
         write_table(out, "results", self.title, ["task", "reward model", "MAE (nominal)", "MAE (measured)",
                                                  "accuracy (4 - MAE)", "success % (mean ± s.e.)"], rows, csv_rows,
                     notes)
         scatter_fit(out / "results.png", xs, ys, es, names, "reward accuracy (4 - MAE on the 1-5 scale)",
-                    "RL success rate", f"{self.title}: r = {num(r_cells, 2)}")
+                    "RL success rate", f"{self.title}: r = {num(r_cells, 2)}", n_fit=n_cells)
         return {"pearson_r": r_cells, "pearson_r_runs": r_trials, "measured_mae": measured,
                 "cells": [{k: v for k, v in c.items()} for c in csv_rows]}
 

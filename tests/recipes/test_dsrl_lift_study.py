@@ -1,5 +1,6 @@
 """The Lift study recipe: demos -> BC -> one DSRL run per reward model -> results table (DSRL stubbed)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -17,33 +18,35 @@ def test_lift_study_builds_the_base_policy_runs_each_model_and_writes_the_table(
         calls.append(args)
         args.run_path.mkdir(parents=True)
         gain = 0.5 if args.model == "oracle" else 0.2
-        base = {"base/success_rate": 0.1} if args.eval_base else {}
-        return dsrl.TrainResult(args.run_path, args.total_timesteps, 120.0, base,
-                                {"eval/success_rate": 0.1 + gain}, [], None, None)
+        return dsrl.TrainResult(args.run_path, args.total_timesteps, 120.0, {},
+                                {"eval/success_rate": 0.1 + gain, "eval_mean/success_rate": gain}, [], None, None)
 
     monkeypatch.setattr(dsrl, "train", fake_train)
+    monkeypatch.setattr(recipe, "base_success", lambda args, policy: 0.1)
     monkeypatch.setattr(recipe, "zero_noise_success", lambda args, policy: 0.3)
     out = tmp_path / "study"
     rows = recipe.main(["lift-study", "--out", str(out), "--demos", "1", "--bc-steps", "5",
-                        "--total-timesteps", "300"])
+                        "--total-timesteps", "300", "--workers", "1"])
     assert [a.model for a in calls] == ["oracle", "noisy-oracle"]
     assert calls[1].model_kwargs == {"mae": 0.5} and calls[0].model_kwargs == {}
-    assert [a.eval_base for a in calls] == [True, False]  # the base policy is measured once
+    assert not any(a.eval_base for a in calls)  # the base policy is measured once, by the study
     assert [r["success_before"] for r in rows] == [0.1, 0.1]
     assert [r["success_zero_noise"] for r in rows] == [0.3, 0.3]
+    assert [r["success_after_mean"] for r in rows] == [0.5, 0.2]
     assert all(Path(a.policy) == out / "bc" and a.total_timesteps == 300 and a.variant == "na" for a in calls)
     assert (out / "bc" / "model.safetensors").exists() and (out / "demos" / "metadata.json").exists()
     assert [r["gain_points"] for r in rows] == [50.0, 20.0]
     assert rows[0]["env_steps"] == 300 and rows[0]["minutes"] == 2.0
     table = (out / "results.md").read_text()
     assert "noisy-oracle (MAE 0.5)" in table and (out / "results.csv").exists()
-    assert (calls[0].run_path / "summary.json").exists()
+    summary = json.loads((calls[0].run_path / "summary.json").read_text())
+    assert (summary["success_before"], summary["success_after"]) == (0.1, 0.6)
 
 
 def test_lift_cpu_preset_pays_progress_changes_on_short_episodes():
     args = recipe.PRESETS["dsrl-lift-cpu"][1]
     assert args.reward_kwargs == {"relative": True} and args.env_kwargs == {"horizon": 100}
-    assert (args.variant, args.model, args.hidden, args.utd, args.total_timesteps) == ("na", "oracle", 256, 2, 30_000)
+    assert (args.variant, args.model, args.hidden, args.utd, args.total_timesteps) == ("na", "oracle", 256, 2, 50_000)
     assert (args.noise_critic_updates, args.learning_starts, args.init_temperature) == (1, 2_000, 1e-3)
     assert recipe.PRESETS["dsrl-lift"][1].reward_kwargs == {"relative": True}
 
@@ -67,3 +70,12 @@ def test_zero_noise_success_feeds_the_policy_zero_noise_on_the_eval_episodes():
     rate = recipe.zero_noise_success(args, policy)
     assert rate == 0.0  # zero actions never reach the goal
     assert policy.noises and all(not n.any() for n in policy.noises)
+
+
+def test_base_success_feeds_the_policy_standard_normal_noise():
+    policy = _RecordingPolicy()
+    args = dsrl.Args(env_id="vlmreward/PointReach-v0", model="oracle", eval_episodes=2, seed=3)
+    assert recipe.base_success(args, policy) == 0.0
+    noise = dsrl.torch.cat(policy.noises)
+    assert noise.abs().max() > 1.5  # unclipped N(0, I), not bounded by the action magnitude
+    assert abs(noise.std().item() - 1.0) < 0.2

@@ -63,6 +63,24 @@ def test_reward_accuracy_table_and_pearson_r(tmp_path, monkeypatch):
     assert (tmp_path / "results.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_reward_accuracy_places_learned_models_without_changing_r(tmp_path, monkeypatch):
+    # "learned" models: the oracle (measured MAE 0) and a noisy-oracle given as a spec with options
+    monkeypatch.setitem(T.RUNNERS, ppo_gae.Args, lambda a: {
+        "success": 0.95 if a.model == "oracle" else 0.9 - 0.4 * a.model_kwargs["mae"], "history": []})
+    study = RewardAccuracy(maes=(0.0, 2.0), seeds=(0,), mae_eval_seeds=1, learned=("oracle", "noisy-oracle:mae=1.0"))
+    trials = study.trials(tmp_path)
+    assert [t.label.get("model") for t in trials] == [None, None, "oracle", "noisy-oracle:mae=1.0"]
+    assert trials[3].config.model == "noisy-oracle" and trials[3].config.model_kwargs == {"mae": 1.0}
+    summary = study.run(tmp_path)
+    rows = _csv(tmp_path / "results.csv")
+    assert [r["model"] for r in rows] == ["noisy-oracle:mae=0", "noisy-oracle:mae=2", "oracle", "noisy-oracle:mae=1.0"]
+    assert float(rows[2]["mae_measured"]) == 0.0 and float(rows[2]["success_mean"]) == pytest.approx(0.95)
+    assert float(rows[3]["mae_measured"]) == pytest.approx(1.0, abs=0.3)
+    assert summary["pearson_r"] == pytest.approx(1.0)  # the two noisy-oracle cells only
+    md = (tmp_path / "results.md").read_text()
+    assert "oracle (learned)" in md and "over the 2 noisy-oracle cells" in md
+
+
 def test_mae_is_measured_offline_on_pointreach(tmp_path):
     measured = RewardAccuracy(maes=(0.0, 2.0), mae_eval_seeds=1).measured_mae(tmp_path)
     assert measured == {"0": 0.0, "2": 2.0}  # MAE 2 always errs by exactly 2
