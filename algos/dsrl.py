@@ -197,6 +197,11 @@ class Args(RewardEnvArgs):
     layers: int = 3
     batch_size: int = 256
     learning_rate: float = 3e-4
+    actor_learning_rate: float | None = None
+    """the actor's (and temperature's) learning rate; None: ``learning_rate``. With a UTD far below the paper's
+    20-30, a lower one keeps the actor from outrunning the critic it climbs"""
+    critic_warmup_updates: int = 0
+    """gradient steps of the critics (and of Q^W) on the warm-up data before the actor's first update"""
     tau: float = 0.005
     gamma: float = 0.99
     """discount per agent step (per chunk)"""
@@ -318,9 +323,10 @@ class DSRLAgent(nn.Module):
         self.critic_target.requires_grad_(False)
         self.noise_critic = Critics(obs_dim, noise_dim, args.hidden, args.layers, n=1) if args.variant == "na" else None
         self.log_alpha = nn.Parameter(torch.tensor(math.log(args.init_temperature)))
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=args.learning_rate)
+        actor_lr = args.learning_rate if args.actor_learning_rate is None else args.actor_learning_rate
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=args.learning_rate)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=args.learning_rate)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=actor_lr)
         self.noise_critic_opt = (torch.optim.Adam(self.noise_critic.parameters(), lr=args.learning_rate)
                                  if self.noise_critic is not None else None)
 
@@ -502,7 +508,7 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
                       fields_from_infos(infos))
 
     obs = [env.reset(seed=args.seed + i)[0] for i, env in enumerate(envs)]
-    global_step, losses = 0, {}
+    global_step, losses, critics_fitted = 0, {}, False
     next_eval, next_log = args.eval_every or math.inf, args.log_every
     eval_metrics: dict[str, float] = {}
     bar = tqdm(total=args.total_timesteps, disable=not args.progress_bar, desc=args.run_name, unit="step")
@@ -530,10 +536,12 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
         take_late_rewards(wait=learning and deferred)
         if learning and buffer.ready >= 2:
             critic_losses, nc_losses = [], []
-            for _ in range(args.utd):
+            # the first learning step fits the critics to the warm-up data before the actor moves
+            warmup, critics_fitted = (0 if critics_fitted else args.critic_warmup_updates), True
+            for _ in range(args.utd + warmup):
                 critic_losses.append(agent.update_critic(buffer.sample(args.batch_size, rng)))
             if agent.noise_critic is not None:
-                for _ in range(args.noise_critic_updates):
+                for _ in range(args.noise_critic_updates + warmup):
                     nc_losses.append(agent.distill_noise_critic(buffer.sample(args.batch_size, rng)["obs"]))
             actor_loss, alpha_loss = agent.update_actor(buffer.sample(args.batch_size, rng)["obs"])
             losses = {"losses/critic_loss": float(np.mean(critic_losses)), "losses/actor_loss": actor_loss,

@@ -97,6 +97,33 @@ def test_eval_base_off_skips_the_base_evaluation(tmp_path):
     assert "eval/success_rate" in result.eval
 
 
+def test_evaluation_reports_the_sampled_actor_and_its_mean_reproducibly(tmp_path):
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
+    args = _args(tmp_path, total_timesteps=8, learning_starts=4, eval_base=False, eval_episodes=2)
+    result = train(args, policy)
+    assert {"eval/success_rate", "eval_mean/success_rate"} <= set(result.eval)
+    agent, obs = result.agent, np.zeros((1, 4), np.float32)
+    sampled = [agent.act(obs, generator=torch.Generator().manual_seed(5)) for _ in range(2)]
+    np.testing.assert_array_equal(*sampled)  # the same generator seed, the same noise
+    assert not np.allclose(sampled[0], agent.act(obs, deterministic=True))
+
+
+def test_critic_warmup_fits_the_critics_once_before_the_actor_moves(tmp_path, monkeypatch):
+    calls = []
+    for name in ("update_critic", "distill_noise_critic", "update_actor"):
+        original = getattr(DSRLAgent, name)
+        monkeypatch.setattr(DSRLAgent, name,
+                            lambda self, *a, _o=original, _n=name: (calls.append(_n), _o(self, *a))[1])
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
+    result = train(_args(tmp_path, total_timesteps=16, learning_starts=8, critic_warmup_updates=5, utd=2,
+                         actor_learning_rate=1e-5), policy)
+    before_actor = calls[:calls.index("update_actor")]
+    assert before_actor.count("update_critic") == 2 + 5 and before_actor.count("distill_noise_critic") == 1 + 5
+    later = calls[len(before_actor) + 1:]
+    assert later.count("update_critic") == 2 * later.count("update_actor")  # UTD 2 from then on
+    assert result.agent.actor_opt.param_groups[0]["lr"] == 1e-5 and result.agent.critic_opt.param_groups[0]["lr"] == 3e-4
+
+
 def test_the_na_actor_uses_the_action_magnitude():
     policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
     agent = DSRLAgent(Args(variant="na", hidden=16, action_magnitude=2.5), 4, policy)
