@@ -152,14 +152,24 @@ class Critics(nn.Module):
 
 
 class Actor(nn.Module):
-    """Tanh-squashed Gaussian over the noise, scaled to [-magnitude, magnitude]."""
+    """Tanh-squashed Gaussian over the noise, scaled to [-magnitude, magnitude].
+
+    The output layer starts at ``head_scale`` (1 %) of torch's default initialisation, as SB3's PPO
+    initialises its action head (gain 0.01): the untrained actor then draws noise ~N(0, 0.22^2) about
+    w = 0, the base policy's deterministic mode, in every state, instead of a random function of the
+    state with a spread of ~0.4 about a random mean, which steers the base policy about as badly as
+    N(0, I) noise does.
+    """
 
     LOG_STD = (-5.0, 2.0)
 
-    def __init__(self, obs_dim: int, noise_dim: int, hidden: int, layers: int, magnitude: float):
+    def __init__(self, obs_dim: int, noise_dim: int, hidden: int, layers: int, magnitude: float,
+                 head_scale: float = 0.01):
         super().__init__()
         self.magnitude = float(magnitude)
         self.net = mlp(obs_dim, 2 * noise_dim, hidden, layers)
+        with torch.no_grad():
+            self.net[-1].weight.mul_(head_scale), self.net[-1].bias.mul_(head_scale)
 
     def forward(self, obs: torch.Tensor, deterministic: bool = False,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:

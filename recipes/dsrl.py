@@ -52,11 +52,15 @@ _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_
 #   progress reward pays ~0.01-0.05 a chunk and at most ~1 an episode, while the fresh actor's 28-dim noise has
 #   an entropy of ~9 nats (~26 once it widens); at 1 (the paper's start) or 0.01 (an earlier run) the entropy term
 #   swamped the reward and the actor learnt nothing (README).
+# * the critics fitted for 1,000 steps on the warm-up data before the actor's first update, and the actor's learning
+#   rate 3e-5, a tenth of the critics' (the paper's UTD 20 gives the critic 20 steps per actor step, UTD 2 gives 2):
+#   with the paper's rates and an untrained critic, the actor left the base policy's mode (w ~ 0, where it starts,
+#   algos.dsrl.Actor) within the first 1k steps and training success fell to 0-10 % (a 50k run: 20 % at 25k).
 # * 50k env steps (the issue's budget, ~40 minutes), 50-episode evaluations at 25k and 50k: the base policy
 #   before (noise N(0, I)), after the actor with its noise sampled (the DSRL authors' protocol) and with its mean.
 _LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000}, env_kwargs={"horizon": 100},
-                    init_temperature=1e-3, total_timesteps=50_000, eval_every=25_000, eval_episodes=50,
-                    log_every=1_000)
+                    init_temperature=1e-3, critic_warmup_updates=1_000, actor_learning_rate=3e-5,
+                    total_timesteps=50_000, eval_every=25_000, eval_episodes=50, log_every=1_000)
 _POINTREACH = replace(PAPER, env_id="vlmreward/PointReach-v0", policy="runs/bc/pointreach", model="oracle",
                       form="dense", reward_kwargs={"relative": True}, instruction=POINTREACH,
                       total_timesteps=6_000, eval_every=1_000, eval_episodes=30, log_every=500, **_CPU)
