@@ -155,10 +155,10 @@ class Actor(nn.Module):
     """Tanh-squashed Gaussian over the noise, scaled to [-magnitude, magnitude].
 
     The output layer starts at ``head_scale`` (1 %) of torch's default initialisation, as SB3's PPO
-    initialises its action head (gain 0.01): the untrained actor then draws noise ~N(0, 0.22^2) about
-    w = 0, the base policy's deterministic mode, in every state, instead of a random function of the
-    state with a spread of ~0.4 about a random mean, which steers the base policy about as badly as
-    N(0, I) noise does.
+    initialises its action head (gain 0.01): the untrained actor then draws noise of std ~0.3 (a
+    pre-squash std of 0.22) about w = 0, the base policy's deterministic mode, in every state, instead
+    of noise about a random function of the state (mean spread ~0.4), which steered the Lift base
+    policy about as badly as N(0, I) noise does.
     """
 
     LOG_STD = (-5.0, 2.0)
