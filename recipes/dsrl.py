@@ -17,10 +17,13 @@ with its mean noise), env steps and minutes.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import tyro
@@ -110,15 +113,40 @@ def pointreach_demos(out_dir: str | Path, episodes: int = 5, noise: float = 1.0,
     return write_trajectories(out_dir, trajectories, metadata={"env_id": "vlmreward/PointReach-v0", "noise": noise})
 
 
+def build_atomically(target: Path, build: Callable[[Path], Any], marker: str) -> Path:
+    """Make the folder ``target`` with ``build(folder)`` in a temporary sibling, then rename it into place.
+
+    Two processes that need the same missing folder (two studies sharing the default PointReach base
+    policy, started together) each build their own; the first rename wins and the other keeps the
+    winner's. Neither ever reads a half-written folder. ``marker``: a file every finished folder has;
+    a ``target`` left without it (by an interrupted older run) raises instead of being used."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        build(scratch / target.name)
+        try:
+            os.rename(scratch / target.name, target)
+        except OSError:  # a concurrent builder renamed its folder into place first
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if not (target / marker).exists():
+        raise FileExistsError(f"{target} exists without {marker} (left by an interrupted run?); remove it")
+    return target
+
+
 def ensure_pointreach_policy(path: str | Path, bc_steps: int = 1_000) -> Path:
-    """Create the weak PointReach base policy at ``path`` unless it exists: 5 noisy demos, short BC."""
+    """Create the weak PointReach base policy at ``path`` unless it exists: 5 noisy demos (kept next to
+    it, ``<path>_demos``), short BC; both built with :func:`build_atomically`."""
     from algos import diffusion_policy
 
     path = Path(path)
     if not (path / diffusion_policy.WEIGHTS_FILE).exists():
-        demos = pointreach_demos(path.parent / f"{path.name}_demos")
-        diffusion_policy.main(["--demos", str(demos), "--out", str(path), "--kinds", "noisy",
-                               "--steps", str(bc_steps)])
+        demos = ensure_demos("vlmreward/PointReach-v0", path.parent / f"{path.name}_demos")
+        build_atomically(path, lambda out: diffusion_policy.main(
+            ["--demos", str(demos), "--out", str(out), "--kinds", "noisy", "--steps", str(bc_steps)]),
+            diffusion_policy.WEIGHTS_FILE)
     return path
 
 
@@ -145,7 +173,7 @@ def ensure_demos(env_id: str, path: str | Path) -> Path:
             task = env_id.split("/")[-1].removesuffix("-v1")
             raise FileNotFoundError(f"no demos at {path} for {env_id}; make them with `vlmreward demos --env {task} "
                                     f"-n 50 --out {path}`")
-        pointreach_demos(path)
+        build_atomically(path, pointreach_demos, "metadata.json")
     return path
 
 
@@ -220,7 +248,6 @@ def _train_and_summarize(args: Args) -> dict[str, Any]:
 def lift_study(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """Run the study end to end and write ``<out>/results.md`` and ``results.csv``."""
     import multiprocessing
-    import os
     from concurrent.futures import ProcessPoolExecutor
 
     from recipes.report import write_table

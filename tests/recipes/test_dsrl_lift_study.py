@@ -79,3 +79,30 @@ def test_base_success_feeds_the_policy_standard_normal_noise():
     noise = dsrl.torch.cat(policy.noises)
     assert noise.abs().max() > 1.5  # unclipped N(0, I), not bounded by the action magnitude
     assert abs(noise.std().item() - 1.0) < 0.2
+
+
+def test_a_concurrent_builder_of_the_same_folder_wins_and_the_loser_keeps_its_folder(tmp_path):
+    target = tmp_path / "bc" / "pointreach"
+
+    def build_while_another_process_finishes_first(out):
+        target.mkdir(parents=True)
+        (target / "model.safetensors").write_text("the winner's")
+        out.mkdir()
+        (out / "model.safetensors").write_text("ours")
+
+    recipe.build_atomically(target, build_while_another_process_finishes_first, "model.safetensors")
+    assert (target / "model.safetensors").read_text() == "the winner's"
+    assert [p.name for p in target.parent.iterdir()] == ["pointreach"]  # the scratch folder is gone
+
+
+def test_a_half_written_folder_is_not_used(tmp_path):
+    target = tmp_path / "pointreach_demos"
+    (target / "trajectories").mkdir(parents=True)  # an interrupted run's leftovers, no metadata.json
+    with pytest.raises(FileExistsError, match="without metadata.json"):
+        recipe.ensure_demos("vlmreward/PointReach-v0", target)
+
+
+def test_the_pointreach_base_policy_and_its_demos_are_built_in_place(tmp_path):
+    path = recipe.ensure_pointreach_policy(tmp_path / "bc" / "pointreach", bc_steps=5)
+    assert (path / "model.safetensors").exists() and (tmp_path / "bc" / "pointreach_demos" / "metadata.json").exists()
+    assert sorted(p.name for p in (tmp_path / "bc").iterdir()) == ["pointreach", "pointreach_demos"]
