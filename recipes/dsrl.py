@@ -293,8 +293,10 @@ def summarize(args: Args, result: dsrl.TrainResult) -> dict[str, Any]:
             "success_before": result.base.get("base/success_rate"),
             "success_after": result.eval.get("eval/success_rate"),
             "success_after_mean": result.eval.get("eval_mean/success_rate"),
-            "eval_history": [(r["global_step"], r["eval/success_rate"], r.get("eval_mean/success_rate"))
-                             for r in result.history if "eval/success_rate" in r]}
+            "eval_history": [(r["global_step"], r["eval/success_rate"]) for r in result.history
+                             if "eval/success_rate" in r],
+            "eval_mean_history": [(r["global_step"], r["eval_mean/success_rate"]) for r in result.history
+                                  if "eval_mean/success_rate" in r]}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

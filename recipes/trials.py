@@ -138,8 +138,10 @@ def _run_dsrl(args: dsrl.Args) -> dict[str, Any]:
     from recipes.dsrl import summarize
 
     summary = summarize(args, dsrl.train(args))
-    history = [[0, summary["success_before"]]] + summary.pop("eval_history")  # the base policy at step 0
-    return {**summary, "success": summary["success_after"], "history": history}
+    # [step, success] per evaluation, the base policy at step 0: the sampled actor, and its mean noise
+    history = [[0, summary["success_before"]]] + [list(e) for e in summary.pop("eval_history")]
+    history_mean = [[0, summary["success_before"]]] + [list(e) for e in summary.pop("eval_mean_history")]
+    return {**summary, "success": summary["success_after"], "history": history, "history_mean": history_mean}
 
 
 def _run_filtered_bc(args: filtered_bc.Args) -> dict[str, Any]:

@@ -95,3 +95,15 @@ def test_table_files_hold_the_rows(tmp_path):
     assert md.read_text().splitlines()[2:6] == ["| a | b |", "|---|---|", "| x | 1.0 |", "| y | n/a |"]
     assert "a note" in md.read_text()
     assert csv_path.read_text().splitlines() == ["a,b,c", "x,1.0,", "y,,3"]
+
+
+def test_a_dsrl_trial_records_step_success_pairs_for_the_sampled_actor_and_its_mean(monkeypatch):
+    history = [{"global_step": 0, "base/success_rate": 0.2},
+               {"global_step": 100, "eval/success_rate": 0.5, "eval_mean/success_rate": 0.3},
+               {"global_step": 200, "eval/success_rate": 0.6, "eval_mean/success_rate": 0.4}]
+    monkeypatch.setattr(dsrl, "train", lambda args: dsrl.TrainResult(
+        args.run_path, 200, 60.0, {"base/success_rate": 0.2}, history[-1], history, None, None))
+    metrics = T.RUNNERS[dsrl.Args](dsrl.Args(model="oracle"))
+    assert metrics["history"] == [[0, 0.2], [100, 0.5], [200, 0.6]]  # what the studies' curves read
+    assert metrics["history_mean"] == [[0, 0.2], [100, 0.3], [200, 0.4]]
+    assert (metrics["success"], metrics["success_after_mean"]) == (0.6, 0.4)
