@@ -216,26 +216,27 @@ def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000) -
     return policy_dir
 
 
-def base_success(args: Args, policy: dsrl.NoisePolicy) -> float:
-    """Success rate of the base policy as it is (noise ~ N(0, I), unclipped) on the evaluation episodes
-    of ``args`` (``eval_episodes``, reset seeds from ``10_000 + seed``): what ``train`` logs as ``base/``."""
+def success_with_noise(args: Args, policy: dsrl.NoisePolicy, choose: Any) -> float:
+    """Success rate of ``policy`` fed the noise ``choose(obs)`` (None: N(0, I), unclipped) on the
+    evaluation episodes of ``args`` (``eval_episodes``, reset seeds from ``10_000 + seed``, as before/after)."""
     env = dsrl.make_noise_env(args, policy, sync_scoring=True)
-    summary = dsrl.run_episodes(env, lambda obs: None, args.eval_episodes, seed=10_000 + args.seed)
+    summary = dsrl.run_episodes(env, choose, args.eval_episodes, seed=10_000 + args.seed)
     env.close()
     return summary["charts/success_rate"]
+
+
+def base_success(args: Args, policy: dsrl.NoisePolicy) -> float:
+    """The base policy as it is (noise ~ N(0, I)): what ``train`` logs as ``base/``."""
+    return success_with_noise(args, policy, lambda obs: None)
 
 
 def zero_noise_success(args: Args, policy: dsrl.NoisePolicy) -> float:
-    """Success rate of the base policy fed the noise w = 0 (the deterministic DDIM "mode"), on the
-    evaluation episodes of ``args`` (``eval_episodes``, reset seeds from ``10_000 + seed``, as before/after).
+    """The base policy fed the noise w = 0 (the deterministic DDIM "mode").
 
     This is where DSRL's noise actor starts (its mean is ~0 and its spread small before training), so a
     gain over the N(0, I) base policy up to this number needs no learning from the reward at all."""
-    env = dsrl.make_noise_env(args, policy, sync_scoring=True)
-    zeros = np.zeros(env.action_space.shape, np.float32)
-    summary = dsrl.run_episodes(env, lambda obs: zeros, args.eval_episodes, seed=10_000 + args.seed)
-    env.close()
-    return summary["charts/success_rate"]
+    zeros = np.zeros(int(np.prod(policy.noise_shape)), np.float32)
+    return success_with_noise(args, policy, lambda obs: zeros)
 
 
 def _train_and_summarize(args: Args) -> dict[str, Any]:
