@@ -216,7 +216,7 @@ def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000) -
     return policy_dir
 
 
-def success_with_noise(args: Args, policy: dsrl.NoisePolicy, choose: Any) -> float:
+def success_with_noise(args: Args, policy: dsrl.NoisePolicy, choose: Callable[[Any], np.ndarray | None]) -> float:
     """Success rate of ``policy`` fed the noise ``choose(obs)`` (None: N(0, I), unclipped) on the
     evaluation episodes of ``args`` (``eval_episodes``, reset seeds from ``10_000 + seed``, as before/after)."""
     env = dsrl.make_noise_env(args, policy, sync_scoring=True)
