@@ -188,6 +188,9 @@ class LiftStudyArgs:
     """demos, base policy, runs and results.md / results.csv go under this folder"""
     demos: int = 5
     """scripted expert Lift demos (reset seeds 0 .. demos-1) the base policy clones"""
+    non_expert: int = 0
+    """scripted *noisy* Lift demos (expert actions plus N(0, 0.5^2) noise; they mostly fail) cloned with the
+    experts: a multimodal base policy whose noise space holds both a good and a bad mode"""
     bc_steps: int = 1_000
     """BC gradient steps (short on purpose: the base policy stays well below 100 % success)"""
     models: tuple[str, ...] = ("oracle", "noisy-oracle")
@@ -200,19 +203,22 @@ class LiftStudyArgs:
     """runs at once, one process (and one torch thread) each; 0: one per model, at most one per CPU core"""
 
 
-def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000) -> Path:
-    """The weak Lift base policy under ``out``: ``demos`` scripted expert demos (state only) and a
-    short BC run; each step is skipped when its output exists."""
+def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000, non_expert: int = 0) -> Path:
+    """The weak Lift base policy under ``out``: ``demos`` scripted expert demos (state only), plus
+    ``non_expert`` noisy ones when asked, and a short BC run on all of them; each step is skipped when its
+    output exists."""
     from algos import diffusion_policy
     from envs import robomimic_demos
 
     out = Path(out)
     demo_dir, policy_dir = out / "demos", out / "bc"
+    kinds = ["expert", "noisy"] if non_expert else ["expert"]
     if not (demo_dir / "metadata.json").exists():
-        robomimic_demos.main(["--env", "Lift", "-n", str(demos), "--no-frames", "--out", str(demo_dir)])
+        robomimic_demos.main(["--env", "Lift", "-n", str(demos), "--non-expert", str(non_expert),
+                              "--kinds", "noisy", "--no-frames", "--out", str(demo_dir)])
     if not (policy_dir / diffusion_policy.WEIGHTS_FILE).exists():
-        diffusion_policy.main(["--demos", str(demo_dir), "--out", str(policy_dir), "--kinds", "expert",
-                               "--max-trajectories", str(demos), "--steps", str(bc_steps)])
+        diffusion_policy.main(["--demos", str(demo_dir), "--out", str(policy_dir), "--kinds", *kinds,
+                               "--max-trajectories", str(demos + non_expert), "--steps", str(bc_steps)])
     return policy_dir
 
 
@@ -255,7 +261,7 @@ def lift_study(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
     study = tyro.cli(LiftStudyArgs, args=argv)
     out = Path(study.out)
-    policy_dir = ensure_lift_policy(out, study.demos, study.bc_steps)
+    policy_dir = ensure_lift_policy(out, study.demos, study.bc_steps, study.non_expert)
     base = replace(PRESETS["dsrl-lift-cpu"][1], seed=study.seed)
     workers = study.workers or min(len(study.models), os.cpu_count() or 1)
     # The base policy's success does not depend on the reward model: measured once, here, for every run.
@@ -279,7 +285,8 @@ def lift_study(argv: list[str] | None = None) -> list[dict[str, Any]]:
                      "success_after": summary["success_after"], "success_after_mean": summary["success_after_mean"],
                      "gain_points": round(100 * (summary["success_after"] - before), 1),
                      "env_steps": summary["env_steps"], "minutes": summary["minutes"]})
-    title = (f"DSRL-NA (dsrl-lift-cpu) on Lift over a BC diffusion policy from {study.demos} scripted demos "
+    demos = f"{study.demos} scripted expert" + (f" + {study.non_expert} noisy" if study.non_expert else "")
+    title = (f"DSRL-NA (dsrl-lift-cpu) on Lift over a BC diffusion policy from {demos} demos "
              f"({study.bc_steps} BC steps); success of {base.eval_episodes} episodes, seed {study.seed}: before = "
              f"noise N(0, I), after = noise sampled from the actor (after_mean: its mean)")
     table, _ = write_table(out, "results", title, list(rows[0]),

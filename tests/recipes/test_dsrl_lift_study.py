@@ -43,6 +43,13 @@ def test_lift_study_builds_the_base_policy_runs_each_model_and_writes_the_table(
     assert (summary["success_before"], summary["success_after"]) == (0.1, 0.6)
 
 
+def test_non_expert_demos_are_recorded_and_cloned_with_the_experts(tmp_path):
+    policy_dir = recipe.ensure_lift_policy(tmp_path, demos=1, bc_steps=5, non_expert=1)
+    counts = json.loads((tmp_path / "demos" / "metadata.json").read_text())["counts"]
+    assert {kind: c["total"] for kind, c in counts.items()} == {"expert": 1, "noisy": 1}
+    assert json.loads((policy_dir / "bc.json").read_text())["trajectories"] == 2
+
+
 def test_lift_cpu_preset_pays_progress_changes_on_short_episodes():
     args = recipe.PRESETS["dsrl-lift-cpu"][1]
     assert args.reward_kwargs == {"relative": True} and args.env_kwargs == {"horizon": 100}
