@@ -260,8 +260,9 @@ def expand_videos(text: str, placeholders: Sequence[str]) -> str:
 
     The whole slot is replaced, as ``Qwen3VLProcessor.__call__`` of transformers 4.57 does (it
     swaps the full ``vision_start + video_pad + vision_end`` string for the timestamped groups), so
-    the groups are not wrapped in a second pair of vision tokens. transformers 5 replaces only the
-    ``<|video_pad|>`` and keeps the outer pair (reported in github.com/vllm-project/vllm/issues/46817;
+    the groups are not wrapped in a second pair of vision tokens. Earlier transformers 5 releases replaced only
+    the ``<|video_pad|>`` and kept the outer pair (reported in github.com/vllm-project/vllm/issues/46817;
+    transformers 5.25's ``Qwen3VLProcessor.get_text_with_replacements`` collapses it again;
     the 4.57 order is confirmed in github.com/EvolvingLMMs-Lab/lmms-engine/issues/132). The
     reward models were trained and released against 4.57: LRM pins ``transformers>=4.57,<5``
     (physical-superintelligence-lab/Large-Reward-Models vlm_reward/requirements.txt), the TOPReward
