@@ -43,11 +43,13 @@ PAPER = Args(variant="na", action_magnitude=1.5, utd=20, noise_critic_updates=10
 _LIFT = replace(PAPER, env_id="vlmreward/Lift-v1", policy="runs/bc/lift", model="oracle", form="dense",
                 reward_kwargs={"relative": True}, instruction=LIFT, utd=30)
 _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_starts=1_000)
-# Lift on ONE CPU core in about half an hour (measured in the README's DSRL section). Each choice, and why:
-# * nets 3x256 (LayerNorm+Tanh as the paper), batch 128, UTD 2, one Q^W distillation step a chunk: one core does a
-#   4-step chunk of robosuite (~20 ms a step: 25 OSC substeps in Python) in ~80 ms, and a DSRL-NA critic update
-#   costs ~50 ms because its target decodes a batch of next chunks through 8 DDIM steps; UTD 20-30 with 2048-wide
-#   nets (the paper's, on a GPU) would cost ~100x the env. At UTD 2 updates and env share the time about evenly.
+# Lift on ONE CPU core in about 50 minutes (measured in the README's DSRL section). Each choice, and why:
+# * nets 3x256 (LayerNorm+Tanh as the paper), batch 128, UTD 8 and 3 Q^W distillation steps a chunk: one core does a
+#   4-step chunk of robosuite (~20 ms a step: 25 OSC substeps in Python) in ~80 ms; at batch 128 on one torch thread
+#   a DSRL-NA critic update costs ~15 ms (half of it the DDIM decode of the next chunks through 8 steps), a Q^W step
+#   ~12 ms and an actor step ~5 ms, so a chunk costs ~0.25 s (17-18 env steps/s, two runs on the two cores). The
+#   paper's UTD 20-30 with 2048-wide nets would cost ~100x the env. UTD 2 with one Q^W step (an earlier version of
+#   this preset, 25k critic updates in 50k steps) reached +28 points where UTD 8 reached +44 (README).
 # * 2,000 warm-up env steps of the base policy (the paper's 1.5-2k).
 # * a 100-step horizon (about 3x the scripted expert's 32 steps; robomimic's 400 would spend most of the budget on
 #   failed episodes).
@@ -56,14 +58,15 @@ _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_
 #   an entropy of ~9 nats (~26 once it widens); at 1 (the paper's start) or 0.01 (an earlier run) the entropy term
 #   swamped the reward and the actor learnt nothing (README).
 # * the critics fitted for 1,000 steps on the warm-up data before the actor's first update, and the actor's learning
-#   rate 3e-5, a tenth of the critics' (the paper's UTD 20 gives the critic 20 steps per actor step, UTD 2 gives 2):
+#   rate 1e-4, a third of the critics' (the paper's UTD 20 gives the critic 20 steps per actor step, UTD 8 gives 8):
 #   with the paper's rates and an untrained critic, the actor left the base policy's mode (w ~ 0, where it starts,
 #   algos.dsrl.Actor) within the first 1k steps and training success fell to 0-10 % (a 50k run: 20 % at 25k).
-# * 50k env steps (the issue's budget, ~40 minutes), 50-episode evaluations at 25k and 50k: the base policy
-#   before (noise N(0, I)), after the actor with its noise sampled (the DSRL authors' protocol) and with its mean.
-_LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000}, env_kwargs={"horizon": 100},
-                    init_temperature=1e-3, critic_warmup_updates=1_000, actor_learning_rate=3e-5,
-                    total_timesteps=50_000, eval_every=25_000, eval_episodes=50, log_every=1_000)
+# * 50k env steps (the issue's budget), 50-episode evaluations at 25k and 50k: the base policy before (noise
+#   N(0, I)), after the actor with its noise sampled (the DSRL authors' protocol) and with its mean.
+_LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000, "utd": 8, "noise_critic_updates": 3},
+                    env_kwargs={"horizon": 100}, init_temperature=1e-3, critic_warmup_updates=1_000,
+                    actor_learning_rate=1e-4, total_timesteps=50_000, eval_every=25_000, eval_episodes=50,
+                    log_every=1_000)
 _POINTREACH = replace(PAPER, env_id="vlmreward/PointReach-v0", policy="runs/bc/pointreach", model="oracle",
                       form="dense", reward_kwargs={"relative": True}, instruction=POINTREACH,
                       total_timesteps=6_000, eval_every=1_000, eval_episodes=30, log_every=500, **_CPU)
@@ -71,7 +74,7 @@ _POINTREACH = replace(PAPER, env_id="vlmreward/PointReach-v0", policy="runs/bc/p
 PRESETS: dict[str, tuple[str, Args]] = {
     "dsrl-lift": ("DSRL-NA on Robomimic Lift with the paper's settings (2048-wide nets, UTD 30), oracle dense "
                   "reward; 50k env steps.", _LIFT),
-    "dsrl-lift-cpu": ("DSRL-NA on Lift sized for one CPU core (256-wide nets, UTD 2, 100-step episodes, 50k env "
+    "dsrl-lift-cpu": ("DSRL-NA on Lift sized for one CPU core (256-wide nets, UTD 8, 100-step episodes, 50k env "
                       "steps, temperature 0.001 auto-tuned).", _LIFT_CPU),
     "dsrl-lift-sac": ("DSRL-SAC on Lift with the paper's settings.", replace(_LIFT, variant="sac")),
     "dsrl-pointreach": ("DSRL-NA on PointReach over a weak BC policy, oracle potential-based dense reward "

@@ -53,8 +53,9 @@ def test_non_expert_demos_are_recorded_and_cloned_with_the_experts(tmp_path):
 def test_lift_cpu_preset_pays_progress_changes_on_short_episodes():
     args = recipe.PRESETS["dsrl-lift-cpu"][1]
     assert args.reward_kwargs == {"relative": True} and args.env_kwargs == {"horizon": 100}
-    assert (args.variant, args.model, args.hidden, args.utd, args.total_timesteps) == ("na", "oracle", 256, 2, 50_000)
-    assert (args.noise_critic_updates, args.learning_starts, args.init_temperature) == (1, 2_000, 1e-3)
+    assert (args.variant, args.model, args.hidden, args.utd, args.total_timesteps) == ("na", "oracle", 256, 8, 50_000)
+    assert (args.noise_critic_updates, args.learning_starts, args.init_temperature) == (3, 2_000, 1e-3)
+    assert args.actor_learning_rate == 1e-4 < args.learning_rate
     assert recipe.PRESETS["dsrl-lift"][1].reward_kwargs == {"relative": True}
 
 
