@@ -49,7 +49,8 @@ _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_
 #   a DSRL-NA critic update costs ~15 ms (half of it the DDIM decode of the next chunks through 8 steps), a Q^W step
 #   ~12 ms and an actor step ~5 ms, so a chunk costs ~0.25 s (17-18 env steps/s, two runs on the two cores). The
 #   paper's UTD 20-30 with 2048-wide nets would cost ~100x the env. UTD 2 with one Q^W step (an earlier version of
-#   this preset, 25k critic updates in 50k steps) reached +28 points where UTD 8 reached +44 (README).
+#   this preset, 25k critic updates in 50k steps) reached +28 points where UTD 8 reached +44 and +82 (two seeds;
+#   README).
 # * 2,000 warm-up env steps of the base policy (the paper's 1.5-2k).
 # * a 100-step horizon (about 3x the scripted expert's 32 steps; robomimic's 400 would spend most of the budget on
 #   failed episodes).
