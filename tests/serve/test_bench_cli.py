@@ -14,7 +14,7 @@ def test_bench_merges_concurrent_clients_into_batches(capsys):
     one, eight = rows
     assert [row["clients"] for row in rows] == [1, 8]
     assert one["clips_per_call"] == pytest.approx(1.0)
-    assert eight["clips_per_call"] > 1.5
+    assert eight["clips_per_call"] > 2
     assert one["clips_per_s"] > 0 and eight["clips_per_s"] > 0
     assert "clips/s" in capsys.readouterr().out
 
