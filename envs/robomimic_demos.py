@@ -9,8 +9,10 @@ Kinds (``Trajectory.kind``):
 * ``noisy``: the expert's actions plus Gaussian noise (std ``--noise``, in action units), clipped;
   at most 3 typical expert lengths.
 * ``early_stop``: the expert, cut after a random 20-70 % of the task's typical expert length.
-* ``wrong_target``: the scripted motions towards a wrong goal (Lift: beside the cube; Can:
-  another bin compartment; Square: the round peg); 2 typical expert lengths.
+* ``wrong_target``, ``near_miss``, ``drop``, ``shortcut``, ``stop_short``, ``knock``: the scripted
+  controller's failure variants (:mod:`envs.robomimic_scripted` describes each: a wrong goal, the
+  object let go next to the goal, dropped half way, the trip made without the object, held just
+  short of the goal, knocked away); 2 typical expert lengths.
 
 ``--non-expert`` episodes of each non-expert kind are written after the experts. Every trajectory
 carries its per-state oracle progress and success, the bare env's reward (the staged shaped
@@ -28,14 +30,16 @@ import numpy as np
 
 from envs.dataset import Trajectory, TrajectoryWriter, read_metadata
 from envs.robomimic import INSTRUCTIONS, OBS_KEYS, TASKS, RobomimicEnv
-from envs.robomimic_scripted import make_controller
+from envs.robomimic_scripted import VARIANTS, make_controller
 from vlmreward_gym.oracle import PROGRESS_KEY, SUCCESS_KEY
 
-KINDS = ("expert", "noisy", "early_stop", "wrong_target")
+#: The scripted controller's failure variants, each a demo kind of the same name.
+FAILURE_KINDS = tuple(v for v in VARIANTS if v != "expert")
+KINDS = ("expert", "noisy", "early_stop", *FAILURE_KINDS)
 #: Typical scripted expert episode length in steps (for ``early_stop`` cut points).
 EXPERT_STEPS = {"Lift": 32, "Can": 110, "Square": 100}
 #: Non-expert episodes end after this many typical expert lengths (or at the horizon, if sooner).
-NON_EXPERT_LENGTH = {"noisy": 3, "wrong_target": 2}
+NON_EXPERT_LENGTH = {"noisy": 3, **{kind: 2 for kind in FAILURE_KINDS}}
 
 
 def rollout(env: RobomimicEnv, kind: str, seed: int, *, frame_stride: int, noise: float,
@@ -48,7 +52,7 @@ def rollout(env: RobomimicEnv, kind: str, seed: int, *, frame_stride: int, noise
     if kind not in KINDS:
         raise ValueError(f"unknown demo kind {kind!r}; choose from {KINDS}")
     obs, info = env.reset(seed=seed)
-    controller = make_controller(env.task, env.rs_env, "wrong_target" if kind == "wrong_target" else "expert")
+    controller = make_controller(env.task, env.rs_env, kind if kind in FAILURE_KINDS else "expert")
     typical = EXPERT_STEPS[env.task]
     max_steps = min(env.horizon, NON_EXPERT_LENGTH.get(kind, env.horizon) * typical)
     if kind == "early_stop":

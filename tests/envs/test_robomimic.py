@@ -14,13 +14,16 @@ import vlmreward_gym  # noqa: E402,F401  (registers the vlmreward/<Task>-v1 ids)
 from envs.dataset import load_trajectories, read_metadata  # noqa: E402
 from envs.robomimic import INSTRUCTIONS, OBS_KEYS, RobomimicEnv, make_env  # noqa: E402
 from envs.robomimic_demos import main as demos_main  # noqa: E402
-from envs.robomimic_demos import rollout  # noqa: E402
+from envs.robomimic_demos import FAILURE_KINDS, rollout  # noqa: E402
 from envs.robomimic_hdf5 import load_bc_arrays, read_robomimic_hdf5  # noqa: E402
 from envs.robomimic_scripted import make_controller  # noqa: E402
 
 pytestmark = pytest.mark.robomimic
 TASKS = ("Lift", "Can", "Square")
 OBS_DIM = {"Lift": 19, "Can": 23, "Square": 23}
+#: The most oracle progress reaching alone earns (envs.robomimic_oracle: Lift 0.4 * reach, else robosuite's 0.1).
+REACH_CEILING = {"Lift": 0.4, "Can": 0.1, "Square": 0.1}
+OBS_DIM_OBJECT = {"Lift": 10, "Can": 14, "Square": 14}  # the ``object`` block ends the observation, position first
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +97,25 @@ def test_wrong_target_and_early_stop_do_not_succeed(envs):
     early = rollout(env, "early_stop", 5, frame_stride=1000, noise=0.0, rng=rng, render=False)
     assert not wrong.success.any() and wrong.oracle_progress.max() < 0.7
     assert not early.success.any() and early.num_steps < 32
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_each_failure_kind_fails_the_way_it_is_labelled(envs, task):
+    """The failures reward models over-reward (issue: near misses, drops, shortcuts, stopping short,
+    knocking): none succeeds; a near miss and stopping short get far along, a shortcut never grasps
+    (progress stays at reach level), a knock moves the object without lifting it."""
+    env = envs[task]
+    rng = np.random.default_rng(0)
+    runs = {kind: rollout(env, kind, 7, frame_stride=1000, noise=0.0, rng=rng, render=False) for kind in FAILURE_KINDS}
+    for kind, trajectory in runs.items():
+        assert trajectory.kind == kind and not trajectory.success.any(), kind
+    shortcut = runs["shortcut"].oracle_progress.max()
+    assert shortcut <= REACH_CEILING[task] + 1e-6  # reach alone: nothing was ever grasped
+    assert runs["stop_short"].oracle_progress[-1] > 0.65  # held short of the goal to the end
+    assert runs["drop"].oracle_progress.max() > shortcut + 0.2 and runs["drop"].oracle_progress[-1] < 0.5
+    knocked = runs["knock"]
+    start, end = knocked.obs[0, -OBS_DIM_OBJECT[task]:][:3], knocked.obs[-1, -OBS_DIM_OBJECT[task]:][:3]
+    assert np.linalg.norm(end[:2] - start[:2]) > 0.03 and end[2] < start[2] + 0.02
 
 
 def test_demos_generated_and_read_back(tmp_path):
