@@ -1,6 +1,6 @@
 """Expert and non-expert ManiSkill3 trajectories in the shared dataset format (:mod:`envs.dataset`).
 
-    python -m envs.maniskill_demos --env PickCube-v1 -n 10 --out DIR [--noisy 5 --random 3 --early-stop 3]
+    python -m envs.maniskill_demos --env PickCube-v1 -n 10 --out DIR [--noisy 5 --random 3 --early-stop 3 --failures 3]
     vlmreward demos --env PickCube-v1 -n 100 --out DIR ...      (the core CLI dispatches here)
 
 Kinds (the ``kind`` attribute of each trajectory):
@@ -13,6 +13,19 @@ Kinds (the ``kind`` attribute of each trajectory):
     (``--noise`` rad per step), so grasps slip and placements miss; success is whatever happens.
 ``early_stop``
     The planner cut after a uniformly drawn 20-80 % of its own (first, unrecorded) run's length.
+    The next four kinds are the failures reward models over-reward (LRM's and RoboReward's false
+    successes); like ``early_stop`` they depart from a dry run of the plan at a point in it.
+``near_miss``
+    The planner with the gripper forced open for the last 10 % of its plan: the object is let go
+    next to the goal (PickCube: under the goal point; StackCube: just above the other cube).
+``drop``
+    The planner with the gripper forced open half way between its first grasp and the plan's end.
+``shortcut``
+    The planner with the gripper forced open throughout: the hand makes the whole trip to the goal
+    pose without the object.
+``stop_short``
+    The planner's actions after 70 % of the way from its first grasp to its end replaced by the action
+    there: the arm stops short of the goal with the object and holds still.
 ``random``
     A random policy: arm joint targets follow a Gaussian random walk (``--noise`` x 5 rad per
     step) from the initial joint configuration, the gripper opens or closes at random; the task's
@@ -41,7 +54,12 @@ from envs.maniskill import FRAME_SOURCES, default_instruction, make_env, task_id
 
 CONTROL_MODE = "pd_joint_pos"
 NUM_ARM_JOINTS = 7
-KINDS = ("expert", "noisy", "early_stop", "random")
+#: Kinds that need the plan's length (and its first grasp) from a dry run before the recorded one.
+PLAN_KINDS = ("early_stop", "near_miss", "drop", "shortcut", "stop_short")
+KINDS = ("expert", "noisy", *PLAN_KINDS, "random")
+FAILURE_KINDS = ("near_miss", "drop", "shortcut", "stop_short")
+GRIPPER_KINDS = ("near_miss", "drop", "shortcut")  # failures made by opening the gripper
+GRIPPER_OPEN = 1.0  # pd_joint_pos gripper target: -1 closed .. 1 open
 
 
 class _StopEpisode(Exception):
@@ -53,6 +71,8 @@ class Recorder(gym.Wrapper):
 
     ``action_noise`` (rad): std of the per-step increment of a random-walk offset added to the
     arm joint targets. ``stop_at``: raise :class:`_StopEpisode` once this many actions were taken.
+    ``open_from``: from this action on, the gripper is commanded open. ``hold_from``: from this
+    action on, the action taken there is repeated whatever the planner asks.
     """
 
     def __init__(self, env: gym.Env, env_id: str, frame_stride: int, rng: np.random.Generator):
@@ -62,6 +82,8 @@ class Recorder(gym.Wrapper):
         self.rng = rng
         self.action_noise = 0.0
         self.stop_at: int | None = None
+        self.open_from: int | None = None
+        self.hold_from: int | None = None
         self.record_frames = True
         self._clear()
 
@@ -92,7 +114,12 @@ class Recorder(gym.Wrapper):
         if self.action_noise > 0:
             self._offset += self.rng.normal(0.0, self.action_noise, NUM_ARM_JOINTS)
             action[:NUM_ARM_JOINTS] += self._offset
+        t = len(self.actions)
+        if self.open_from is not None and t >= self.open_from:
+            action[-1] = GRIPPER_OPEN
         action = np.clip(action, self.action_space.low, self.action_space.high).astype(np.float32)
+        if self.hold_from is not None and t > self.hold_from:
+            action = self.actions[self.hold_from]
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.actions.append(action)
         self.rewards.append(reward)
@@ -148,19 +175,40 @@ def _run_random(env: Recorder, seed: int, steps: int, scale: float) -> None:
         env.step(np.append(qpos, gripper))
 
 
+def first_grasp(actions: list[np.ndarray]) -> int | None:
+    """Index of the first action that closes an open gripper (None if the plan never does)."""
+    return next((i for i in range(1, len(actions)) if actions[i - 1][-1] > 0 > actions[i][-1]), None)
+
+
 def record_episode(env: Recorder, kind: str, seed: int, args: argparse.Namespace) -> None:
     """Drive ``env`` through one episode of ``kind`` (results stay in the recorder)."""
-    env.action_noise, env.stop_at, env.record_frames = 0.0, None, args.frame_stride > 0
+    env.action_noise, env.stop_at, env.open_from, env.hold_from = 0.0, None, None, None
+    env.record_frames = args.frame_stride > 0
     if kind == "random":
         _run_random(env, seed, args.random_steps, args.noise * 5)
         return
     solve = planner_for(env.env_id)
     if kind == "noisy":
         env.action_noise = args.noise
-    elif kind == "early_stop":
-        env.record_frames = False  # a dry run measures the plan's length
+    elif kind in PLAN_KINDS:
+        env.record_frames = False  # a dry run measures the plan: its length and its first grasp
         _run_planner(solve, env, seed)
-        env.stop_at = max(1, int(len(env.actions) * env.rng.uniform(0.2, 0.8)))
+        length, grasp = len(env.actions), first_grasp(env.actions)
+        if grasp is None and kind in GRIPPER_KINDS:
+            raise ValueError(f"the {env.env_id} plan never closes the gripper on an object, so a {kind} episode "
+                             f"would be an expert one; {', '.join(GRIPPER_KINDS)} need a grasping task "
+                             f"(e.g. PickCube, StackCube, LiftPegUpright)")
+        if kind == "early_stop":
+            env.stop_at = max(1, int(length * env.rng.uniform(0.2, 0.8)))
+        elif kind == "near_miss":
+            env.open_from = int(0.9 * length)
+        elif kind == "drop":
+            env.open_from = (grasp + length) // 2
+        elif kind == "shortcut":
+            env.open_from = 0
+        else:  # stop_short
+            start = grasp or 0
+            env.hold_from = start + int(0.7 * (length - start))
         env.record_frames = args.frame_stride > 0
     _run_planner(solve, env, seed)
 
@@ -172,6 +220,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--noisy", type=int, default=None, help="noisy-planner episodes (default n/2)")
     p.add_argument("--early-stop", type=int, default=None, help="early-stopped planner episodes (default n/4)")
     p.add_argument("--random", type=int, default=None, help="random-policy episodes (default n/4)")
+    p.add_argument("--failures", type=int, default=0,
+                   help="episodes of each failure kind (near_miss, drop, shortcut: grasping tasks; stop_short)")
     p.add_argument("--out", required=True, help="new dataset folder")
     p.add_argument("--seed", type=int, default=0, help="first reset seed; episode i uses seed + i")
     p.add_argument("--frame-stride", type=int, default=5, help="a frame every this many states; 0: no frames")
@@ -186,7 +236,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.noisy = n // 2 if args.noisy is None else args.noisy
     args.early_stop = n // 4 if args.early_stop is None else args.early_stop
     args.random = n // 4 if args.random is None else args.random
-    if min(n, args.noisy, args.early_stop, args.random) < 0 or args.frame_stride < 0:
+    if min(n, args.noisy, args.early_stop, args.random, args.failures) < 0 or args.frame_stride < 0:
         p.error("counts and --frame-stride must be >= 0")
     return args
 
@@ -195,8 +245,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, int]]:
     """Generate the dataset described by ``argv``; print and return per-kind counts ``{kind: {total, success}}``."""
     args = parse_args(argv)
     env_id = task_id(args.env)
-    counts = {"expert": args.num_expert, "noisy": args.noisy, "early_stop": args.early_stop, "random": args.random}
-    if any(counts[k] for k in ("expert", "noisy", "early_stop")):
+    counts = {"expert": args.num_expert, "noisy": args.noisy, "early_stop": args.early_stop, "random": args.random,
+              **{kind: args.failures for kind in FAILURE_KINDS}}
+
+    if any(counts[k] for k in KINDS if k != "random"):
         planner_for(env_id)  # fail before any work
     frame_size = args.frame_size[0] if len(args.frame_size) == 1 else tuple(args.frame_size)
     render_mode = "rgb_array" if args.frame_stride > 0 else None
@@ -205,6 +257,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, int]]:
     if args.random_steps is None:
         args.random_steps = int(gym.spec(env_id).max_episode_steps)
     env = Recorder(base, env_id, args.frame_stride, np.random.default_rng(args.seed))
+    if args.failures:  # fail before any work: one dry run shows whether the task's plan grasps
+        env.record_frames = False
+        _run_planner(planner_for(env_id), env, args.seed)
+        if first_grasp(env.actions) is None:
+            env.close()
+            raise SystemExit(f"--failures: the {env_id} plan never closes the gripper on an object, so "
+                             f"{', '.join(GRIPPER_KINDS)} episodes would be expert ones; use a grasping task "
+                             f"(e.g. PickCube, StackCube, LiftPegUpright)")
     instruction = args.instruction or default_instruction(env_id)
     metadata = {"env_id": env_id, "simulator": "maniskill3", "control_mode": CONTROL_MODE, "obs_mode": "state",
                 "frame_source": args.frame_source, "frame_size": list(np.atleast_1d(frame_size).tolist()),

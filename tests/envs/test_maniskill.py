@@ -19,7 +19,8 @@ pytest.importorskip("mani_skill", reason="needs the maniskill extra: bash script
 
 from envs.dataset import load_trajectories, read_metadata  # noqa: E402
 from envs.maniskill import INSTRUCTIONS, MANISKILL_TASKS, make_env, make_vector_env, task_id  # noqa: E402
-from envs.maniskill_demos import Recorder, main as demos_main, planner_for, record_episode, parse_args  # noqa: E402
+from envs.maniskill_demos import (FAILURE_KINDS, Recorder, first_grasp, main as demos_main, parse_args,  # noqa: E402
+                                  planner_for, record_episode)
 
 pytestmark = pytest.mark.maniskill
 
@@ -148,6 +149,34 @@ def test_noisy_planner_does_worse_than_the_expert(planner_envs):
     args = parse_args(["--env", "PickCube", "--out", "unused", "--frame-stride", "0", "--noise", "0.02"])
     record_episode(env, "noisy", seed=0, args=args)
     assert not env.success[-1] and max(env.progress) < 1.0
+
+
+def test_failure_kinds_fail_the_way_they_are_labelled(planner_envs):
+    """PickCube from seed 0: each failure made from the plan fails; the hand without the cube (shortcut)
+    earns less than a cube dropped half way, and a stop short holds its progress to the end."""
+    env = planner_envs("PickCube")
+    args = parse_args(["--env", "PickCube", "--out", "unused", "--frame-stride", "0"])
+    record_episode(env, "expert", seed=0, args=args)
+    plan = np.asarray(env.actions)
+    runs = {}
+    for kind in FAILURE_KINDS:
+        record_episode(env, kind, seed=0, args=args)
+        assert not any(env.success), kind
+        runs[kind] = (np.asarray(env.actions), np.asarray(env.progress))
+    grasp = first_grasp(list(plan))
+    shortcut_actions, shortcut = runs["shortcut"]
+    assert grasp is not None and np.all(shortcut_actions[:, -1] == 1.0)  # the gripper never closes
+    assert shortcut.max() < runs["drop"][1].max() and runs["drop"][1][-1] < 0.5
+    held_actions, held = runs["stop_short"]
+    assert np.all(held_actions[-1] == held_actions[-5]) and held[-1] > 0.5  # still, holding the cube
+    near_actions, _ = runs["near_miss"]
+    assert first_grasp(list(near_actions)) is not None and near_actions[-1, -1] == 1.0  # grasped, then let go
+
+
+def test_failure_kinds_refused_for_a_task_that_never_grasps(tmp_path):
+    with pytest.raises(SystemExit, match="PushCube-v1 plan never closes the gripper"):
+        demos_main(["--env", "PushCube-v1", "-n", "0", "--failures", "1", "--frame-stride", "0",
+                    "--out", str(tmp_path / "push")])
 
 
 def test_demos_written_and_read_back(tmp_path, planner_envs):
