@@ -101,10 +101,16 @@ def test_a_failed_late_query_is_reported_with_its_step():
         env.flush()
 
 
-@pytest.mark.parametrize("form, kwargs", [("stage_gated", {"stages": ["a"]}), ("dense", {"terminate_on_success": True})])
-def test_forms_that_need_answers_at_once_refuse_late_scoring(form, kwargs):
-    with pytest.raises(ValueError, match="use scoring='sync'"):
-        vrg.wrap(ScriptedEnv(), model="oracle", form=form, instruction="t", scoring="async", **kwargs)
+@pytest.mark.parametrize("scoring", ["async", "deferred"])
+@pytest.mark.parametrize("form, kwargs, reason", [
+    ("stage_gated", {"stages": ["a"]}, "stage"), ("stage_gated", {"stages": ["a", "b"], "terminate_on_success": False}, "stage"),
+    ("dense", {"terminate_on_success": True}, "terminate_on_success"),
+    ("contrastive", {"terminate_on_success": True}, "terminate_on_success")])
+def test_forms_that_need_answers_at_once_refuse_late_scoring(form, kwargs, reason, scoring):
+    """A stage gate picks the next query's instruction from the last answer, with or without success
+    termination: late answers would ask the wrong stages, so it is refused."""
+    with pytest.raises(ValueError, match=f"(?s){reason}.*use scoring='sync'"):
+        vrg.wrap(ScriptedEnv(), model="oracle", form=form, instruction="t", scoring=scoring, **kwargs)
 
 
 def test_unknown_scoring_mode():

@@ -84,9 +84,9 @@ def build_model_and_form(form_class: type[RewardForm], model: str | RewardModel,
 
 
 def check_instruction(instruction: str | None, form: RewardForm) -> str:
-    """The instruction to score against; forms with their own stage instructions may omit it."""
-    if instruction is None and hasattr(form, "stages"):
-        return " then ".join(form.stages)
+    """The instruction to score against; forms with a default (stage-gated: its stages) may omit it."""
+    if instruction is None and form.default_instruction() is not None:
+        return form.default_instruction()
     if not isinstance(instruction, str) or not instruction.strip():
         raise RewardInputError(f"the {form.name} reward form needs a non-empty instruction, got {instruction!r}")
     return instruction

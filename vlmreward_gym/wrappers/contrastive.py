@@ -11,7 +11,7 @@ from vlmreward_gym.types import Capability
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
                                            DetectionState, SuccessDetector, check_fill,
-                                           fill_reward)
+                                           fill_reward, success_termination)
 
 OUTPUTS = ("sign", "value")
 
@@ -46,6 +46,10 @@ class ContrastiveForm(RewardForm):
         self.terminate_on_success = bool(terminate_on_success)
         self.detector = SuccessDetector(success_threshold, success_patience)
         self.want = Capability.COMPARE | (Capability.SUCCESS if terminate_on_success else Capability.NONE)
+
+    @property
+    def sync_only(self) -> str | None:
+        return success_termination(self.terminate_on_success)
 
     def new_state(self) -> _ContrastiveState:
         return _ContrastiveState()

@@ -9,7 +9,7 @@ from vlmreward_gym.types import Capability
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
                                            DetectionState, SuccessDetector, check_fill,
-                                           fill_reward, shaping_reward)
+                                           fill_reward, shaping_reward, success_termination)
 from vlmreward_gym.wrappers.frames import subsample_indices
 
 
@@ -54,6 +54,10 @@ class DenseForm(RewardForm):
         self.terminate_on_success = bool(terminate_on_success)
         self.detector = SuccessDetector(success_threshold, success_patience)
         self.want = Capability.PROGRESS | (Capability.SUCCESS if terminate_on_success else Capability.NONE)
+
+    @property
+    def sync_only(self) -> str | None:
+        return success_termination(self.terminate_on_success)
 
     def new_state(self) -> _DenseState:
         return _DenseState()

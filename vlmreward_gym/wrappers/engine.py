@@ -124,10 +124,15 @@ class RewardForm(abc.ABC):
     want: Capability
 
     @property
-    def takes_late_answers(self) -> bool:
-        """Whether answers may arrive steps later (async / deferred scoring): not when a query or an
-        episode's end depends on the previous answer."""
-        return not getattr(self, "terminate_on_success", False)
+    @abc.abstractmethod
+    def sync_only(self) -> str | None:
+        """Why this form, as configured, needs each answer before the env's next step (a query or the
+        episode's end depends on the previous answer), so it refuses ``async`` / ``deferred`` scoring;
+        None when its answers may arrive steps later."""
+
+    def default_instruction(self) -> str | None:
+        """The instruction to use when the caller gives none (None: the caller must give one)."""
+        return None
 
     def bind(self, model: RewardModel, instructions: Sequence[str]) -> None:
         """Attach the model and the per-env instructions; check the model can serve this form."""
@@ -160,6 +165,11 @@ class RewardForm(abc.ABC):
         """Take the answer to a reset-time query (if :meth:`request` asked one) into ``state`` and return the
         reset info; a reset pays no reward, so what :meth:`pay` computes for it is dropped."""
         return self.pay(state, record, False, answer, 0.0).info
+
+
+def success_termination(terminate_on_success: bool) -> str | None:
+    """:attr:`RewardForm.sync_only` of a form whose only answer-dependent step is ending episodes at success."""
+    return "ends episodes on a detected success (terminate_on_success=True)" if terminate_on_success else None
 
 
 def check_fill(fill: str) -> str:
@@ -228,10 +238,9 @@ class RewardEngine:
     def __init__(self, model: RewardModel, form: RewardForm, instructions: Sequence[str], scoring: str = "sync",
                  workers: int = 1, max_pending: int = 8, max_batch: int = 256):
         form.bind(model, instructions)
-        if scoring != "sync" and not form.takes_late_answers:
-            raise ValueError(f"scoring={scoring!r} delivers rewards late, but the {form.name} form as configured "
-                             f"needs each answer before the next step (stage gates, success termination): "
-                             f"use scoring='sync'")
+        if scoring != "sync" and form.sync_only:
+            raise ValueError(f"scoring={scoring!r} delivers rewards late, but the {form.name} form {form.sync_only}, "
+                             f"so it needs each answer before the next step: use scoring='sync'")
         self.model, self.form, self.scoring = model, form, scoring
         self.scorer = make_scorer(scoring, model, workers, max_pending, max_batch)
         self.num_envs = len(instructions)

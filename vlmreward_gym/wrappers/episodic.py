@@ -35,6 +35,8 @@ class EpisodicForm(RewardForm):
             raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
         self.scale, self.frame_stride, self.binary_threshold = scale, int(frame_stride), binary_threshold
 
+    sync_only = None  # nothing depends on an answer before the episode's end
+
     def new_state(self) -> None:
         return None
 

@@ -62,6 +62,11 @@ class StageGatedForm(RewardForm):
         self.detector = SuccessDetector(threshold, patience)
         self.terminate_on_success = bool(terminate_on_success)
 
+    sync_only = "asks each query about the stage its previous answers reached"
+
+    def default_instruction(self) -> str:
+        return " then ".join(self.stages)
+
     def new_state(self) -> _StageState:
         return _StageState()
 
