@@ -32,21 +32,28 @@ class SlowProbe(FrameProbeModel):
 
 
 def relabelled(venv, steps, n):
-    """Run ``steps`` vector steps; return {(env, episode, step): reward} after applying relabels."""
+    """Run ``steps`` vector steps; return {(env, k): reward of the env's k-th step} after applying relabels,
+    which find their pending step by the ``(env, episode, step)`` ids of its info."""
     venv.reset(seed=0)
-    rewards, pending_seen = {}, 0
+    rewards, pending, taken, pending_seen = {}, {}, np.zeros(n, int), 0
+
+    def apply(relabels):
+        for late in relabels:
+            rewards[pending.pop((late.env, late.episode, late.step))] = late.reward
+
     for _ in range(steps):
         _, r, _, _, info = venv.step(np.zeros((n, 1), np.float32))
         rm = info["reward_model"]
-        for i in range(n):
-            if rm["step"][i] > 0:  # not a reset step
-                rewards[(i, int(rm["episode"][i]), int(rm["step"][i]))] = r[i]
-                pending_seen += bool(rm["pending"][i])
-                assert np.isnan(r[i]) == bool(rm["pending"][i])
-        for late in venv.pop_relabels():
-            rewards[(late.env, late.episode, late.step)] = late.reward
-    for late in venv.flush():
-        rewards[(late.env, late.episode, late.step)] = late.reward
+        for i in np.flatnonzero(rm["step"] > 0):  # not a reset step
+            rewards[(i, taken[i])] = r[i]
+            assert np.isnan(r[i]) == bool(rm["pending"][i])
+            if rm["pending"][i]:
+                pending[(i, int(rm["episode"][i]), int(rm["step"][i]))] = (i, taken[i])
+                pending_seen += 1
+            taken[i] += 1
+        apply(venv.pop_relabels())
+    apply(venv.flush())
+    assert not pending, "every pending step gets its relabel"
     return rewards, pending_seen
 
 
@@ -88,7 +95,8 @@ def test_single_env_async_returns_nan_then_relabels():
     late = {(x.episode, x.step): x.reward for x in env.pop_relabels() + env.flush()}
     sync = run_episode(vrg.wrap(ScriptedEnv(length=6), model=SlowProbe(delay=0), form="dense", instruction="task",
                                 every=3))
-    got = [late.get((info["reward_model"]["episode"], info["reward_model"]["step"]), r) for r, *_, info in steps]
+    got = [late[(info["reward_model"]["episode"], info["reward_model"]["step"])] if info["reward_model"]["pending"]
+           else r for r, *_, info in steps]
     np.testing.assert_allclose(got, [r for r, *_ in sync])
     env.close()
 

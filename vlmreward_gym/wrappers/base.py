@@ -53,10 +53,15 @@ class Deliveries:
 
 
 def step_info(d: Delivery | None, episode: int = 0, step: int = 0) -> dict[str, Any]:
-    """``info["reward_model"]`` of a step: the form's answer, or a pending marker with the step's ids."""
+    """``info["reward_model"]`` of a step: the form's answer and ``step`` (actions taken in the episode), or
+    a pending marker with the ids a :class:`~vlmreward_gym.wrappers.scoring.Relabel` will carry.
+
+    Only a pending step carries ``episode`` (the wrapper's count of the env's episodes, which keeps a relabel
+    identifiable across seeded resets): every other entry is the same whenever the same seed and actions are
+    replayed, as Gymnasium's ``check_env`` requires."""
     if d is None:
         return {"pending": True, "episode": episode, "step": step}
-    return {**d.info, "pending": False, "episode": d.episode, "step": d.step}
+    return {**d.info, "pending": False, "step": d.step}
 
 
 class LateRewardsMixin:
@@ -104,8 +109,9 @@ class LearnedRewardWrapper(LateRewardsMixin, gym.Wrapper, gym.utils.RecordConstr
     """Replace an env's reward with a learned reward model's, in the form of ``form_class``.
 
     The simulator's reward stays in ``info["env_reward"]``; ``info["reward_model"]`` holds the
-    model's latest answers (progress, success probability, score, stage, raw output) and
-    ``queried`` (whether the model was called on this step). Frames come from ``render()``
+    model's latest answers (progress, success probability once answered, score, stage, raw output),
+    ``queried`` (whether the model was called on this step) and ``step`` (actions taken in the
+    episode); infos repeat exactly for the same seed and actions (Gymnasium's ``check_env`` passes). Frames come from ``render()``
     (``render_mode='rgb_array'``) or from ``obs[frame_key]`` and are taken only on steps the form
     uses. A model error propagates: a failed reward is never paid as 0.
 

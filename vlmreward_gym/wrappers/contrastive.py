@@ -10,7 +10,7 @@ import numpy as np
 from vlmreward_gym.types import Capability
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           DetectionState, SuccessDetector, check_fill,
+                                           DetectionState, SuccessDetector, check_fill, detection_info,
                                            fill_reward, success_termination)
 
 OUTPUTS = ("sign", "value")
@@ -76,8 +76,7 @@ class ContrastiveForm(RewardForm):
             state.last = reward
             self.detector.observe(state, answer.success)
         info: dict[str, Any] = {"queried": answer is not None, "comparison": state.last,
-                                "success_prob": state.success_prob, "success": state.detected,
-                                "raw": answer.raw if answer else {}}
+                                **detection_info(state), "raw": answer.raw if answer else {}}
         return StepReward(reward, self.terminate_on_success and state.detected, info)
 
 

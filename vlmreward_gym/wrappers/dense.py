@@ -8,7 +8,7 @@ from typing import Any
 from vlmreward_gym.types import Capability
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           DetectionState, SuccessDetector, check_fill,
+                                           DetectionState, SuccessDetector, check_fill, detection_info,
                                            fill_reward, shaping_reward, success_termination)
 from vlmreward_gym.wrappers.frames import subsample_indices
 
@@ -81,8 +81,7 @@ class DenseForm(RewardForm):
             state.potential = progress
             self.detector.observe(state, answer.success)
         info: dict[str, Any] = {"queried": answer is not None, "progress": state.potential,
-                                "success_prob": state.success_prob, "success": state.detected,
-                                "raw": answer.raw if answer else {}}
+                                **detection_info(state), "raw": answer.raw if answer else {}}
         return StepReward(reward, self.terminate_on_success and state.detected, info)
 
 

@@ -115,6 +115,15 @@ class SuccessDetector:
         state.detected = state.detected or self.reached(state.streak)
 
 
+def detection_info(state: DetectionState) -> dict[str, Any]:
+    """The detector's part of a step's info: ``success`` (sticky) and, once the model has answered one in
+    the episode, ``success_prob`` (no NaN placeholder, so infos of replayed runs compare equal)."""
+    info: dict[str, Any] = {"success": state.detected}
+    if not math.isnan(state.success_prob):
+        info["success_prob"] = state.success_prob
+    return info
+
+
 class RewardForm(abc.ABC):
     """How one reward form turns model answers into rewards. Per-env state lives in objects
     made by :meth:`new_state`, so the engine can keep an ending episode's state while the next

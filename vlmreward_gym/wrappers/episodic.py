@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from vlmreward_gym.types import Capability
@@ -58,9 +57,10 @@ class EpisodicForm(RewardForm):
 
     def pay(self, state: None, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
             env_reward: float) -> StepReward:
-        score = math.nan if answer is None else answer.score
-        info: dict[str, Any] = {"queried": answer is not None, "score": score, "raw": answer.raw if answer else {}}
-        return StepReward(0.0 if answer is None else self.scaled(score), False, info)
+        if answer is None:
+            return StepReward(0.0, False, {"queried": False, "raw": {}})
+        info: dict[str, Any] = {"queried": True, "score": answer.score, "raw": answer.raw}
+        return StepReward(self.scaled(answer.score), False, info)
 
 
 class EpisodicReward(LearnedRewardWrapper):

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from vlmreward_gym.types import Capability
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           SuccessDetector, check_fill, fill_reward, shaping_reward)
+                                           DetectionState, SuccessDetector, check_fill, detection_info, fill_reward,
+                                           shaping_reward)
 from vlmreward_gym.wrappers.frames import subsample_indices
 
 
 @dataclass
-class _StageState:
+class _StageState(DetectionState):  # detected: every stage done; streak: of the current stage
     stage: int = 0  # stages completed so far
     stage_start: int = 0  # step at which the current stage began
     progress: float = 0.0  # progress within the current stage
-    success_prob: float = math.nan
-    streak: int = 0
 
 
 class StageGatedForm(RewardForm):
@@ -97,11 +95,10 @@ class StageGatedForm(RewardForm):
                 state.stage, state.streak, state.progress, state.stage_start = state.stage + 1, 0, 0.0, record.t
             value = self.reward_of(state)
             reward = shaping_reward(self.gamma, held, value) if self.relative else value
-        finished = state.stage >= len(self.stages)
+        state.detected = state.stage >= len(self.stages)
         info: dict[str, Any] = {"queried": answer is not None, "stage": state.stage, "progress": state.progress,
-                                "success_prob": state.success_prob, "success": finished,
-                                "raw": answer.raw if answer else {}}
-        return StepReward(reward, self.terminate_on_success and finished, info)
+                                **detection_info(state), "raw": answer.raw if answer else {}}
+        return StepReward(reward, self.terminate_on_success and state.detected, info)
 
 
 class StageGatedReward(LearnedRewardWrapper):
