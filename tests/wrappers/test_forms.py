@@ -121,6 +121,19 @@ def test_success_termination_in_dense_form():
     assert len(steps) == 4 and steps[-1][1] is True and steps[-1][3]["reward_model"]["success"]
 
 
+@pytest.mark.parametrize("form, kwargs", [("dense", {}), ("contrastive", {}), ("stage_gated", {"stages": ["a"]})])
+@pytest.mark.parametrize("every, patience, ends_at", [(3, 1, 3), (1, 2, 2)])
+def test_success_detection_counts_only_answers_after_actions(form, kwargs, every, patience, ends_at):
+    """Success shows from the first frame on: every form ends the episode on its first ``patience`` queries
+    after actions; the dense form's reset-time answer (its potential) does not count toward detection."""
+    model = FrameProbeModel(success_value=0)
+    options = {"threshold": 0.5, "patience": patience} if form == "stage_gated" else {
+        "terminate_on_success": True, "success_patience": patience}
+    steps = run_episode(vrg.wrap(ScriptedEnv(length=10), model=model, form=form, instruction="task", every=every,
+                                 **options, **kwargs))
+    assert len(steps) == ends_at and steps[-1][1] is True
+
+
 def test_nothing_leaks_across_reset():
     env, model = ScriptedEnv(length=6), FrameProbeModel()
     wrapped = DenseReward(env, model, "task", every=3)

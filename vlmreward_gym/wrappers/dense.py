@@ -70,6 +70,12 @@ class DenseForm(RewardForm):
             return None
         return ClipRequest(subsample_indices(len(record), self.model.info.num_frames), self.instructions[env])
 
+    def start(self, state: _DenseState, record: EpisodeRecord, answer: ClipAnswer | None) -> dict[str, Any]:
+        """The reset-time answer sets the potential only: like the other forms, success detection counts the
+        answers after actions, so a success shown by the first frame cannot end an episode early."""
+        state.potential = float(answer.progress[-1])
+        return self._info(state, answer)
+
     def pay(self, state: _DenseState, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
             env_reward: float) -> StepReward:
         if answer is None:
@@ -80,9 +86,11 @@ class DenseForm(RewardForm):
             reward = shaping_reward(self.gamma, state.potential, progress) if self.relative else progress
             state.potential = progress
             self.detector.observe(state, answer.success)
-        info: dict[str, Any] = {"queried": answer is not None, "progress": state.potential,
-                                **detection_info(state), "raw": answer.raw if answer else {}}
-        return StepReward(reward, self.terminate_on_success and state.detected, info)
+        return StepReward(reward, self.terminate_on_success and state.detected, self._info(state, answer))
+
+    def _info(self, state: _DenseState, answer: ClipAnswer | None) -> dict[str, Any]:
+        return {"queried": answer is not None, "progress": state.potential, **detection_info(state),
+                "raw": answer.raw if answer else {}}
 
 
 class DenseReward(LearnedRewardWrapper):

@@ -172,7 +172,8 @@ class RewardForm(abc.ABC):
 
     def start(self, state: Any, record: EpisodeRecord, answer: ClipAnswer | None) -> dict[str, Any]:
         """Take the answer to a reset-time query (if :meth:`request` asked one) into ``state`` and return the
-        reset info; a reset pays no reward, so what :meth:`pay` computes for it is dropped."""
+        reset info; a reset pays no reward, so what :meth:`pay` computes for it is dropped. A form that
+        queries at reset overrides this: a reset-time answer never counts toward success detection."""
         return self.pay(state, record, False, answer, 0.0).info
 
 
