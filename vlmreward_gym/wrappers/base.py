@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, ClassVar, Sequence
 
 import gymnasium as gym
@@ -10,9 +11,9 @@ import numpy as np
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.models.registry import make_reward_model
 from vlmreward_gym.types import RewardInputError, check_frame
-from vlmreward_gym.wrappers.engine import Delivery, RewardEngine, RewardForm
+from vlmreward_gym.wrappers.engine import Delivery, FailedStep, RewardEngine, RewardForm, describe_failures
 from vlmreward_gym.wrappers.frames import frame_from_obs
-from vlmreward_gym.wrappers.scoring import Relabel
+from vlmreward_gym.wrappers.scoring import Relabel, RewardDeliveryError
 
 
 class ResetNeeded(RuntimeError):
@@ -31,25 +32,65 @@ class Deliveries:
         self._late: list[Relabel] = []
 
     def settle(self) -> dict[tuple[int, bool], Delivery]:
-        """Dispatch what was observed and return what is answered of it, keyed ``(env, is_reset)``."""
+        """Dispatch what was observed and return what is answered of it, keyed ``(env, is_reset)``.
+
+        Raises:
+            RewardDeliveryError: an earlier late answer failed; this step's reward, if in, becomes a relabel.
+        """
         current = set(self.engine.dispatch())
+        delivered, failures = self.engine.collect(block=self.engine.scoring == "sync")
         inline = {}
-        for d in self.engine.collect(block=self.engine.scoring == "sync"):
-            if (d.env, d.episode, d.step, d.is_reset) in current:
+        for d in delivered:
+            if (d.env, d.episode, d.step, d.is_reset) in current and not failures:
                 inline[(d.env, d.is_reset)] = d
             else:
                 self._keep(d)
+        self._raise(failures)
         return inline
 
     def _keep(self, d: Delivery) -> None:
         if not d.is_reset:
             self._late.append(Relabel(d.env, d.episode, d.step, d.paid.reward, step_info(d)))
 
+    def _raise(self, failures: list[FailedStep]) -> None:
+        if failures:
+            raise RewardDeliveryError(f"{describe_failures(failures)}. The {len(self._late)} rewards that did "
+                                      f"arrive are kept: pop_relabels() returns them")
+
     def take(self, block: bool) -> list[Relabel]:
-        for d in self.engine.collect(block=block):
-            self._keep(d)
+        """Every arrived relabel not taken yet (waiting for all pending answers if ``block``).
+
+        Raises:
+            RewardDeliveryError: naming every step left without a reward; the arrived ones stay for the next call.
+        """
+        self._raise(self._gather(block))
         late, self._late = self._late, []
         return late
+
+    def _gather(self, block: bool) -> list[FailedStep]:
+        """Keep every answered step as a relabel; return the failed ones."""
+        delivered, failures = self.engine.collect(block=block)
+        for d in delivered:
+            self._keep(d)
+        return failures
+
+    def close(self) -> None:
+        """Stop the scorer and warn about every reward that was never taken (nothing is dropped silently)."""
+        self.engine.close()
+        failures = self._gather(block=False)
+        unanswered = self.engine.unanswered()
+        if not (self._late or unanswered or failures):
+            return
+        problems = []
+        if self._late:
+            problems.append(f"{len(self._late)} arrived but were not taken (pop_relabels())")
+        if unanswered:
+            problems.append(f"{unanswered} were never answered")
+        if failures:
+            problems.append(describe_failures(failures))
+        lost = len(self._late) + unanswered + sum(f.step > 0 for f in failures)  # step 0: a reset, no reward
+        warnings.warn(f"closing with {lost} rewards not delivered: {'; '.join(problems)}. Call flush() and apply "
+                      f"its relabels before close()", RuntimeWarning, stacklevel=3)
 
 
 def step_info(d: Delivery | None, episode: int = 0, step: int = 0) -> dict[str, Any]:
@@ -68,6 +109,7 @@ class LateRewardsMixin:
     """``pop_relabels()`` / ``flush()`` for wrappers whose rewards may arrive late."""
 
     deliveries: Deliveries
+    _closed = False
 
     def pop_relabels(self) -> list[Relabel]:
         """Real rewards of earlier pending (NaN) steps that have arrived since the last call."""
@@ -78,7 +120,10 @@ class LateRewardsMixin:
         return self.deliveries.take(block=True)
 
     def close(self) -> None:
-        self.deliveries.engine.close()
+        """Stop the scorer (warning about rewards never taken, see :meth:`flush`) and close the env; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self.deliveries.close()
         super().close()
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.oracle import read_oracle
 from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
-from vlmreward_gym.wrappers.scoring import Answers, RewardDeliveryError, make_scorer
+from vlmreward_gym.wrappers.scoring import Answers, make_scorer
 
 FILL_MODES = ("hold", "zero", "env")
 
@@ -215,6 +215,30 @@ class _Pending:
 
 
 @dataclass(frozen=True)
+class FailedStep:
+    """A step (``step`` 0: a reset) left without a reward: its query failed with ``error``, or it comes
+    ``after`` the failed step of its episode (the form's state from there on depends on the lost answer)."""
+
+    env: int
+    episode: int
+    step: int
+    error: BaseException | None = None
+    after: int | None = None
+
+
+def describe_failures(failures: Sequence[FailedStep]) -> str:
+    """One message naming every failed step, then, per episode, the steps that depend on it."""
+    parts = [f"env {f.env}, episode {f.episode}, step {f.step} failed: {f.error!r}" for f in failures if f.error]
+    following: dict[tuple[int, int, int], list[int]] = {}
+    for f in failures:
+        if f.after is not None:
+            following.setdefault((f.env, f.episode, f.after), []).append(f.step)
+    parts += [f"env {env}, episode {episode}, steps {min(steps)}-{max(steps)} have no reward (they follow step {after})"
+              for (env, episode, after), steps in following.items()]
+    return "the reward queries of " + "; ".join(parts)
+
+
+@dataclass(frozen=True)
 class Delivery:
     """A paid step (``paid``) or a started episode (``is_reset``, ``info`` = its reset info)."""
 
@@ -258,6 +282,7 @@ class RewardEngine:
         self.states = [form.new_state() for _ in range(self.num_envs)]
         self._pending: list[_Pending] = []
         self._queues: list[deque[_Pending]] = [deque() for _ in range(self.num_envs)]
+        self._failed: dict[int, tuple[int, int]] = {}  # env -> (episode, step) of its latest failed step
 
     def _record_point(self, env: int, done: bool, info: dict[str, Any], frame: FrameGetter) -> None:
         record, state = self.records[env], self.states[env]
@@ -314,32 +339,42 @@ class RewardEngine:
             self._queues[p.env].append(p)
         return [(p.env, p.record.episode, p.step, p.is_reset) for p in pending]
 
-    def collect(self, block: bool = False) -> list[Delivery]:
+    def collect(self, block: bool = False) -> tuple[list[Delivery], list[FailedStep]]:
         """Pay, per env and in order, every observed step whose answer is in (all of them if ``block``).
 
-        Raises:
-            RewardDeliveryError: a late answer failed (sync errors are raised by :meth:`dispatch`).
+        Returns:
+            The deliveries, and the steps left without a reward: a late answer failed (sync errors are
+            raised by :meth:`dispatch`), or the step follows a failed one in its episode. A failure stops
+            nothing else: every other env's steps and later episodes are still paid.
         """
         if block:
             self.scorer.flush()
-        delivered = []
+        delivered, failures = [], []
         for queue in self._queues:
             while queue and (block or queue[0].answers is None or queue[0].answers.done()):
                 p = queue.popleft()
-                answer = None
-                if p.answers is not None:
-                    try:
-                        answer = _answer(p.answers.get(), p.index)
-                    except Exception as error:
-                        raise RewardDeliveryError(f"the reward query of env {p.env}, episode {p.record.episode}, "
-                                                  f"step {p.step} failed: {error!r}") from error
+                episode = p.record.episode
+                failed = self._failed.get(p.env)
+                if failed is not None and failed[0] == episode:
+                    failures.append(FailedStep(p.env, episode, p.step, after=failed[1]))
+                    continue
+                try:
+                    answer = None if p.answers is None else _answer(p.answers.get(), p.index)
+                except Exception as error:
+                    self._failed[p.env] = (episode, p.step)
+                    failures.append(FailedStep(p.env, episode, p.step, error=error))
+                    continue
                 if p.is_reset:
-                    info = self.form.start(p.state, p.record, answer)
-                    delivered.append(Delivery(p.env, p.record.episode, p.step, True, info))
+                    delivered.append(Delivery(p.env, episode, p.step, True, self.form.start(p.state, p.record, answer)))
                 else:
                     paid = self.form.pay(p.state, p.record, p.done, answer, p.env_reward)
-                    delivered.append(Delivery(p.env, p.record.episode, p.step, False, paid.info, paid))
-        return delivered
+                    delivered.append(Delivery(p.env, episode, p.step, False, paid.info, paid))
+        return delivered, failures
+
+    def unanswered(self) -> int:
+        """How many observed env steps (resets not counted) wait for an answer."""
+        return sum(not p.is_reset for queue in self._queues for p in queue)
 
     def close(self) -> None:
+        """Stop the scorer (async: after the queries in flight are answered; deferred: waiting ones never run)."""
         self.scorer.close()

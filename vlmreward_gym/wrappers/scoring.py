@@ -9,7 +9,9 @@ relabels stay identifiable across seeded resets, while every other info repeats 
 Consumers (PPO's rollout buffer, a replay buffer) relabel those steps before learning from them.
 Each env's steps are paid in order, so rewards that depend on earlier answers (held values,
 potentials) are exact; a failed query raises :class:`RewardDeliveryError` naming the env,
-episode and step, it is never dropped. Forms whose next query depends on the last answer
+episode and step (and the later steps of that episode, whose rewards depend on it), it is never
+dropped, and every reward that did arrive is still delivered. ``close()`` warns about rewards
+that were never taken: call ``flush()`` first. Forms whose next query depends on the last answer
 (``stage_gated``) or that end episodes on detected success need ``sync``.
 """
 
