@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import vlmreward_gym as vrg
-from scripted import ALL, FrameProbeModel, ScriptedEnv, run_episode
+from scripted import ALL, FrameProbeModel, ScriptedEnv, run_episode, shown_steps
 from vlmreward_gym.oracle import OracleProtocolError
 from vlmreward_gym.types import Capability, CapabilityError, RewardInputError, RewardOutputError
 from vlmreward_gym.wrappers import ResetNeeded
@@ -102,3 +102,39 @@ def test_query_validation_names_the_problem():
 def test_point_reach_env_passes_gymnasium_checker():
     from gymnasium.utils.env_checker import check_env
     check_env(gym.make("vlmreward/PointReach-v0", render_mode="rgb_array").unwrapped)
+
+
+class RenderFailsOnce(ScriptedEnv):
+    """``render()`` raises once, after ``fail_at`` steps."""
+
+    def __init__(self, fail_at, **kwargs):
+        super().__init__(**kwargs)
+        self.fail_at, self.failed = fail_at, False
+
+    def render(self):
+        if self.t == self.fail_at and not self.failed:
+            self.failed = True
+            raise RuntimeError("renderer lost its context")
+        return super().render()
+
+
+def test_a_caught_render_error_keeps_the_episode_record_aligned():
+    model = FrameProbeModel()
+    env = vrg.wrap(RenderFailsOnce(fail_at=3, length=6), model=model, form="dense", instruction="t")
+    env.reset(seed=0)
+    for _ in range(2):
+        env.step(np.zeros(1))
+    with pytest.raises(RuntimeError, match="renderer"):
+        env.step(np.zeros(1))
+    for _ in range(3):  # the caller caught it and goes on: the failed step has no point, later ones are right
+        _, reward, *_ = env.step(np.zeros(1))
+    assert shown_steps(model.queries[-1]) == [[0, 1, 2, 4, 5, 6]] and reward == pytest.approx(6 / 20)
+
+
+def test_frames_that_change_size_mid_episode_are_refused_clearly():
+    class Grows(ScriptedEnv):
+        def _frame(self):
+            return np.full((8, 8, 3) if self.t >= 2 else self.frame_shape, self.t, np.uint8)
+
+    with pytest.raises(RewardInputError, match=r"shape \(8, 8, 3\).*\(6, 6, 3\).*one size"):
+        run_episode(vrg.wrap(Grows(length=5), model=FrameProbeModel(), form="dense", instruction="t"))

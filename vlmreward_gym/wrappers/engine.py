@@ -19,7 +19,7 @@ import numpy as np
 
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.oracle import read_oracle
-from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
+from vlmreward_gym.types import Capability, RewardInputError, RewardOutput, RewardQuery
 from vlmreward_gym.wrappers.scoring import Answers, make_scorer
 
 FILL_MODES = ("hold", "zero", "env")
@@ -285,16 +285,30 @@ class RewardEngine:
         self._failed: dict[int, tuple[int, int]] = {}  # env -> (episode, step) of its latest failed step
 
     def _record_point(self, env: int, done: bool, info: dict[str, Any], frame: FrameGetter) -> None:
+        """Record the state after ``record.t`` actions if the form needs it. Everything is read before
+        anything is stored, so an error (a failed render, a missing oracle key) leaves the record aligned."""
         record, state = self.records[env], self.states[env]
         if not self.form.needs_point(state, record.t, done):
             return
+        image = self._frame_of(record, frame) if self.model.info.needs_frames else None
+        oracle = read_oracle(info) if self.model.info.needs_oracle else None
         record.steps.append(record.t)
-        if self.model.info.needs_frames:
-            record.frames.append(frame())
-        if self.model.info.needs_oracle:
-            progress, success = read_oracle(info)
-            record.progress.append(progress)
-            record.success.append(success)
+        if image is not None:
+            record.frames.append(image)
+        if oracle is not None:
+            record.progress.append(oracle[0])
+            record.success.append(oracle[1])
+
+    @staticmethod
+    def _frame_of(record: EpisodeRecord, frame: FrameGetter) -> np.ndarray:
+        """The frame after ``record.t`` actions, (H, W, 3) uint8 of the size of the episode's earlier ones."""
+        image = frame()
+        if record.frames and image.shape != record.frames[0].shape:
+            raise RewardInputError(
+                f"the frame after step {record.t} has shape {image.shape}, but this episode's earlier frames have "
+                f"{record.frames[0].shape}: a reward clip needs frames of one size; keep the render/camera "
+                f"resolution fixed within an episode (or resize frames to one size before the wrapper)")
+        return image
 
     def observe_reset(self, env: int, info: dict[str, Any], frame: FrameGetter) -> None:
         """Env ``env`` started a new episode; ``info`` is its reset info, ``frame()`` renders its first frame."""
