@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+from gymnasium.vector import SyncVectorEnv
 
 import vlmreward_gym as vrg
 from scripted import FrameProbeModel, ScriptedEnv, run_episode, shown_steps
+from vlmreward_gym.models.registry import register_reward_model, unregister_reward_model
 from vlmreward_gym.wrappers import ContrastiveReward, DenseReward, EpisodicReward, StageGatedReward
 
 
@@ -170,3 +172,34 @@ def test_wrap_on_point_reach_oracle_dense_rises_to_success():
             break
     assert term and info["success"] and r == 1.0
     assert np.all(np.diff(progress) >= 0)
+
+
+class ClosingProbe(FrameProbeModel):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.closes = 0
+
+    def close(self):
+        self.closes += 1
+
+
+@pytest.fixture
+def made_by_name():
+    """The models the registry builds for the name ``closing-probe``."""
+    made = []
+    register_reward_model("closing-probe", lambda **kwargs: made.append(ClosingProbe(**kwargs)) or made[-1])
+    yield made
+    unregister_reward_model("closing-probe")
+
+
+@pytest.mark.parametrize("vector", [False, True])
+def test_a_model_built_from_a_name_is_closed_with_the_wrapper(made_by_name, vector):
+    """The wrapper owns (and closes, once) a model it built; a model passed in is the caller's to close."""
+    make_env = (lambda: SyncVectorEnv([ScriptedEnv, ScriptedEnv])) if vector else ScriptedEnv
+    given = ClosingProbe()
+    by_name = vrg.wrap(make_env(), model="closing-probe", model_kwargs={"scale": 10.0}, instruction="t")
+    by_object = vrg.wrap(make_env(), model=given, instruction="t")
+    by_name.close()
+    by_name.close()
+    by_object.close()
+    assert [m.closes for m in made_by_name] == [1] and given.closes == 0

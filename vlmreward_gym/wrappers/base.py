@@ -106,9 +106,11 @@ def step_info(d: Delivery | None, episode: int = 0, step: int = 0) -> dict[str, 
 
 
 class LateRewardsMixin:
-    """``pop_relabels()`` / ``flush()`` for wrappers whose rewards may arrive late."""
+    """``pop_relabels()`` / ``flush()`` for wrappers whose rewards may arrive late, and ``close()``."""
 
     deliveries: Deliveries
+    model: RewardModel
+    owns_model: bool  # built from a name by the wrapper, so closed with it
     _closed = False
 
     def pop_relabels(self) -> list[Relabel]:
@@ -120,17 +122,22 @@ class LateRewardsMixin:
         return self.deliveries.take(block=True)
 
     def close(self) -> None:
-        """Stop the scorer (warning about rewards never taken, see :meth:`flush`) and close the env; idempotent."""
+        """Stop the scorer (warning about rewards never taken, see :meth:`flush`), close the model if the wrapper
+        built it from a name (a model passed in is the caller's to close) and close the env; idempotent."""
         if not self._closed:
             self._closed = True
             self.deliveries.close()
+            if self.owns_model:
+                self.model.close()
         super().close()
 
 
 def build_model_and_form(form_class: type[RewardForm], model: str | RewardModel, model_kwargs: dict | None,
-                         form_kwargs: dict[str, Any]) -> tuple[RewardModel, RewardForm]:
-    """Instantiate the backend and the form; shared by single and vector wrappers."""
-    return make_reward_model(model, **(model_kwargs or {})), form_class(**form_kwargs)
+                         form_kwargs: dict[str, Any]) -> tuple[RewardModel, bool, RewardForm]:
+    """The backend, whether it was built here from a name (then the wrapper closes it), and the form;
+    shared by single and vector wrappers."""
+    form = form_class(**form_kwargs)
+    return make_reward_model(model, **(model_kwargs or {})), not isinstance(model, RewardModel), form
 
 
 def check_instruction(instruction: str | None, form: RewardForm) -> str:
@@ -184,7 +191,8 @@ class LearnedRewardWrapper(LateRewardsMixin, gym.Wrapper, gym.utils.RecordConstr
                                                  model_kwargs=model_kwargs, frame_key=frame_key, scoring=scoring,
                                                  scoring_options=scoring_options, **form_kwargs)
         gym.Wrapper.__init__(self, env)
-        self.model, self.form = build_model_and_form(self.form_class, model, model_kwargs, form_kwargs)
+        self.model, self.owns_model, self.form = build_model_and_form(self.form_class, model, model_kwargs,
+                                                                      form_kwargs)
         self.instruction = check_instruction(instruction, self.form)
         self.frame_key = frame_key
         check_frame_source(self.model, frame_key, env.render_mode)

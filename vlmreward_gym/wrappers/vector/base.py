@@ -59,7 +59,8 @@ class LearnedRewardVectorWrapper(LateRewardsMixin, VectorWrapper):
                  frame_key: str | None = None, scoring: str = "sync", scoring_options: ScoringOptions | None = None,
                  **form_kwargs: Any):
         super().__init__(env)
-        self.model, self.form = build_model_and_form(self.form_class, model, model_kwargs, form_kwargs)
+        self.model, self.owns_model, self.form = build_model_and_form(self.form_class, model, model_kwargs,
+                                                                      form_kwargs)
         n = self.num_envs
         if instruction is None or isinstance(instruction, str):
             instructions = per_env_instructions(check_instruction(instruction, self.form), n)
