@@ -55,19 +55,27 @@ def test_dense_subsamples_to_model_frame_count_keeping_first_and_last():
 
 def test_episodic_pays_only_on_the_last_step_with_each_scale():
     model = FrameProbeModel(scale=20.0, num_frames=4)
-    steps = run_episode(EpisodicReward(ScriptedEnv(length=7), model, "task"))
+    steps = run_episode(EpisodicReward(ScriptedEnv(length=7), model, "task", scale="raw"))
     assert rewards(steps) == [0.0] * 6 + [pytest.approx(1 + 4 * 7 / 20)]
     assert len(model.queries) == 1 and shown_steps(model.queries[0]) == [[0, 2, 5, 7]]
-    unit = run_episode(EpisodicReward(ScriptedEnv(length=7), FrameProbeModel(scale=20.0), "task", scale="unit"))
+    unit = run_episode(EpisodicReward(ScriptedEnv(length=7), FrameProbeModel(scale=20.0), "task"))  # the default
     assert rewards(unit)[-1] == pytest.approx(7 / 20)
     binary = [rewards(run_episode(EpisodicReward(ScriptedEnv(length=L), FrameProbeModel(scale=20.0), "task",
                                                  scale="binary", binary_threshold=3.0)))[-1] for L in (7, 10)]
     assert binary == [0.0, 1.0]
 
 
+@pytest.mark.parametrize("form", ["episodic", "dense", "contrastive", "stage_gated"])
+def test_the_zero_control_pays_nothing_by_default(form):
+    """The "no reward" control of an ablation: the lowest answer on the default scale of every form is 0."""
+    kwargs = {"stages": ["task"]} if form == "stage_gated" else {}
+    steps = run_episode(vrg.wrap(ScriptedEnv(length=5), model="zero", form=form, instruction="task", **kwargs))
+    assert rewards(steps) == [0.0] * 5
+
+
 def test_episodic_frame_stride_renders_less_and_truncation_also_pays():
     env = ScriptedEnv(length=7, truncate=True)
-    steps = run_episode(EpisodicReward(env, FrameProbeModel(scale=20.0), "task", frame_stride=3))
+    steps = run_episode(EpisodicReward(env, FrameProbeModel(scale=20.0), "task", frame_stride=3, scale="raw"))
     assert env.render_calls == 4  # t = 0, 3, 6 and the last step 7
     r, term, trunc, info = steps[-1]
     assert (term, trunc) == (False, True) and r == pytest.approx(1 + 4 * 7 / 20)

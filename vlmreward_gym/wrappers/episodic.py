@@ -17,7 +17,9 @@ class EpisodicForm(RewardForm):
     of the whole clip, subsampled to the model's frame count with first and last frame kept.
 
     Args:
-        scale: ``raw`` the model's score (e.g. 1-5); ``unit`` mapped linearly onto [0, 1];
+        scale: ``unit`` (default) the score mapped linearly from the model's ``score_range`` onto [0, 1],
+            so the lowest score (and the ``zero`` control) pays 0 and rewards share the other forms'
+            range; ``raw`` the model's score as is (e.g. 1-5: even the worst episode pays 1);
             ``binary`` 1.0 when the score reaches ``binary_threshold`` (default: the top score), else 0.
         frame_stride: record a frame every this many steps (first and last always recorded). The
             episode length is unknown in advance, so 1 (default) renders every step; a larger
@@ -27,7 +29,7 @@ class EpisodicForm(RewardForm):
 
     want = Capability.EPISODE_SCORE
 
-    def __init__(self, scale: str = "raw", frame_stride: int = 1, binary_threshold: float | None = None):
+    def __init__(self, scale: str = "unit", frame_stride: int = 1, binary_threshold: float | None = None):
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
         if frame_stride < 1:
