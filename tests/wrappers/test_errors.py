@@ -1,8 +1,11 @@
 """Bad input and bad model output raise errors that name the problem; nothing becomes a silent 0."""
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.vector import SyncVectorEnv
 
 import vlmreward_gym as vrg
 from scripted import ALL, FrameProbeModel, ScriptedEnv, run_episode, shown_steps
@@ -138,3 +141,44 @@ def test_frames_that_change_size_mid_episode_are_refused_clearly():
 
     with pytest.raises(RewardInputError, match=r"shape \(8, 8, 3\).*\(6, 6, 3\).*one size"):
         run_episode(vrg.wrap(Grows(length=5), model=FrameProbeModel(), form="dense", instruction="t"))
+
+
+def trap_warnings(make_and_run):
+    """The warnings about absolute per-step rewards that ``make_and_run()`` emits."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_and_run()
+    return [str(w.message) for w in caught if w.category is UserWarning and "absolute value every step" in str(w.message)]
+
+
+@pytest.mark.parametrize("form, kwargs, warns", [
+    ("dense", {"terminate_on_success": True}, True), ("dense", {"terminate_on_success": True, "relative": True}, False),
+    ("stage_gated", {"stages": ["a"]}, True), ("stage_gated", {"stages": ["a"], "relative": True}, False),
+    ("stage_gated", {"stages": ["a"], "terminate_on_success": False}, False),
+    ("contrastive", {"terminate_on_success": True}, False), ("episodic", {}, False)])
+def test_absolute_per_step_reward_with_success_termination_warns(form, kwargs, warns):
+    caught = trap_warnings(lambda: vrg.wrap(ScriptedEnv(), model="oracle", form=form, instruction="t", **kwargs))
+    assert len(caught) == warns
+    if warns:
+        assert "terminate_on_success=True" in caught[0] and "relative=True" in caught[0]
+
+
+@pytest.mark.parametrize("vector", [False, True])
+@pytest.mark.parametrize("relative, success_step, warns", [(False, 3, True), (True, 3, False), (False, None, False)])
+def test_absolute_reward_on_an_env_that_terminates_at_success_warns_once(vector, relative, success_step, warns):
+    """The env's own termination at success (info["success"]) springs the same trap; a termination without
+    success does not."""
+    def make():
+        return ScriptedEnv(length=3, success_step=success_step)
+
+    def run():
+        env = vrg.wrap(SyncVectorEnv([make, make]) if vector else make(), model="oracle", form="dense",
+                       instruction="t", relative=relative)
+        env.reset(seed=0)
+        for _ in range(8):  # two episodes and more
+            env.step(np.zeros((2, 1) if vector else 1, np.float32))
+
+    caught = trap_warnings(run)
+    assert len(caught) == warns
+    if warns:
+        assert "the env terminated at success" in caught[0]

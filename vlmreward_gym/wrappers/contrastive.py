@@ -36,6 +36,8 @@ class ContrastiveForm(RewardForm):
         terminate_on_success, success_threshold, success_patience: as in the dense form.
     """
 
+    pays_absolute_per_step = False  # a comparison of two frames, not a level
+
     def __init__(self, delta: int = 1, every: int = 1, output: str = "sign", fill: str = "zero",
                  terminate_on_success: bool = False, success_threshold: float = 0.5, success_patience: int = 1):
         if delta < 1 or every < 1:

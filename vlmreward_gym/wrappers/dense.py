@@ -25,7 +25,9 @@ class DenseForm(RewardForm):
     (``hold`` the last value, ``zero``, or ``env``: the simulator's reward). ``relative=True`` pays
     the potential-based change ``gamma * progress_new - progress_old``, with the potential held
     between queries and set by a query at reset, so the discounted return telescopes to
-    ``gamma**T * progress_T - progress_0``.
+    ``gamma**T * progress_T - progress_0``. Absolute progress on episodes that end at success (by
+    ``terminate_on_success`` or the env's own rule) warns: a policy may learn to stall short of
+    success (see :class:`~vlmreward_gym.wrappers.engine.SuccessTrap`); prefer ``relative=True`` there.
 
     Args:
         every: query period in env steps (>= 1).
@@ -58,6 +60,10 @@ class DenseForm(RewardForm):
     @property
     def sync_only(self) -> str | None:
         return success_termination(self.terminate_on_success)
+
+    @property
+    def pays_absolute_per_step(self) -> bool:
+        return not self.relative
 
     def new_state(self) -> _DenseState:
         return _DenseState()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import math
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -18,7 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from vlmreward_gym.models.base import RewardModel
-from vlmreward_gym.oracle import read_oracle
+from vlmreward_gym.oracle import SUCCESS_KEY, read_oracle
 from vlmreward_gym.types import Capability, RewardInputError, RewardOutput, RewardQuery
 from vlmreward_gym.wrappers.scoring import Answers, make_scorer
 
@@ -131,6 +132,10 @@ class RewardForm(abc.ABC):
 
     #: capabilities the form needs from the model
     want: Capability
+    #: whether the form ends an episode (``terminated=True``) once it detects success
+    terminate_on_success: bool = False
+    #: whether every step pays an absolute value (progress, stage value) rather than a change or a comparison
+    pays_absolute_per_step: bool = False
 
     @property
     @abc.abstractmethod
@@ -180,6 +185,31 @@ class RewardForm(abc.ABC):
 def success_termination(terminate_on_success: bool) -> str | None:
     """:attr:`RewardForm.sync_only` of a form whose only answer-dependent step is ending episodes at success."""
     return "ends episodes on a detected success (terminate_on_success=True)" if terminate_on_success else None
+
+
+class SuccessTrap:
+    """Warns (a ``UserWarning``, once) when a form pays an absolute reward every step while episodes end at
+    success, by ``terminate_on_success`` or by the env's own termination at success: a policy then collects
+    more reward by stalling just short of success than by finishing, so RL may learn to avoid success."""
+
+    def __init__(self, form: RewardForm):
+        self.form, self.warned = form, False
+        if form.pays_absolute_per_step and form.terminate_on_success:
+            self._warn("terminate_on_success=True")
+
+    def observe(self, terminated: bool, info: dict[str, Any]) -> None:
+        """One env step: ``terminated`` with the oracle protocol's ``info["success"]`` is a termination at success."""
+        if self.warned or not (self.form.pays_absolute_per_step and terminated):
+            return
+        if bool(np.asarray(info.get(SUCCESS_KEY, False)).reshape(())):
+            self._warn(f"the env terminated at success (info[{SUCCESS_KEY!r}])")
+
+    def _warn(self, why: str) -> None:
+        self.warned = True
+        warnings.warn(f"the {self.form.name} reward form pays an absolute value every step (relative=False) while "
+                      f"episodes end at success ({why}): a policy earns more by stalling just short of success than "
+                      f"by finishing, so RL may learn to avoid it. Pay the change instead (relative=True, "
+                      f"potential-based shaping) or let episodes run on after success", UserWarning, stacklevel=4)
 
 
 def check_fill(fill: str) -> str:
@@ -283,6 +313,7 @@ class RewardEngine:
         self._pending: list[_Pending] = []
         self._queues: list[deque[_Pending]] = [deque() for _ in range(self.num_envs)]
         self._failed: dict[int, tuple[int, int]] = {}  # env -> (episode, step) of its latest failed step
+        self.success_trap = SuccessTrap(form)
 
     def _record_point(self, env: int, done: bool, info: dict[str, Any], frame: FrameGetter) -> None:
         """Record the state after ``record.t`` actions if the form needs it. Everything is read before
@@ -322,6 +353,7 @@ class RewardEngine:
                      frame: FrameGetter) -> None:
         """Env ``env`` took a step; ``info``/``frame()`` describe the state it reached."""
         record, done = self.records[env], bool(terminated or truncated)
+        self.success_trap.observe(bool(terminated), info)
         record.t += 1
         self._record_point(env, done, info, frame)
         request = self.form.request(env, self.states[env], record, done)

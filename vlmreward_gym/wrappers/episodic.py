@@ -28,6 +28,8 @@ class EpisodicForm(RewardForm):
     """
 
     want = Capability.EPISODE_SCORE
+    terminate_on_success = False
+    pays_absolute_per_step = False  # one score, on the last step
 
     def __init__(self, scale: str = "unit", frame_stride: int = 1, binary_threshold: float | None = None):
         if scale not in SCALES:

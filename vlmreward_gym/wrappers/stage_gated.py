@@ -30,7 +30,9 @@ class StageGatedForm(RewardForm):
     stage's instruction. Its success probability at or above ``threshold`` on ``patience``
     consecutive queries advances the stage (Robometer-style multi-stage RL with the reward model
     as the success detector). Completing the last stage pays 1.0 from then on and, with
-    ``terminate_on_success``, ends the episode.
+    ``terminate_on_success``, ends the episode; the absolute reward then warns (a policy may learn to
+    stall short of the last stage, see :class:`~vlmreward_gym.wrappers.engine.SuccessTrap`): prefer
+    ``relative=True``. Needs ``scoring="sync"``: each query asks about the stage the last answers reached.
 
     Args:
         stages: the sub-task instructions in order (at least one).
@@ -64,6 +66,10 @@ class StageGatedForm(RewardForm):
 
     def default_instruction(self) -> str:
         return " then ".join(self.stages)
+
+    @property
+    def pays_absolute_per_step(self) -> bool:
+        return not self.relative
 
     def new_state(self) -> _StageState:
         return _StageState()
