@@ -1,5 +1,6 @@
 """Bad input and bad model output raise errors that name the problem; nothing becomes a silent 0."""
 
+import re
 import warnings
 
 import gymnasium as gym
@@ -182,3 +183,22 @@ def test_absolute_reward_on_an_env_that_terminates_at_success_warns_once(vector,
     assert len(caught) == warns
     if warns:
         assert "the env terminated at success" in caught[0]
+
+
+def test_stage_gated_without_stages_says_how_to_pass_them():
+    with pytest.raises(ValueError, match=r"stage_gated.*pass stages=\["):
+        vrg.wrap(ScriptedEnv(), model="oracle", form="stage_gated", instruction="t")
+
+
+@pytest.mark.parametrize("vector", [False, True])
+def test_a_misspelt_form_option_names_the_close_match_and_the_options(vector):
+    env = SyncVectorEnv([ScriptedEnv, ScriptedEnv]) if vector else ScriptedEnv()
+    with pytest.raises(TypeError, match=r"(?s)'evry'.*dense reward form.*did you mean 'every'.*frame_stride.*scoring"):
+        vrg.wrap(env, model="oracle", instruction="t", evry=5)
+
+
+@pytest.mark.parametrize("model", ["noisy-oracle", "oracle"])
+def test_model_options_passed_flat_point_to_model_kwargs(model):
+    kwarg = {"noisy-oracle": {"mae": 0.5}, "oracle": {"tolerance": 0.01}}[model]
+    with pytest.raises(TypeError, match=rf"{list(kwarg)[0]}.*reward model '{model}'.*model_kwargs={re.escape(str(kwarg))}"):
+        vrg.wrap(ScriptedEnv(), model=model, instruction="t", **kwarg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -9,9 +10,10 @@ import gymnasium as gym
 import numpy as np
 
 from vlmreward_gym.models.base import RewardModel
-from vlmreward_gym.models.registry import make_reward_model
+from vlmreward_gym.models.registry import make_reward_model, model_options
 from vlmreward_gym.types import RewardInputError, check_frame
-from vlmreward_gym.wrappers.engine import Delivery, FailedStep, RewardEngine, RewardForm, describe_failures
+from vlmreward_gym.wrappers.engine import (Delivery, FailedStep, RewardEngine, RewardForm, describe_failures, form_name,
+                                           form_options)
 from vlmreward_gym.wrappers.frames import frame_from_obs
 from vlmreward_gym.wrappers.scoring import Relabel, RewardDeliveryError
 
@@ -132,10 +134,38 @@ class LateRewardsMixin:
         super().close()
 
 
+#: the wrapper's own keyword options besides ``model`` and ``instruction`` (the rest go to the form)
+WRAPPER_OPTIONS = ("model_kwargs", "frame_key", "scoring", "scoring_options")
+
+
+def check_form_options(form_class: type[RewardForm], model: str | RewardModel, form_kwargs: dict[str, Any]) -> None:
+    """Refuse keyword arguments that are no option of the form, saying where they belong.
+
+    Raises:
+        TypeError: model options passed flat (pointing to ``model_kwargs``), or an unknown option (with
+            the closest valid name and the list of options).
+    """
+    options = form_options(form_class)
+    unknown = {key: value for key, value in form_kwargs.items() if key not in options}
+    if not unknown:
+        return
+    name = form_name(form_class)
+    of_model = {k: v for k, v in unknown.items() if isinstance(model, str) and k in model_options(model)}
+    if of_model:
+        raise TypeError(f"{', '.join(of_model)} {'is an option' if len(of_model) == 1 else 'are options'} of reward "
+                        f"model {model!r}, not of the {name} reward form: pass model_kwargs={of_model!r}")
+    key = next(iter(unknown))
+    close = difflib.get_close_matches(key, options + list(WRAPPER_OPTIONS), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else "."
+    raise TypeError(f"unknown option {key!r} for the {name} reward form{hint} Its options: {', '.join(options)}; "
+                    f"the wrapper's: {', '.join(WRAPPER_OPTIONS)}; a model's go in model_kwargs={{...}}")
+
+
 def build_model_and_form(form_class: type[RewardForm], model: str | RewardModel, model_kwargs: dict | None,
                          form_kwargs: dict[str, Any]) -> tuple[RewardModel, bool, RewardForm]:
     """The backend, whether it was built here from a name (then the wrapper closes it), and the form;
-    shared by single and vector wrappers."""
+    shared by single and vector wrappers. The form is checked and built first: its errors cost no model load."""
+    check_form_options(form_class, model, form_kwargs)
     form = form_class(**form_kwargs)
     return make_reward_model(model, **(model_kwargs or {})), not isinstance(model, RewardModel), form
 

@@ -10,7 +10,9 @@ one env; the vector twins use it with ``num_envs`` envs, so both compute the sam
 from __future__ import annotations
 
 import abc
+import inspect
 import math
+import re
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
@@ -125,6 +127,17 @@ def detection_info(state: DetectionState) -> dict[str, Any]:
     return info
 
 
+def form_name(form_class: type) -> str:
+    """The form's name as :func:`vlmreward_gym.wrap` takes it: ``StageGatedForm`` -> ``stage_gated``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", form_class.__name__.removesuffix("Form")).lower()
+
+
+def form_options(form_class: type) -> list[str]:
+    """The keyword options of a form's constructor, in order."""
+    parameters = list(inspect.signature(form_class.__init__).parameters.values())[1:]  # without self
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 class RewardForm(abc.ABC):
     """How one reward form turns model answers into rewards. Per-env state lives in objects
     made by :meth:`new_state`, so the engine can keep an ending episode's state while the next
@@ -156,7 +169,7 @@ class RewardForm(abc.ABC):
 
     @property
     def name(self) -> str:
-        return type(self).__name__.removesuffix("Form").lower()
+        return form_name(type(self))
 
     @abc.abstractmethod
     def new_state(self) -> Any:

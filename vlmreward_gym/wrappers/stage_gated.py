@@ -46,9 +46,13 @@ class StageGatedForm(RewardForm):
 
     want = Capability.PROGRESS | Capability.SUCCESS
 
-    def __init__(self, stages: Sequence[str], threshold: float = 0.65, patience: int = 2, every: int = 1,
+    def __init__(self, stages: Sequence[str] | None = None, threshold: float = 0.65, patience: int = 2, every: int = 1,
                  frame_stride: int | None = None, fill: str = "hold", terminate_on_success: bool = True,
                  relative: bool = False, gamma: float = 0.99):
+        if stages is None:
+            raise ValueError("the stage_gated reward form needs its sub-task instructions in order: pass "
+                             "stages=[...], e.g. stages=['reach the red cube', 'grasp it', 'lift it'] (the "
+                             "vlmreward/<Task>-v1 envs give their task's stages by default)")
         stages = [stages] if isinstance(stages, str) else list(stages)
         if not stages or any(not isinstance(s, str) or not s.strip() for s in stages):
             raise ValueError(f"stages must be a non-empty list of non-empty instructions, got {stages!r}")
