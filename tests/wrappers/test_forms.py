@@ -7,6 +7,7 @@ from gymnasium.vector import SyncVectorEnv
 import vlmreward_gym as vrg
 from scripted import FrameProbeModel, ScriptedEnv, run_episode, shown_steps
 from vlmreward_gym.models.registry import register_reward_model, unregister_reward_model
+from vlmreward_gym.types import subsample_indices
 from vlmreward_gym.wrappers import ContrastiveReward, DenseReward, EpisodicReward, StageGatedReward
 
 
@@ -44,6 +45,16 @@ def test_dense_relative_is_potential_based_and_telescopes():
     np.testing.assert_allclose(r, gamma * phi[1:] - phi[:-1])
     discounted = sum(gamma**t * r[t] for t in range(len(r)))
     assert discounted == pytest.approx(gamma**7 * 0.7 - 0.0)
+
+
+def test_the_one_subsample_keeps_first_and_last_and_the_last_frame_alone():
+    assert subsample_indices(20, 8)[[0, -1]].tolist() == [0, 19] and len(subsample_indices(20, 8)) == 8
+    assert subsample_indices(3, 8).tolist() == [0, 1, 2] == subsample_indices(3, None).tolist()
+    assert subsample_indices(5, 1).tolist() == [4]  # the current state, as every backend is sent it
+    with pytest.raises(ValueError, match="empty clip"):
+        subsample_indices(0, 2)
+    with pytest.raises(ValueError, match="count"):
+        subsample_indices(5, 0)
 
 
 def test_dense_subsamples_to_model_frame_count_keeping_first_and_last():

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlmreward_gym.types import Capability
+from vlmreward_gym.types import Capability, subsample_indices
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward
-from vlmreward_gym.wrappers.frames import subsample_indices
 
 SCALES = ("raw", "unit", "binary")
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from vlmreward_gym.types import Capability
+from vlmreward_gym.types import Capability, subsample_indices
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
                                            DetectionState, SuccessDetector, check_fill, detection_info, fill_reward,
                                            shaping_reward)
-from vlmreward_gym.wrappers.frames import subsample_indices
 
 
 @dataclass
