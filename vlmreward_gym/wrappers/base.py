@@ -56,8 +56,9 @@ class Deliveries:
 
     def _raise(self, failures: list[FailedStep]) -> None:
         if failures:
+            cause = next((f.error for f in failures if f.error is not None), None)
             raise RewardDeliveryError(f"{describe_failures(failures)}. The {len(self._late)} rewards that did "
-                                      f"arrive are kept: pop_relabels() returns them")
+                                      f"arrive are kept: pop_relabels() returns them") from cause
 
     def take(self, block: bool) -> list[Relabel]:
         """Every arrived relabel not taken yet (waiting for all pending answers if ``block``).
