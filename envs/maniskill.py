@@ -5,7 +5,7 @@
 * reward: the task's **normalized dense reward**, a float in [0, 1] (ManiSkill's
   ``reward_mode="normalized_dense"``; 1.0 at success). It is the only place the simulator's
   reward appears: ``obs_mode="state"`` observations hold robot and object state, not the reward.
-  Under a learned reward (``reward_model=...``) the core wrapper replaces it and keeps it in
+  Under a learned reward (``model=...``) the core wrapper replaces it and keeps it in
   ``info["env_reward"]``.
 * ``info["oracle_progress"]`` (float in [0, 1]) and ``info["success"]`` (bool) in both
   ``reset()`` and ``step()`` (see :mod:`vlmreward_gym.oracle`). Progress is the normalized dense
@@ -37,14 +37,14 @@ import gymnasium as gym
 import numpy as np
 
 from envs import maniskill_setup
-from envs.maniskill_instructions import INSTRUCTIONS, instructions_for
+from envs.maniskill_instructions import INSTRUCTIONS, STAGES, instructions_for, stages_for
 from vlmreward_gym.oracle import PROGRESS_KEY, SUCCESS_KEY
-from vlmreward_gym.registration import MANISKILL_TASKS, wrap_if_requested
+from vlmreward_gym.registration import MANISKILL_TASKS, reward_options, wrap_if_requested
 
 # Before mani_skill / sapien are imported anywhere in this process.
 maniskill_setup.configure()
 
-__all__ = ["make_env", "make_vector_env", "ManiSkillOracleEnv", "INSTRUCTIONS", "MANISKILL_TASKS",
+__all__ = ["make_env", "make_vector_env", "ManiSkillOracleEnv", "INSTRUCTIONS", "STAGES", "MANISKILL_TASKS",
            "FRAME_SOURCES", "task_id", "default_instruction"]
 
 FRAME_SOURCES = ("render_camera", "sensor")
@@ -178,8 +178,7 @@ def _check_backend(sim_backend: str) -> None:
                               "mani_skill.vector.wrappers.gymnasium.ManiSkillVectorEnv directly")
 
 
-def make_env(task: str, *, reward_model: Any = None, reward_form: str = "dense", instruction: str | None = None,
-             reward_kwargs: dict[str, Any] | None = None, render_mode: str | None = None, obs_mode: str = "state",
+def make_env(task: str, *, render_mode: str | None = None, obs_mode: str = "state",
              frame_source: str = "render_camera", frame_size: int | Sequence[int] = 128,
              max_episode_steps: int | None = None, control_mode: str | None = None, sim_backend: str = "cpu",
              **kwargs: Any) -> gym.Env:
@@ -187,8 +186,6 @@ def make_env(task: str, *, reward_model: Any = None, reward_form: str = "dense",
 
     Args:
         task: ``"PickCube"`` or ``"PickCube-v1"``, one of :data:`MANISKILL_TASKS`.
-        reward_model, reward_form, instruction, reward_kwargs: when ``reward_model`` is given the
-            env is wrapped by ``vlmreward_gym.wrap`` (instruction defaults to the task's default).
         render_mode: ``"rgb_array"`` to allow ``render()``; None for state-only use.
         obs_mode: ManiSkill observation mode; ``"state"`` (flat float32 vector) or
             ``"state_dict"``. Visual modes render on every step.
@@ -198,16 +195,20 @@ def make_env(task: str, *, reward_model: Any = None, reward_form: str = "dense",
         control_mode: ManiSkill controller, default ``pd_joint_delta_pos`` for the Panda tasks
             (the motion-planned demos use ``pd_joint_pos``).
         sim_backend: ``"cpu"`` only (see :func:`_check_backend`).
-        **kwargs: passed to ManiSkill's ``gym.make`` (e.g. ``robot_uids``).
+        **kwargs: the reward keywords ``model``, ``form``, ``model_kwargs``, ``instruction``,
+            ``reward_kwargs`` (see :mod:`vlmreward_gym.registration`: with ``model`` the env is wrapped
+            by ``vlmreward_gym.wrap``, with the task's default instruction and, for ``stage_gated``,
+            its :data:`STAGES`); the rest goes to ManiSkill's ``gym.make`` (e.g. ``robot_uids``).
     """
     env_id = task_id(task)
+    reward = reward_options(kwargs)
     if frame_source not in FRAME_SOURCES:
         raise ValueError(f"frame_source must be one of {FRAME_SOURCES}, got {frame_source!r}")
     if render_mode not in (None, "rgb_array"):
         raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
     if "reward_mode" in kwargs:
         raise ValueError("reward_mode is fixed to 'normalized_dense' (it defines oracle_progress); "
-                         "use reward_model=... for another reward")
+                         "use model=... for another reward")
     _check_backend(sim_backend)
     h, w = _frame_hw(frame_size)
 
@@ -230,8 +231,7 @@ def make_env(task: str, *, reward_model: Any = None, reward_form: str = "dense",
             raise RuntimeError(maniskill_setup.missing_vulkan_message(error)) from error
         raise
     env = ManiSkillOracleEnv(CPUGymWrapper(env), frame_source, (h, w), render_mode)
-    return wrap_if_requested(env, reward_model, reward_form, instruction, default_instruction(env_id),
-                             reward_kwargs)
+    return wrap_if_requested(env, default_instruction(env_id), stages_for(env_id), **reward)
 
 
 def make_vector_env(task: str, num_envs: int, **make_env_kwargs: Any) -> gym.vector.VectorEnv:

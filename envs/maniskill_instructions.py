@@ -47,9 +47,34 @@ INSTRUCTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def instructions_for(task: str) -> tuple[str, ...]:
-    """All instructions of ``task`` (without the ``-v1`` suffix); the first is the default."""
+#: Sub-task instructions in order, the default ``stages`` of the ``stage_gated`` reward form: the
+#: phases the task's dense reward scores (reach, grasp, carry/place), in words a model can check.
+STAGES: dict[str, tuple[str, ...]] = {
+    "PickCube": ("reach the red cube", "grasp the red cube", "move the red cube to the green goal point"),
+    "PushCube": ("move the gripper behind the blue cube", "push the blue cube onto the red and white target"),
+    "PullCube": ("move the gripper to the far side of the blue cube",
+                 "pull the blue cube back onto the red and white target"),
+    "StackCube": ("grasp the red cube", "lift the red cube above the green cube",
+                  "place the red cube on the green cube and let go"),
+    "PlaceSphere": ("grasp the blue sphere", "move the sphere above the bin", "put the sphere into the bin"),
+    "LiftPegUpright": ("grasp the lying peg", "lift the peg and turn it upright", "stand the peg upright on the table"),
+    "PegInsertionSide": ("grasp the peg", "line the peg up with the hole in the side of the box",
+                         "insert the peg into the hole"),
+}
+
+
+def _lookup(table: dict[str, tuple[str, ...]], what: str, task: str) -> tuple[str, ...]:
     key = task.removesuffix("-v1")
-    if key not in INSTRUCTIONS:
-        raise KeyError(f"no instructions for ManiSkill task {task!r}; known: {sorted(INSTRUCTIONS)}")
-    return INSTRUCTIONS[key]
+    if key not in table:
+        raise KeyError(f"no {what} for ManiSkill task {task!r}; known: {sorted(table)}")
+    return table[key]
+
+
+def stages_for(task: str) -> tuple[str, ...]:
+    """The ``stage_gated`` stages of ``task`` (with or without the ``-v1`` suffix)."""
+    return _lookup(STAGES, "stages", task)
+
+
+def instructions_for(task: str) -> tuple[str, ...]:
+    """All instructions of ``task`` (with or without the ``-v1`` suffix); the first is the default."""
+    return _lookup(INSTRUCTIONS, "instructions", task)

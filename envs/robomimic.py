@@ -47,7 +47,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vlmreward_gym.oracle import PROGRESS_KEY, SUCCESS_KEY  # noqa: E402
-from vlmreward_gym.registration import wrap_if_requested  # noqa: E402
+from vlmreward_gym.registration import reward_options, wrap_if_requested  # noqa: E402
 
 from envs.robomimic_oracle import oracle_progress  # noqa: E402
 
@@ -229,18 +229,16 @@ class RobomimicEnv(gym.Env):
         self.rs_env.close()
 
 
-def make_env(task: str, *, reward_model: Any = None, reward_form: str = "dense", instruction: str | None = None,
-             reward_kwargs: dict[str, Any] | None = None, render_mode: str | None = None,
-             frame_size: int | tuple[int, int] = 128, camera: str = "agentview", horizon: int | None = None,
-             **kwargs: Any) -> gym.Env:
-    """Build ``task`` (Lift, Can, Square), wrapped with ``reward_model`` when one is given.
+def make_env(task: str, *, render_mode: str | None = None, frame_size: int | tuple[int, int] = 128,
+             camera: str = "agentview", horizon: int | None = None, **kwargs: Any) -> gym.Env:
+    """Build ``task`` (Lift, Can, Square), wrapped with a reward model when ``model`` is given.
 
-    ``reward_model``/``reward_form``/``instruction``/``reward_kwargs`` go to ``vlmreward_gym.wrap``
-    (the default instruction is ``INSTRUCTIONS[task][0]``, the default ``stages`` of the
-    ``stage_gated`` form ``STAGES[task]``); the rest to :class:`RobomimicEnv`.
+    The reward keywords ``model``, ``form``, ``model_kwargs``, ``instruction``, ``reward_kwargs`` go
+    to ``vlmreward_gym.wrap`` (see :mod:`vlmreward_gym.registration`; the default instruction is
+    ``INSTRUCTIONS[task][0]``, the default ``stages`` of the ``stage_gated`` form ``STAGES[task]``);
+    the rest to :class:`RobomimicEnv`.
     """
     _check_task(task)
-    if reward_form.replace("-", "_") == "stage_gated":
-        reward_kwargs = {"stages": list(STAGES[task]), **(reward_kwargs or {})}
+    reward = reward_options(kwargs)
     env = RobomimicEnv(task, render_mode=render_mode, frame_size=frame_size, camera=camera, horizon=horizon, **kwargs)
-    return wrap_if_requested(env, reward_model, reward_form, instruction, INSTRUCTIONS[task][0], reward_kwargs)
+    return wrap_if_requested(env, INSTRUCTIONS[task][0], STAGES[task], **reward)

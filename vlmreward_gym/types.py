@@ -163,6 +163,22 @@ class RewardOutput:
         return np.array([p[-1] for p in self.progress], dtype=np.float64)
 
 
+def subsample_indices(length: int, count: int | None) -> np.ndarray:
+    """The one frame subsampling of the package (wrappers, backends, evaluation): ``(k,)`` int indices of
+    ``k = min(count, length)`` frames spread evenly over a clip of ``length``, in order, first and last
+    kept. ``count=1`` keeps the last frame (the current state); ``count=None`` keeps every frame.
+    """
+    if length < 1:
+        raise ValueError(f"cannot subsample an empty clip (length {length})")
+    if count is not None and count < 1:
+        raise ValueError(f"a frame count must be >= 1 (or None for every frame), got {count}")
+    if count is None or count >= length:
+        return np.arange(length)
+    if count == 1:
+        return np.array([length - 1])
+    return np.unique(np.linspace(0, length - 1, count).round().astype(int))
+
+
 def batch_clips(clips: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, ...]:
     """Turn a ``(B, T, H, W, 3)`` array or a sequence of ``(T_i, H, W, 3)`` arrays into a tuple of clips."""
     if isinstance(clips, np.ndarray):

@@ -59,7 +59,7 @@ def test_chunk_execution_sums_rewards_and_stops_at_the_episode_end():
 
 def test_an_episodic_reward_paid_on_the_last_step_lands_in_the_chunk():
     env = gym.make("vlmreward/PointReach-v0", max_episode_steps=6)
-    env = vrg.wrap(env, model="oracle", form="episodic", instruction=INSTRUCTION)
+    env = vrg.wrap(env, model="oracle", form="episodic", instruction=INSTRUCTION, scale="raw")
     policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
     env = NoiseActionWrapper(env, policy)
     env.reset(seed=0)

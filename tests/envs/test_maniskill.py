@@ -305,6 +305,19 @@ def test_wrapped_env_runs_an_episode_in_every_form(form):
         env.close()
 
 
+def test_gym_make_takes_wraps_names_and_gives_stage_gated_the_tasks_stages():
+    import vlmreward_gym  # noqa: F401  (registers the ids)
+    from envs.maniskill import STAGES
+
+    env = gym.make("vlmreward/PickCube-v1", model="oracle", form="stage_gated", max_episode_steps=3)
+    try:
+        assert env.get_wrapper_attr("form").stages == list(STAGES["PickCube"])
+        env.reset(seed=0)
+        assert np.isfinite(env.step(env.action_space.sample())[1])
+    finally:
+        env.close()
+
+
 def test_learned_reward_renders_only_when_it_needs_a_frame():
     import vlmreward_gym as vrg
 

@@ -20,7 +20,7 @@ from vlmreward_gym.models import lrm  # noqa: E402
 from vlmreward_gym.models.roboreward import PROMPT as ROBOREWARD_PROMPT, parse_score  # noqa: E402
 from vlmreward_gym.models.lrm import parse_completion, parse_contrastive, parse_progress  # noqa: E402
 from vlmreward_gym.models.topreward import prefix_lengths  # noqa: E402
-from vlmreward_gym.types import Capability, CapabilityError, RewardQuery  # noqa: E402
+from vlmreward_gym.types import Capability, CapabilityError, RewardQuery, subsample_indices  # noqa: E402
 
 from . import tiny  # noqa: E402
 
@@ -184,6 +184,12 @@ def test_robometer_layouts_shapes_ranges_batching(robometer_dirs, layout):
     alone = model(query(P | S, frames[1:2]))
     np.testing.assert_allclose(alone.progress[0], out.progress[1], atol=1e-4)
     np.testing.assert_allclose(alone.success, out.success[1:2], atol=1e-4)
+
+
+def test_robometer_with_one_frame_sees_the_last_one_as_the_wrappers_send_it(robometer_dirs):
+    model = vrg.make_reward_model("robometer-4b", path=str(robometer_dirs["prog_token"]), num_frames=1)
+    out = model(query(P | S, clips((12,))))
+    assert out.raw[0]["frame_indices"] == subsample_indices(12, 1).tolist() == [11]
 
 
 def test_robometer_in_dense_and_stage_gated_forms(robometer_dirs):

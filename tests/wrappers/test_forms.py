@@ -2,9 +2,12 @@
 
 import numpy as np
 import pytest
+from gymnasium.vector import SyncVectorEnv
 
 import vlmreward_gym as vrg
 from scripted import FrameProbeModel, ScriptedEnv, run_episode, shown_steps
+from vlmreward_gym.models.registry import register_reward_model, unregister_reward_model
+from vlmreward_gym.types import subsample_indices
 from vlmreward_gym.wrappers import ContrastiveReward, DenseReward, EpisodicReward, StageGatedReward
 
 
@@ -44,6 +47,16 @@ def test_dense_relative_is_potential_based_and_telescopes():
     assert discounted == pytest.approx(gamma**7 * 0.7 - 0.0)
 
 
+def test_the_one_subsample_keeps_first_and_last_and_the_last_frame_alone():
+    assert subsample_indices(20, 8)[[0, -1]].tolist() == [0, 19] and len(subsample_indices(20, 8)) == 8
+    assert subsample_indices(3, 8).tolist() == [0, 1, 2] == subsample_indices(3, None).tolist()
+    assert subsample_indices(5, 1).tolist() == [4]  # the current state, as every backend is sent it
+    with pytest.raises(ValueError, match="empty clip"):
+        subsample_indices(0, 2)
+    with pytest.raises(ValueError, match="count"):
+        subsample_indices(5, 0)
+
+
 def test_dense_subsamples_to_model_frame_count_keeping_first_and_last():
     model = FrameProbeModel(num_frames=3)
     run_episode(DenseReward(ScriptedEnv(length=9), model, "task", every=1))
@@ -53,19 +66,27 @@ def test_dense_subsamples_to_model_frame_count_keeping_first_and_last():
 
 def test_episodic_pays_only_on_the_last_step_with_each_scale():
     model = FrameProbeModel(scale=20.0, num_frames=4)
-    steps = run_episode(EpisodicReward(ScriptedEnv(length=7), model, "task"))
+    steps = run_episode(EpisodicReward(ScriptedEnv(length=7), model, "task", scale="raw"))
     assert rewards(steps) == [0.0] * 6 + [pytest.approx(1 + 4 * 7 / 20)]
     assert len(model.queries) == 1 and shown_steps(model.queries[0]) == [[0, 2, 5, 7]]
-    unit = run_episode(EpisodicReward(ScriptedEnv(length=7), FrameProbeModel(scale=20.0), "task", scale="unit"))
+    unit = run_episode(EpisodicReward(ScriptedEnv(length=7), FrameProbeModel(scale=20.0), "task"))  # the default
     assert rewards(unit)[-1] == pytest.approx(7 / 20)
     binary = [rewards(run_episode(EpisodicReward(ScriptedEnv(length=L), FrameProbeModel(scale=20.0), "task",
                                                  scale="binary", binary_threshold=3.0)))[-1] for L in (7, 10)]
     assert binary == [0.0, 1.0]
 
 
+@pytest.mark.parametrize("form", ["episodic", "dense", "contrastive", "stage_gated"])
+def test_the_zero_control_pays_nothing_by_default(form):
+    """The "no reward" control of an ablation: the lowest answer on the default scale of every form is 0."""
+    kwargs = {"stages": ["task"]} if form == "stage_gated" else {}
+    steps = run_episode(vrg.wrap(ScriptedEnv(length=5), model="zero", form=form, instruction="task", **kwargs))
+    assert rewards(steps) == [0.0] * 5
+
+
 def test_episodic_frame_stride_renders_less_and_truncation_also_pays():
     env = ScriptedEnv(length=7, truncate=True)
-    steps = run_episode(EpisodicReward(env, FrameProbeModel(scale=20.0), "task", frame_stride=3))
+    steps = run_episode(EpisodicReward(env, FrameProbeModel(scale=20.0), "task", frame_stride=3, scale="raw"))
     assert env.render_calls == 4  # t = 0, 3, 6 and the last step 7
     r, term, trunc, info = steps[-1]
     assert (term, trunc) == (False, True) and r == pytest.approx(1 + 4 * 7 / 20)
@@ -121,6 +142,19 @@ def test_success_termination_in_dense_form():
     assert len(steps) == 4 and steps[-1][1] is True and steps[-1][3]["reward_model"]["success"]
 
 
+@pytest.mark.parametrize("form, kwargs", [("dense", {}), ("contrastive", {}), ("stage_gated", {"stages": ["a"]})])
+@pytest.mark.parametrize("every, patience, ends_at", [(3, 1, 3), (1, 2, 2)])
+def test_success_detection_counts_only_answers_after_actions(form, kwargs, every, patience, ends_at):
+    """Success shows from the first frame on: every form ends the episode on its first ``patience`` queries
+    after actions; the dense form's reset-time answer (its potential) does not count toward detection."""
+    model = FrameProbeModel(success_value=0)
+    options = {"threshold": 0.5, "patience": patience} if form == "stage_gated" else {
+        "terminate_on_success": True, "success_patience": patience}
+    steps = run_episode(vrg.wrap(ScriptedEnv(length=10), model=model, form=form, instruction="task", every=every,
+                                 **options, **kwargs))
+    assert len(steps) == ends_at and steps[-1][1] is True
+
+
 def test_nothing_leaks_across_reset():
     env, model = ScriptedEnv(length=6), FrameProbeModel()
     wrapped = DenseReward(env, model, "task", every=3)
@@ -157,3 +191,34 @@ def test_wrap_on_point_reach_oracle_dense_rises_to_success():
             break
     assert term and info["success"] and r == 1.0
     assert np.all(np.diff(progress) >= 0)
+
+
+class ClosingProbe(FrameProbeModel):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.closes = 0
+
+    def close(self):
+        self.closes += 1
+
+
+@pytest.fixture
+def made_by_name():
+    """The models the registry builds for the name ``closing-probe``."""
+    made = []
+    register_reward_model("closing-probe", lambda **kwargs: made.append(ClosingProbe(**kwargs)) or made[-1])
+    yield made
+    unregister_reward_model("closing-probe")
+
+
+@pytest.mark.parametrize("vector", [False, True])
+def test_a_model_built_from_a_name_is_closed_with_the_wrapper(made_by_name, vector):
+    """The wrapper owns (and closes, once) a model it built; a model passed in is the caller's to close."""
+    make_env = (lambda: SyncVectorEnv([ScriptedEnv, ScriptedEnv])) if vector else ScriptedEnv
+    given = ClosingProbe()
+    by_name = vrg.wrap(make_env(), model="closing-probe", model_kwargs={"scale": 10.0}, instruction="t")
+    by_object = vrg.wrap(make_env(), model=given, instruction="t")
+    by_name.close()
+    by_name.close()
+    by_object.close()
+    assert [m.closes for m in made_by_name] == [1] and given.closes == 0

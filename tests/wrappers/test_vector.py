@@ -115,3 +115,21 @@ def test_success_termination_matches_single_wrappers(mode, frame_key):
             expected += [(r, term, trunc) for r, term, trunc, _ in run_episode(env, seed=i if e == 0 else None)]
         assert len(traces[i]) >= 10
         assert [tuple(t) for t in traces[i]] == [tuple(e) for e in expected[:len(traces[i])]]
+
+
+@pytest.mark.parametrize("mode, frame_key", [(AutoresetMode.NEXT_STEP, None), (AutoresetMode.SAME_STEP, "rgb")])
+def test_success_detected_at_a_time_out_terminates_like_the_single_wrapper(mode, frame_key):
+    """The model detects success on the very step the env truncates: terminated=True in both, so PPO does
+    not bootstrap past a step the reward model called a success."""
+    kwargs = {"every": 1, "terminate_on_success": True}
+    make_env = lambda: ScriptedEnv(length=4, truncate=True)  # noqa: E731
+    single = run_episode(vrg.wrap(make_env(), model=FrameProbeModel(success_value=4), form="dense",
+                                  instruction="task", frame_key=frame_key, **kwargs))
+    assert [(term, trunc) for _, term, trunc, _ in single][-1] == (True, True)
+    venv = vrg.wrap(SyncVectorEnv([make_env for _ in range(N)], autoreset_mode=mode),
+                    model=FrameProbeModel(success_value=4), form="dense", instruction="task", frame_key=frame_key,
+                    **kwargs)
+    venv.reset(seed=0)
+    ends = [venv.step(np.zeros((N, 1), np.float32))[2:4] for _ in range(4)]
+    assert [(term.tolist(), trunc.tolist()) for term, trunc in ends] == [([False] * N, [False] * N)] * 3 + [
+        ([True] * N, [True] * N)]

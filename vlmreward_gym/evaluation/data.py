@@ -50,7 +50,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from vlmreward_gym.models.control import rubric_score
-from vlmreward_gym.wrappers.frames import subsample_indices
+from vlmreward_gym.types import subsample_indices
 
 CATEGORIES = ("expert", "suboptimal", "failed")
 

@@ -294,13 +294,6 @@ def frame_seconds(timesteps: np.ndarray | None, length: int, fps: float, spec: V
     return seconds
 
 
-def subsample(length: int, count: int | None) -> np.ndarray:
-    """``count`` indices spread over ``length`` frames, first and last kept (all when ``count`` is None)."""
-    if count is None or length <= count:
-        return np.arange(length)
-    return np.unique(np.linspace(0, length - 1, count).round().astype(int))
-
-
 def load_chat_template(tokenizer: Any, path: str) -> None:
     """Give the tokenizer the checkpoint's chat template when only the processor files carry it."""
     if getattr(tokenizer, "chat_template", None):
@@ -546,7 +539,8 @@ class QwenVL:
 
 
 def generate_parsed(vl: QwenVL, texts: Sequence[str], videos: Sequence, images: Sequence, parse: Any,
-                    max_new_tokens: int, what: str, default: Any = None) -> tuple[list[Any], list[list[str]]]:
+                    max_new_tokens: int, what: str, default: Any = None
+                    ) -> tuple[list[Any], list[list[str]], list[int]]:
     """Generate, parse each row, regenerate the unparsed rows once with sampling, else raise.
 
     Args:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
@@ -99,6 +100,17 @@ def list_reward_models() -> list[str]:
     """Sorted names of every registered backend (built-in and entry points)."""
     _load_entry_points()
     return sorted(_registry)
+
+
+def model_options(name: str) -> list[str]:
+    """The keyword options of the factory registered as ``name`` (what ``model_kwargs`` may hold); empty when
+    the name is unknown, its module cannot be imported or its signature cannot be read."""
+    _load_entry_points()
+    try:
+        parameters = inspect.signature(_resolve(name)).parameters.values()
+    except (KeyError, ImportError, TypeError, ValueError):
+        return []
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def _resolve(name: str) -> Factory:

@@ -52,9 +52,9 @@ import numpy as np
 
 from vlmreward_gym.models.base import ModelInfo, RewardModel
 from vlmreward_gym.models.qwen_video import (QwenInputs, VideoSpec, default_dtype, frame_seconds,
-                                             import_torch_transformers, load_error, resolve_weights, subsample,
-                                             to_device)
-from vlmreward_gym.types import Capability, RewardInputError, RewardOutput, RewardQuery, check_frames
+                                             import_torch_transformers, load_error, resolve_weights, to_device)
+from vlmreward_gym.types import (Capability, RewardInputError, RewardOutput, RewardQuery, check_frames,
+                                 subsample_indices)
 
 HUB_ID = "robometer/Robometer-4B"
 PROMPT = ("The task for the robot is '{task}'. Given the trajectory video, predict the task progress at each frame, "
@@ -265,7 +265,7 @@ class RobometerModel(RewardModel):
         torch = self.torch
         texts, visuals, kept = [], [], []
         for clip, task in zip(query.frames, query.instructions):
-            keep = subsample(len(clip), self.num_frames)
+            keep = subsample_indices(len(clip), self.num_frames)
             kept.append(keep)
             texts.append(self._render(self._messages(task, clip[keep])))
             visuals.append(self._visuals([clip[keep]]))
@@ -305,7 +305,7 @@ class RobometerModel(RewardModel):
                                    f"instructions ({len(instructions)}), at least one")
         texts, visuals = [], []
         for a, b, task in zip(clips_a, clips_b, instructions):
-            a, b = a[subsample(len(a), self.num_frames)], b[subsample(len(b), self.num_frames)]
+            a, b = a[subsample_indices(len(a), self.num_frames)], b[subsample_indices(len(b), self.num_frames)]
             texts.append(self._render(self._pref_messages(task, a, b)))
             visuals.append(self._visuals([a, b]))
         batch = self._batch(texts, visuals)

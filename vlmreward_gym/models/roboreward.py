@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from vlmreward_gym.models.base import ModelInfo, RewardModel
-from vlmreward_gym.models.qwen_video import QwenVL, check_fps, frame_seconds, generate_parsed, subsample
-from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
+from vlmreward_gym.models.qwen_video import QwenVL, check_fps, frame_seconds, generate_parsed
+from vlmreward_gym.types import Capability, RewardOutput, RewardQuery, subsample_indices
 
 PROMPT = (
     "Given the task, assign a discrete progress score reward (1,2,3,4,5) for the robot in the video in the "
@@ -81,7 +81,7 @@ class RoboRewardModel(RewardModel):
     def _predict(self, query: RewardQuery) -> RewardOutput:
         texts, videos = [], []
         for i, (clip, task) in enumerate(zip(query.frames, query.instructions)):
-            keep = subsample(len(clip), self.num_frames)
+            keep = subsample_indices(len(clip), self.num_frames)
             steps = None if query.timesteps is None else query.timesteps[i][keep]
             messages = [{"role": "user", "content": [{"type": "video"},
                                                      {"type": "text", "text": PROMPT.format(task=task)}]}]

@@ -48,7 +48,7 @@ import numpy as np
 
 from vlmreward_gym.models.base import ModelInfo, RewardModel
 from vlmreward_gym.models.control import rubric_score
-from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
+from vlmreward_gym.types import Capability, RewardOutput, RewardQuery, subsample_indices
 
 CAPABILITIES = Capability.PROGRESS | Capability.SUCCESS | Capability.COMPARE | Capability.EPISODE_SCORE
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
@@ -333,8 +333,6 @@ class SimRewardModel(RewardModel):
 
     def scores(self, clips: Sequence[np.ndarray], instructions: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
         """Per-frame progress ``(T_i,)`` and success ``(T_i,)`` probabilities and the preference score ``(B,)``."""
-        from vlmreward_gym.wrappers.frames import subsample_indices
-
         torch = _torch()
         progress, success, preference = [], [], []
         for start in range(0, len(clips), self.batch_size):

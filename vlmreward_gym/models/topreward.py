@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from vlmreward_gym.models.base import ModelInfo, RewardModel
-from vlmreward_gym.models.qwen_video import QwenVL, check_fps, frame_seconds, subsample
-from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
+from vlmreward_gym.models.qwen_video import QwenVL, check_fps, frame_seconds
+from vlmreward_gym.types import Capability, RewardOutput, RewardQuery, subsample_indices
 
 PREFIX = "The above video shows a robot manipulation trajectory that completes the following task: "
 SUFFIX = " Decide whether the above statement is True or not. The answer is:"
@@ -129,7 +129,7 @@ class TOPRewardModel(RewardModel):
     def _predict(self, query: RewardQuery) -> RewardOutput:
         items, spans, plans = [], [], []
         for i, (clip, task) in enumerate(zip(query.frames, query.instructions)):
-            keep = subsample(len(clip), self.num_frames)
+            keep = subsample_indices(len(clip), self.num_frames)
             frames = self._resize(clip[keep])
             secs = frame_seconds(None if query.timesteps is None else query.timesteps[i][keep], len(keep), self.fps)
             lengths = prefix_lengths(len(keep), self.num_prefixes)

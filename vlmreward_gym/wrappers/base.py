@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import difflib
+import warnings
 from typing import Any, Callable, ClassVar, Sequence
 
 import gymnasium as gym
 import numpy as np
 
 from vlmreward_gym.models.base import RewardModel
-from vlmreward_gym.models.registry import make_reward_model
+from vlmreward_gym.models.registry import make_reward_model, model_options
 from vlmreward_gym.types import RewardInputError, check_frame
-from vlmreward_gym.wrappers.engine import Delivery, RewardEngine, RewardForm
+from vlmreward_gym.wrappers.engine import (Delivery, FailedStep, RewardEngine, RewardForm, describe_failures, form_name,
+                                           form_options)
 from vlmreward_gym.wrappers.frames import frame_from_obs
-from vlmreward_gym.wrappers.scoring import Relabel
+from vlmreward_gym.wrappers.scoring import Relabel, RewardDeliveryError
 
 
 class ResetNeeded(RuntimeError):
@@ -31,38 +34,87 @@ class Deliveries:
         self._late: list[Relabel] = []
 
     def settle(self) -> dict[tuple[int, bool], Delivery]:
-        """Dispatch what was observed and return what is answered of it, keyed ``(env, is_reset)``."""
+        """Dispatch what was observed and return what is answered of it, keyed ``(env, is_reset)``.
+
+        Raises:
+            RewardDeliveryError: an earlier late answer failed; this step's reward, if in, becomes a relabel.
+        """
         current = set(self.engine.dispatch())
+        delivered, failures = self.engine.collect(block=self.engine.scoring == "sync")
         inline = {}
-        for d in self.engine.collect(block=self.engine.scoring == "sync"):
-            if (d.env, d.episode, d.step, d.is_reset) in current:
+        for d in delivered:
+            if (d.env, d.episode, d.step, d.is_reset) in current and not failures:
                 inline[(d.env, d.is_reset)] = d
             else:
                 self._keep(d)
+        self._raise(failures)
         return inline
 
     def _keep(self, d: Delivery) -> None:
         if not d.is_reset:
             self._late.append(Relabel(d.env, d.episode, d.step, d.paid.reward, step_info(d)))
 
+    def _raise(self, failures: list[FailedStep]) -> None:
+        if failures:
+            cause = next((f.error for f in failures if f.error is not None), None)
+            raise RewardDeliveryError(f"{describe_failures(failures)}. The {len(self._late)} rewards that did "
+                                      f"arrive are kept: pop_relabels() returns them") from cause
+
     def take(self, block: bool) -> list[Relabel]:
-        for d in self.engine.collect(block=block):
-            self._keep(d)
+        """Every arrived relabel not taken yet (waiting for all pending answers if ``block``).
+
+        Raises:
+            RewardDeliveryError: naming every step left without a reward; the arrived ones stay for the next call.
+        """
+        self._raise(self._gather(block))
         late, self._late = self._late, []
         return late
 
+    def _gather(self, block: bool) -> list[FailedStep]:
+        """Keep every answered step as a relabel; return the failed ones."""
+        delivered, failures = self.engine.collect(block=block)
+        for d in delivered:
+            self._keep(d)
+        return failures
+
+    def close(self) -> None:
+        """Stop the scorer and warn about every reward that was never taken (nothing is dropped silently)."""
+        self.engine.close()
+        failures = self._gather(block=False)
+        unanswered = self.engine.unanswered()
+        if not (self._late or unanswered or failures):
+            return
+        problems = []
+        if self._late:
+            problems.append(f"{len(self._late)} arrived but were not taken (pop_relabels())")
+        if unanswered:
+            problems.append(f"{unanswered} were never answered")
+        if failures:
+            problems.append(describe_failures(failures))
+        lost = len(self._late) + unanswered + sum(f.step > 0 for f in failures)  # step 0: a reset, no reward
+        warnings.warn(f"closing with {lost} rewards not delivered: {'; '.join(problems)}. Call flush() and apply "
+                      f"its relabels before close()", RuntimeWarning, stacklevel=3)
+
 
 def step_info(d: Delivery | None, episode: int = 0, step: int = 0) -> dict[str, Any]:
-    """``info["reward_model"]`` of a step: the form's answer, or a pending marker with the step's ids."""
+    """``info["reward_model"]`` of a step: the form's answer and ``step`` (actions taken in the episode), or
+    a pending marker with the ids a :class:`~vlmreward_gym.wrappers.scoring.Relabel` will carry.
+
+    Only a pending step carries ``episode`` (the wrapper's count of the env's episodes, which keeps a relabel
+    identifiable across seeded resets): every other entry is the same whenever the same seed and actions are
+    replayed, as Gymnasium's ``check_env`` requires."""
     if d is None:
         return {"pending": True, "episode": episode, "step": step}
-    return {**d.info, "pending": False, "episode": d.episode, "step": d.step}
+    return {**d.info, "pending": False, "step": d.step}
 
 
 class LateRewardsMixin:
-    """``pop_relabels()`` / ``flush()`` for wrappers whose rewards may arrive late."""
+    """``pop_relabels()`` / ``flush()`` for wrappers whose rewards may arrive late, and ``close()``."""
 
     deliveries: Deliveries
+    model: RewardModel
+    owns_model: bool  # built from a name by the wrapper, so closed with it
+    _closed = False
 
     def pop_relabels(self) -> list[Relabel]:
         """Real rewards of earlier pending (NaN) steps that have arrived since the last call."""
@@ -73,20 +125,56 @@ class LateRewardsMixin:
         return self.deliveries.take(block=True)
 
     def close(self) -> None:
-        self.deliveries.engine.close()
+        """Stop the scorer (warning about rewards never taken, see :meth:`flush`), close the model if the wrapper
+        built it from a name (a model passed in is the caller's to close) and close the env; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self.deliveries.close()
+            if self.owns_model:
+                self.model.close()
         super().close()
 
 
+#: the wrapper's own keyword options besides ``model`` and ``instruction`` (the rest go to the form)
+WRAPPER_OPTIONS = ("model_kwargs", "frame_key", "scoring", "scoring_options")
+
+
+def check_form_options(form_class: type[RewardForm], model: str | RewardModel, form_kwargs: dict[str, Any]) -> None:
+    """Refuse keyword arguments that are no option of the form, saying where they belong.
+
+    Raises:
+        TypeError: model options passed flat (pointing to ``model_kwargs``), or an unknown option (with
+            the closest valid name and the list of options).
+    """
+    options = form_options(form_class)
+    unknown = {key: value for key, value in form_kwargs.items() if key not in options}
+    if not unknown:
+        return
+    name = form_name(form_class)
+    of_model = {k: v for k, v in unknown.items() if isinstance(model, str) and k in model_options(model)}
+    if of_model:
+        raise TypeError(f"{', '.join(of_model)} {'is an option' if len(of_model) == 1 else 'are options'} of reward "
+                        f"model {model!r}, not of the {name} reward form: pass model_kwargs={of_model!r}")
+    key = next(iter(unknown))
+    close = difflib.get_close_matches(key, options + list(WRAPPER_OPTIONS), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else "."
+    raise TypeError(f"unknown option {key!r} for the {name} reward form{hint} Its options: {', '.join(options)}; "
+                    f"the wrapper's: {', '.join(WRAPPER_OPTIONS)}; a model's go in model_kwargs={{...}}")
+
+
 def build_model_and_form(form_class: type[RewardForm], model: str | RewardModel, model_kwargs: dict | None,
-                         form_kwargs: dict[str, Any]) -> tuple[RewardModel, RewardForm]:
-    """Instantiate the backend and the form; shared by single and vector wrappers."""
-    return make_reward_model(model, **(model_kwargs or {})), form_class(**form_kwargs)
+                         form_kwargs: dict[str, Any]) -> tuple[RewardModel, bool, RewardForm]:
+    """The backend, whether it was built here from a name (then the wrapper closes it), and the form;
+    shared by single and vector wrappers. The form is checked and built first: its errors cost no model load."""
+    check_form_options(form_class, model, form_kwargs)
+    form = form_class(**form_kwargs)
+    return make_reward_model(model, **(model_kwargs or {})), not isinstance(model, RewardModel), form
 
 
 def check_instruction(instruction: str | None, form: RewardForm) -> str:
-    """The instruction to score against; forms with their own stage instructions may omit it."""
-    if instruction is None and hasattr(form, "stages"):
-        return " then ".join(form.stages)
+    """The instruction to score against; forms with a default (stage-gated: its stages) may omit it."""
+    if instruction is None and form.default_instruction() is not None:
+        return form.default_instruction()
     if not isinstance(instruction, str) or not instruction.strip():
         raise RewardInputError(f"the {form.name} reward form needs a non-empty instruction, got {instruction!r}")
     return instruction
@@ -104,8 +192,9 @@ class LearnedRewardWrapper(LateRewardsMixin, gym.Wrapper, gym.utils.RecordConstr
     """Replace an env's reward with a learned reward model's, in the form of ``form_class``.
 
     The simulator's reward stays in ``info["env_reward"]``; ``info["reward_model"]`` holds the
-    model's latest answers (progress, success probability, score, stage, raw output) and
-    ``queried`` (whether the model was called on this step). Frames come from ``render()``
+    model's latest answers (progress, success probability once answered, score, stage, raw output),
+    ``queried`` (whether the model was called on this step) and ``step`` (actions taken in the
+    episode); infos repeat exactly for the same seed and actions (Gymnasium's ``check_env`` passes). Frames come from ``render()``
     (``render_mode='rgb_array'``) or from ``obs[frame_key]`` and are taken only on steps the form
     uses. A model error propagates: a failed reward is never paid as 0.
 
@@ -133,7 +222,8 @@ class LearnedRewardWrapper(LateRewardsMixin, gym.Wrapper, gym.utils.RecordConstr
                                                  model_kwargs=model_kwargs, frame_key=frame_key, scoring=scoring,
                                                  scoring_options=scoring_options, **form_kwargs)
         gym.Wrapper.__init__(self, env)
-        self.model, self.form = build_model_and_form(self.form_class, model, model_kwargs, form_kwargs)
+        self.model, self.owns_model, self.form = build_model_and_form(self.form_class, model, model_kwargs,
+                                                                      form_kwargs)
         self.instruction = check_instruction(instruction, self.form)
         self.frame_key = frame_key
         check_frame_source(self.model, frame_key, env.render_mode)

@@ -10,8 +10,8 @@ import numpy as np
 from vlmreward_gym.types import Capability
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           DetectionState, SuccessDetector, check_fill,
-                                           fill_reward)
+                                           DetectionState, SuccessDetector, check_fill, detection_info,
+                                           fill_reward, success_termination)
 
 OUTPUTS = ("sign", "value")
 
@@ -36,6 +36,8 @@ class ContrastiveForm(RewardForm):
         terminate_on_success, success_threshold, success_patience: as in the dense form.
     """
 
+    pays_absolute_per_step = False  # a comparison of two frames, not a level
+
     def __init__(self, delta: int = 1, every: int = 1, output: str = "sign", fill: str = "zero",
                  terminate_on_success: bool = False, success_threshold: float = 0.5, success_patience: int = 1):
         if delta < 1 or every < 1:
@@ -46,6 +48,10 @@ class ContrastiveForm(RewardForm):
         self.terminate_on_success = bool(terminate_on_success)
         self.detector = SuccessDetector(success_threshold, success_patience)
         self.want = Capability.COMPARE | (Capability.SUCCESS if terminate_on_success else Capability.NONE)
+
+    @property
+    def sync_only(self) -> str | None:
+        return success_termination(self.terminate_on_success)
 
     def new_state(self) -> _ContrastiveState:
         return _ContrastiveState()
@@ -72,8 +78,7 @@ class ContrastiveForm(RewardForm):
             state.last = reward
             self.detector.observe(state, answer.success)
         info: dict[str, Any] = {"queried": answer is not None, "comparison": state.last,
-                                "success_prob": state.success_prob, "success": state.detected,
-                                "raw": answer.raw if answer else {}}
+                                **detection_info(state), "raw": answer.raw if answer else {}}
         return StepReward(reward, self.terminate_on_success and state.detected, info)
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vlmreward_gym.types import Capability
+from vlmreward_gym.types import Capability, subsample_indices
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           DetectionState, SuccessDetector, check_fill,
-                                           fill_reward, shaping_reward)
-from vlmreward_gym.wrappers.frames import subsample_indices
+                                           DetectionState, SuccessDetector, check_fill, detection_info,
+                                           fill_reward, shaping_reward, success_termination)
 
 
 @dataclass
@@ -25,7 +24,9 @@ class DenseForm(RewardForm):
     (``hold`` the last value, ``zero``, or ``env``: the simulator's reward). ``relative=True`` pays
     the potential-based change ``gamma * progress_new - progress_old``, with the potential held
     between queries and set by a query at reset, so the discounted return telescopes to
-    ``gamma**T * progress_T - progress_0``.
+    ``gamma**T * progress_T - progress_0``. Absolute progress on episodes that end at success (by
+    ``terminate_on_success`` or the env's own rule) warns: a policy may learn to stall short of
+    success (see :class:`~vlmreward_gym.wrappers.engine.SuccessTrap`); prefer ``relative=True`` there.
 
     Args:
         every: query period in env steps (>= 1).
@@ -55,6 +56,14 @@ class DenseForm(RewardForm):
         self.detector = SuccessDetector(success_threshold, success_patience)
         self.want = Capability.PROGRESS | (Capability.SUCCESS if terminate_on_success else Capability.NONE)
 
+    @property
+    def sync_only(self) -> str | None:
+        return success_termination(self.terminate_on_success)
+
+    @property
+    def pays_absolute_per_step(self) -> bool:
+        return not self.relative
+
     def new_state(self) -> _DenseState:
         return _DenseState()
 
@@ -66,6 +75,12 @@ class DenseForm(RewardForm):
             return None
         return ClipRequest(subsample_indices(len(record), self.model.info.num_frames), self.instructions[env])
 
+    def start(self, state: _DenseState, record: EpisodeRecord, answer: ClipAnswer | None) -> dict[str, Any]:
+        """The reset-time answer sets the potential only: like the other forms, success detection counts the
+        answers after actions, so a success shown by the first frame cannot end an episode early."""
+        state.potential = float(answer.progress[-1])
+        return self._info(state, answer)
+
     def pay(self, state: _DenseState, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
             env_reward: float) -> StepReward:
         if answer is None:
@@ -76,10 +91,11 @@ class DenseForm(RewardForm):
             reward = shaping_reward(self.gamma, state.potential, progress) if self.relative else progress
             state.potential = progress
             self.detector.observe(state, answer.success)
-        info: dict[str, Any] = {"queried": answer is not None, "progress": state.potential,
-                                "success_prob": state.success_prob, "success": state.detected,
-                                "raw": answer.raw if answer else {}}
-        return StepReward(reward, self.terminate_on_success and state.detected, info)
+        return StepReward(reward, self.terminate_on_success and state.detected, self._info(state, answer))
+
+    def _info(self, state: _DenseState, answer: ClipAnswer | None) -> dict[str, Any]:
+        return {"queried": answer is not None, "progress": state.potential, **detection_info(state),
+                "raw": answer.raw if answer else {}}
 
 
 class DenseReward(LearnedRewardWrapper):

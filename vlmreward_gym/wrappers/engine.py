@@ -10,7 +10,10 @@ one env; the vector twins use it with ``num_envs`` envs, so both compute the sam
 from __future__ import annotations
 
 import abc
+import inspect
 import math
+import re
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -18,9 +21,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from vlmreward_gym.models.base import RewardModel
-from vlmreward_gym.oracle import read_oracle
-from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
-from vlmreward_gym.wrappers.scoring import Answers, RewardDeliveryError, make_scorer
+from vlmreward_gym.oracle import SUCCESS_KEY, read_oracle
+from vlmreward_gym.types import Capability, RewardInputError, RewardOutput, RewardQuery
+from vlmreward_gym.wrappers.scoring import Answers, make_scorer
 
 FILL_MODES = ("hold", "zero", "env")
 
@@ -115,6 +118,26 @@ class SuccessDetector:
         state.detected = state.detected or self.reached(state.streak)
 
 
+def detection_info(state: DetectionState) -> dict[str, Any]:
+    """The detector's part of a step's info: ``success`` (sticky) and, once the model has answered one in
+    the episode, ``success_prob`` (no NaN placeholder, so infos of replayed runs compare equal)."""
+    info: dict[str, Any] = {"success": state.detected}
+    if not math.isnan(state.success_prob):
+        info["success_prob"] = state.success_prob
+    return info
+
+
+def form_name(form_class: type) -> str:
+    """The form's name as :func:`vlmreward_gym.wrap` takes it: ``StageGatedForm`` -> ``stage_gated``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", form_class.__name__.removesuffix("Form")).lower()
+
+
+def form_options(form_class: type) -> list[str]:
+    """The keyword options of a form's constructor, in order."""
+    parameters = list(inspect.signature(form_class.__init__).parameters.values())[1:]  # without self
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 class RewardForm(abc.ABC):
     """How one reward form turns model answers into rewards. Per-env state lives in objects
     made by :meth:`new_state`, so the engine can keep an ending episode's state while the next
@@ -122,12 +145,21 @@ class RewardForm(abc.ABC):
 
     #: capabilities the form needs from the model
     want: Capability
+    #: whether the form ends an episode (``terminated=True``) once it detects success
+    terminate_on_success: bool = False
+    #: whether every step pays an absolute value (progress, stage value) rather than a change or a comparison
+    pays_absolute_per_step: bool = False
 
     @property
-    def takes_late_answers(self) -> bool:
-        """Whether answers may arrive steps later (async / deferred scoring): not when a query or an
-        episode's end depends on the previous answer."""
-        return not getattr(self, "terminate_on_success", False)
+    @abc.abstractmethod
+    def sync_only(self) -> str | None:
+        """Why this form, as configured, needs each answer before the env's next step (a query or the
+        episode's end depends on the previous answer), so it refuses ``async`` / ``deferred`` scoring;
+        None when its answers may arrive steps later."""
+
+    def default_instruction(self) -> str | None:
+        """The instruction to use when the caller gives none (None: the caller must give one)."""
+        return None
 
     def bind(self, model: RewardModel, instructions: Sequence[str]) -> None:
         """Attach the model and the per-env instructions; check the model can serve this form."""
@@ -137,7 +169,7 @@ class RewardForm(abc.ABC):
 
     @property
     def name(self) -> str:
-        return type(self).__name__.removesuffix("Form").lower()
+        return form_name(type(self))
 
     @abc.abstractmethod
     def new_state(self) -> Any:
@@ -158,8 +190,39 @@ class RewardForm(abc.ABC):
 
     def start(self, state: Any, record: EpisodeRecord, answer: ClipAnswer | None) -> dict[str, Any]:
         """Take the answer to a reset-time query (if :meth:`request` asked one) into ``state`` and return the
-        reset info; a reset pays no reward, so what :meth:`pay` computes for it is dropped."""
+        reset info; a reset pays no reward, so what :meth:`pay` computes for it is dropped. A form that
+        queries at reset overrides this: a reset-time answer never counts toward success detection."""
         return self.pay(state, record, False, answer, 0.0).info
+
+
+def success_termination(terminate_on_success: bool) -> str | None:
+    """:attr:`RewardForm.sync_only` of a form whose only answer-dependent step is ending episodes at success."""
+    return "ends episodes on a detected success (terminate_on_success=True)" if terminate_on_success else None
+
+
+class SuccessTrap:
+    """Warns (a ``UserWarning``, once) when a form pays an absolute reward every step while episodes end at
+    success, by ``terminate_on_success`` or by the env's own termination at success: a policy then collects
+    more reward by stalling just short of success than by finishing, so RL may learn to avoid success."""
+
+    def __init__(self, form: RewardForm):
+        self.form, self.warned = form, False
+        if form.pays_absolute_per_step and form.terminate_on_success:
+            self._warn("terminate_on_success=True")
+
+    def observe(self, terminated: bool, info: dict[str, Any]) -> None:
+        """One env step: ``terminated`` with the oracle protocol's ``info["success"]`` is a termination at success."""
+        if self.warned or not (self.form.pays_absolute_per_step and terminated):
+            return
+        if bool(np.asarray(info.get(SUCCESS_KEY, False)).reshape(())):
+            self._warn(f"the env terminated at success (info[{SUCCESS_KEY!r}])")
+
+    def _warn(self, why: str) -> None:
+        self.warned = True
+        warnings.warn(f"the {self.form.name} reward form pays an absolute value every step (relative=False) while "
+                      f"episodes end at success ({why}): a policy earns more by stalling just short of success than "
+                      f"by finishing, so RL may learn to avoid it. Pay the change instead (relative=True, "
+                      f"potential-based shaping) or let episodes run on after success", UserWarning, stacklevel=4)
 
 
 def check_fill(fill: str) -> str:
@@ -192,6 +255,30 @@ class _Pending:
     step: int
     answers: Answers | None = None
     index: int = 0
+
+
+@dataclass(frozen=True)
+class FailedStep:
+    """A step (``step`` 0: a reset) left without a reward: its query failed with ``error``, or it comes
+    ``after`` the failed step of its episode (the form's state from there on depends on the lost answer)."""
+
+    env: int
+    episode: int
+    step: int
+    error: BaseException | None = None
+    after: int | None = None
+
+
+def describe_failures(failures: Sequence[FailedStep]) -> str:
+    """One message naming every failed step, then, per episode, the steps that depend on it."""
+    parts = [f"env {f.env}, episode {f.episode}, step {f.step} failed: {f.error!r}" for f in failures if f.error]
+    following: dict[tuple[int, int, int], list[int]] = {}
+    for f in failures:
+        if f.after is not None:
+            following.setdefault((f.env, f.episode, f.after), []).append(f.step)
+    parts += [f"env {env}, episode {episode}, steps {min(steps)}-{max(steps)} have no reward (they follow step {after})"
+              for (env, episode, after), steps in following.items()]
+    return "the reward queries of " + "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -228,10 +315,9 @@ class RewardEngine:
     def __init__(self, model: RewardModel, form: RewardForm, instructions: Sequence[str], scoring: str = "sync",
                  workers: int = 1, max_pending: int = 8, max_batch: int = 256):
         form.bind(model, instructions)
-        if scoring != "sync" and not form.takes_late_answers:
-            raise ValueError(f"scoring={scoring!r} delivers rewards late, but the {form.name} form as configured "
-                             f"needs each answer before the next step (stage gates, success termination): "
-                             f"use scoring='sync'")
+        if scoring != "sync" and form.sync_only:
+            raise ValueError(f"scoring={scoring!r} delivers rewards late, but the {form.name} form {form.sync_only}, "
+                             f"so it needs each answer before the next step: use scoring='sync'")
         self.model, self.form, self.scoring = model, form, scoring
         self.scorer = make_scorer(scoring, model, workers, max_pending, max_batch)
         self.num_envs = len(instructions)
@@ -239,18 +325,34 @@ class RewardEngine:
         self.states = [form.new_state() for _ in range(self.num_envs)]
         self._pending: list[_Pending] = []
         self._queues: list[deque[_Pending]] = [deque() for _ in range(self.num_envs)]
+        self._failed: dict[int, tuple[int, int]] = {}  # env -> (episode, step) of its latest failed step
+        self.success_trap = SuccessTrap(form)
 
     def _record_point(self, env: int, done: bool, info: dict[str, Any], frame: FrameGetter) -> None:
+        """Record the state after ``record.t`` actions if the form needs it. Everything is read before
+        anything is stored, so an error (a failed render, a missing oracle key) leaves the record aligned."""
         record, state = self.records[env], self.states[env]
         if not self.form.needs_point(state, record.t, done):
             return
+        image = self._frame_of(record, frame) if self.model.info.needs_frames else None
+        oracle = read_oracle(info) if self.model.info.needs_oracle else None
         record.steps.append(record.t)
-        if self.model.info.needs_frames:
-            record.frames.append(frame())
-        if self.model.info.needs_oracle:
-            progress, success = read_oracle(info)
-            record.progress.append(progress)
-            record.success.append(success)
+        if image is not None:
+            record.frames.append(image)
+        if oracle is not None:
+            record.progress.append(oracle[0])
+            record.success.append(oracle[1])
+
+    @staticmethod
+    def _frame_of(record: EpisodeRecord, frame: FrameGetter) -> np.ndarray:
+        """The frame after ``record.t`` actions, (H, W, 3) uint8 of the size of the episode's earlier ones."""
+        image = frame()
+        if record.frames and image.shape != record.frames[0].shape:
+            raise RewardInputError(
+                f"the frame after step {record.t} has shape {image.shape}, but this episode's earlier frames have "
+                f"{record.frames[0].shape}: a reward clip needs frames of one size; keep the render/camera "
+                f"resolution fixed within an episode (or resize frames to one size before the wrapper)")
+        return image
 
     def observe_reset(self, env: int, info: dict[str, Any], frame: FrameGetter) -> None:
         """Env ``env`` started a new episode; ``info`` is its reset info, ``frame()`` renders its first frame."""
@@ -264,6 +366,7 @@ class RewardEngine:
                      frame: FrameGetter) -> None:
         """Env ``env`` took a step; ``info``/``frame()`` describe the state it reached."""
         record, done = self.records[env], bool(terminated or truncated)
+        self.success_trap.observe(bool(terminated), info)
         record.t += 1
         self._record_point(env, done, info, frame)
         request = self.form.request(env, self.states[env], record, done)
@@ -295,32 +398,42 @@ class RewardEngine:
             self._queues[p.env].append(p)
         return [(p.env, p.record.episode, p.step, p.is_reset) for p in pending]
 
-    def collect(self, block: bool = False) -> list[Delivery]:
+    def collect(self, block: bool = False) -> tuple[list[Delivery], list[FailedStep]]:
         """Pay, per env and in order, every observed step whose answer is in (all of them if ``block``).
 
-        Raises:
-            RewardDeliveryError: a late answer failed (sync errors are raised by :meth:`dispatch`).
+        Returns:
+            The deliveries, and the steps left without a reward: a late answer failed (sync errors are
+            raised by :meth:`dispatch`), or the step follows a failed one in its episode. A failure stops
+            nothing else: every other env's steps and later episodes are still paid.
         """
         if block:
             self.scorer.flush()
-        delivered = []
+        delivered, failures = [], []
         for queue in self._queues:
             while queue and (block or queue[0].answers is None or queue[0].answers.done()):
                 p = queue.popleft()
-                answer = None
-                if p.answers is not None:
-                    try:
-                        answer = _answer(p.answers.get(), p.index)
-                    except Exception as error:
-                        raise RewardDeliveryError(f"the reward query of env {p.env}, episode {p.record.episode}, "
-                                                  f"step {p.step} failed: {error!r}") from error
+                episode = p.record.episode
+                failed = self._failed.get(p.env)
+                if failed is not None and failed[0] == episode:
+                    failures.append(FailedStep(p.env, episode, p.step, after=failed[1]))
+                    continue
+                try:
+                    answer = None if p.answers is None else _answer(p.answers.get(), p.index)
+                except Exception as error:
+                    self._failed[p.env] = (episode, p.step)
+                    failures.append(FailedStep(p.env, episode, p.step, error=error))
+                    continue
                 if p.is_reset:
-                    info = self.form.start(p.state, p.record, answer)
-                    delivered.append(Delivery(p.env, p.record.episode, p.step, True, info))
+                    delivered.append(Delivery(p.env, episode, p.step, True, self.form.start(p.state, p.record, answer)))
                 else:
                     paid = self.form.pay(p.state, p.record, p.done, answer, p.env_reward)
-                    delivered.append(Delivery(p.env, p.record.episode, p.step, False, paid.info, paid))
-        return delivered
+                    delivered.append(Delivery(p.env, episode, p.step, False, paid.info, paid))
+        return delivered, failures
+
+    def unanswered(self) -> int:
+        """How many observed env steps (resets not counted) wait for an answer."""
+        return sum(not p.is_reset for queue in self._queues for p in queue)
 
     def close(self) -> None:
+        """Stop the scorer (async: after the queries in flight are answered; deferred: waiting ones never run)."""
         self.scorer.close()

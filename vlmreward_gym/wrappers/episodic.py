@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from vlmreward_gym.types import Capability
+from vlmreward_gym.types import Capability, subsample_indices
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward
-from vlmreward_gym.wrappers.frames import subsample_indices
 
 SCALES = ("raw", "unit", "binary")
 
@@ -18,7 +16,9 @@ class EpisodicForm(RewardForm):
     of the whole clip, subsampled to the model's frame count with first and last frame kept.
 
     Args:
-        scale: ``raw`` the model's score (e.g. 1-5); ``unit`` mapped linearly onto [0, 1];
+        scale: ``unit`` (default) the score mapped linearly from the model's ``score_range`` onto [0, 1],
+            so the lowest score (and the ``zero`` control) pays 0 and rewards share the other forms'
+            range; ``raw`` the model's score as is (e.g. 1-5: even the worst episode pays 1);
             ``binary`` 1.0 when the score reaches ``binary_threshold`` (default: the top score), else 0.
         frame_stride: record a frame every this many steps (first and last always recorded). The
             episode length is unknown in advance, so 1 (default) renders every step; a larger
@@ -27,13 +27,17 @@ class EpisodicForm(RewardForm):
     """
 
     want = Capability.EPISODE_SCORE
+    terminate_on_success = False
+    pays_absolute_per_step = False  # one score, on the last step
 
-    def __init__(self, scale: str = "raw", frame_stride: int = 1, binary_threshold: float | None = None):
+    def __init__(self, scale: str = "unit", frame_stride: int = 1, binary_threshold: float | None = None):
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
         if frame_stride < 1:
             raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
         self.scale, self.frame_stride, self.binary_threshold = scale, int(frame_stride), binary_threshold
+
+    sync_only = None  # nothing depends on an answer before the episode's end
 
     def new_state(self) -> None:
         return None
@@ -56,9 +60,10 @@ class EpisodicForm(RewardForm):
 
     def pay(self, state: None, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
             env_reward: float) -> StepReward:
-        score = math.nan if answer is None else answer.score
-        info: dict[str, Any] = {"queried": answer is not None, "score": score, "raw": answer.raw if answer else {}}
-        return StepReward(0.0 if answer is None else self.scaled(score), False, info)
+        if answer is None:
+            return StepReward(0.0, False, {"queried": False, "raw": {}})
+        info: dict[str, Any] = {"queried": True, "score": answer.score, "raw": answer.raw}
+        return StepReward(self.scaled(answer.score), False, info)
 
 
 class EpisodicReward(LearnedRewardWrapper):

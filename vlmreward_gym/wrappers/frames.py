@@ -1,4 +1,4 @@
-"""Where reward-model frames come from, and which of a clip's frames a model sees."""
+"""Where reward-model frames come from (which of them a model sees: :func:`vlmreward_gym.types.subsample_indices`)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,6 @@ from typing import Any, Callable
 import numpy as np
 
 from vlmreward_gym.types import check_frame
-
-
-def subsample_indices(length: int, count: int | None) -> list[int]:
-    """Indices of ``count`` frames spread evenly over ``length``, first and last always kept.
-
-    ``count=None`` or ``count >= length`` keeps every index.
-    """
-    if length < 1:
-        raise ValueError(f"cannot subsample an empty clip (length {length})")
-    if count is None or count >= length:
-        return list(range(length))
-    if count < 2:
-        return [length - 1]
-    return sorted(set(np.linspace(0, length - 1, count).round().astype(int).tolist()))
 
 
 def frame_from_obs(obs: Any, key: str, what: str) -> np.ndarray:

@@ -3,12 +3,15 @@
 
 A wrapper built with ``scoring="async"`` or ``"deferred"`` returns ``reward = NaN`` for a step
 whose answer is not in yet, with ``info["reward_model"]["pending"] = True`` and the step's
-``episode`` and ``step`` ids, and delivers the real reward later as a :class:`Relabel` through
+``episode`` and ``step`` ids (only pending steps carry ``episode``: it counts the wrapper's episodes, so
+relabels stay identifiable across seeded resets, while every other info repeats with the seed), and delivers the real reward later as a :class:`Relabel` through
 ``wrapper.pop_relabels()`` (what has arrived) or ``wrapper.flush()`` (waits for everything).
 Consumers (PPO's rollout buffer, a replay buffer) relabel those steps before learning from them.
 Each env's steps are paid in order, so rewards that depend on earlier answers (held values,
 potentials) are exact; a failed query raises :class:`RewardDeliveryError` naming the env,
-episode and step, it is never dropped. Forms whose next query depends on the last answer
+episode and step (and the later steps of that episode, whose rewards depend on it), it is never
+dropped, and every reward that did arrive is still delivered. ``close()`` warns about rewards
+that were never taken: call ``flush()`` first. Forms whose next query depends on the last answer
 (``stage_gated``) or that end episodes on detected success need ``sync``.
 """
 
@@ -37,7 +40,8 @@ class Relabel:
 
     Attributes:
         env: sub-env index (0 for a single env).
-        episode: the env's episode counter (``info["reward_model"]["episode"]`` of that step).
+        episode: the wrapper's count of the env's episodes, from 1, never reset by a seed
+            (``info["reward_model"]["episode"]`` of that pending step).
         step: the step within the episode (``info["reward_model"]["step"]``), 1 = the first action.
         reward: the learned reward to use instead of the NaN.
         info: what ``info["reward_model"]`` would have held for that step.

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from vlmreward_gym.types import Capability
+from vlmreward_gym.types import Capability, subsample_indices
 from vlmreward_gym.wrappers.base import LearnedRewardWrapper
 from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           SuccessDetector, check_fill, fill_reward, shaping_reward)
-from vlmreward_gym.wrappers.frames import subsample_indices
+                                           DetectionState, SuccessDetector, check_fill, detection_info, fill_reward,
+                                           shaping_reward)
 
 
 @dataclass
-class _StageState:
+class _StageState(DetectionState):  # detected: every stage done; streak: of the current stage
     stage: int = 0  # stages completed so far
     stage_start: int = 0  # step at which the current stage began
     progress: float = 0.0  # progress within the current stage
-    success_prob: float = math.nan
-    streak: int = 0
 
 
 class StageGatedForm(RewardForm):
@@ -32,7 +29,9 @@ class StageGatedForm(RewardForm):
     stage's instruction. Its success probability at or above ``threshold`` on ``patience``
     consecutive queries advances the stage (Robometer-style multi-stage RL with the reward model
     as the success detector). Completing the last stage pays 1.0 from then on and, with
-    ``terminate_on_success``, ends the episode.
+    ``terminate_on_success``, ends the episode; the absolute reward then warns (a policy may learn to
+    stall short of the last stage, see :class:`~vlmreward_gym.wrappers.engine.SuccessTrap`): prefer
+    ``relative=True``. Needs ``scoring="sync"``: each query asks about the stage the last answers reached.
 
     Args:
         stages: the sub-task instructions in order (at least one).
@@ -46,9 +45,13 @@ class StageGatedForm(RewardForm):
 
     want = Capability.PROGRESS | Capability.SUCCESS
 
-    def __init__(self, stages: Sequence[str], threshold: float = 0.65, patience: int = 2, every: int = 1,
+    def __init__(self, stages: Sequence[str] | None = None, threshold: float = 0.65, patience: int = 2, every: int = 1,
                  frame_stride: int | None = None, fill: str = "hold", terminate_on_success: bool = True,
                  relative: bool = False, gamma: float = 0.99):
+        if stages is None:
+            raise ValueError("the stage_gated reward form needs its sub-task instructions in order: pass "
+                             "stages=[...], e.g. stages=['reach the red cube', 'grasp it', 'lift it'] (the "
+                             "vlmreward/<Task>-v1 envs give their task's stages by default)")
         stages = [stages] if isinstance(stages, str) else list(stages)
         if not stages or any(not isinstance(s, str) or not s.strip() for s in stages):
             raise ValueError(f"stages must be a non-empty list of non-empty instructions, got {stages!r}")
@@ -61,6 +64,15 @@ class StageGatedForm(RewardForm):
         self.frame_stride = int(frame_stride or every)
         self.detector = SuccessDetector(threshold, patience)
         self.terminate_on_success = bool(terminate_on_success)
+
+    sync_only = "asks each query about the stage its previous answers reached"
+
+    def default_instruction(self) -> str:
+        return " then ".join(self.stages)
+
+    @property
+    def pays_absolute_per_step(self) -> bool:
+        return not self.relative
 
     def new_state(self) -> _StageState:
         return _StageState()
@@ -92,11 +104,10 @@ class StageGatedForm(RewardForm):
                 state.stage, state.streak, state.progress, state.stage_start = state.stage + 1, 0, 0.0, record.t
             value = self.reward_of(state)
             reward = shaping_reward(self.gamma, held, value) if self.relative else value
-        finished = state.stage >= len(self.stages)
+        state.detected = state.stage >= len(self.stages)
         info: dict[str, Any] = {"queried": answer is not None, "stage": state.stage, "progress": state.progress,
-                                "success_prob": state.success_prob, "success": finished,
-                                "raw": answer.raw if answer else {}}
-        return StepReward(reward, self.terminate_on_success and finished, info)
+                                **detection_info(state), "raw": answer.raw if answer else {}}
+        return StepReward(reward, self.terminate_on_success and state.detected, info)
 
 
 class StageGatedReward(LearnedRewardWrapper):

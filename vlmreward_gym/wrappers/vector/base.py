@@ -59,7 +59,8 @@ class LearnedRewardVectorWrapper(LateRewardsMixin, VectorWrapper):
                  frame_key: str | None = None, scoring: str = "sync", scoring_options: ScoringOptions | None = None,
                  **form_kwargs: Any):
         super().__init__(env)
-        self.model, self.form = build_model_and_form(self.form_class, model, model_kwargs, form_kwargs)
+        self.model, self.owns_model, self.form = build_model_and_form(self.form_class, model, model_kwargs,
+                                                                      form_kwargs)
         n = self.num_envs
         if instruction is None or isinstance(instruction, str):
             instructions = per_env_instructions(check_instruction(instruction, self.form), n)
@@ -158,18 +159,18 @@ class LearnedRewardVectorWrapper(LateRewardsMixin, VectorWrapper):
                 self.engine.observe_reset(i, sub_info(info, i), lambda i=i: frame(i))
         delivered = self.deliveries.settle()
         rewards = np.zeros(self.num_envs, np.float64)
-        ended_by_success = np.zeros(self.num_envs, bool)
+        detected = np.zeros(self.num_envs, bool)
         per_env = {}
         for i in range(self.num_envs):
             if i in stepped:
                 paid = delivered.get((i, False))
                 rewards[i] = np.nan if paid is None else paid.paid.reward
-                ended_by_success[i] = paid is not None and paid.paid.detected_success and not (
-                    terminated[i] or truncated[i])
+                detected[i] = paid is not None and paid.paid.detected_success
                 per_env[i] = self._info_of(delivered, i, False, stepped[i])
             else:
                 per_env[i] = self._info_of(delivered, i, True)
-        terminated |= ended_by_success
+        ended_by_success = detected & ~(terminated | truncated)  # the others the inner env resets anyway
+        terminated |= detected  # also at a time-out, as the single wrapper: success is not bootstrapped
         if ended_by_success.any() and same_step:
             obs, info = self._end_now(np.flatnonzero(ended_by_success), obs, info)
         info = self._with_infos({**info, "env_reward": env_rewards}, per_env)
