@@ -27,6 +27,14 @@ def test_the_readme_python_snippet_runs_and_prints_both_returns():
     assert re.search(r"learned return -?\d+\.\d\d, simulator return -?\d+\.\d\d", done.stdout), done.stdout
 
 
+def test_the_reward_forms_page_snippets_run():
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "reward-forms.md").read_text(), flags=re.S)
+    assert blocks, "docs/reward-forms.md has no python snippet"
+    for block in blocks:
+        done = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+
+
 def test_the_readme_stays_a_short_path():
     assert len(README.read_text().splitlines()) <= 120
 
