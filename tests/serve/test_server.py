@@ -2,6 +2,7 @@ import pickle
 import re
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import gymnasium as gym
 import httpx
@@ -200,3 +201,30 @@ def test_metrics_count_requests_by_status(sleep_url):
     for name in ("clips_total", "model_calls_total", "batch_clips_max", "queue_depth", "model_seconds_total"):
         assert f"vlmreward_{name} " in text
     assert 'vlmreward_score_requests_total{status="200"}' in text
+
+
+class CaptivePortal(BaseHTTPRequestHandler):
+    """Answers every GET with a 200 HTML page, as a proxy or captive portal in front of the server would."""
+
+    def do_GET(self):
+        body = b"<html>please log in to the proxy</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_200_that_is_not_json_raises_a_clear_error_naming_the_url_and_the_body():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CaptivePortal)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(RemoteRewardError, match=re.escape(url) + r".*not JSON.*please log in to the proxy"):
+            RemoteRewardModel(url, retries=0)
+    finally:
+        server.shutdown()
+        server.server_close()
