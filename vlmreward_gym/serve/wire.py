@@ -159,6 +159,8 @@ def decode_query(body: bytes, limits: Limits) -> RewardQuery:
         header = json.loads(body[_HEADER_LEN.size:_HEADER_LEN.size + n].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise WireError(f"header is not UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise WireError("header JSON is nested too deeply to parse (the wire format needs 4 levels)") from None
     if not isinstance(header, dict):
         raise WireError("header must be a JSON object")
     if header.get("version", VERSION) != VERSION:
@@ -181,6 +183,11 @@ def decode_query(body: bytes, limits: Limits) -> RewardQuery:
         text = clip.get("instruction")
         if not isinstance(text, str) or not text.strip():
             raise WireError(f"clip {i}: instruction must be a non-empty string", 422)
+        try:  # JSON allows "\\ud800", Unicode text does not: models and answers would fail to encode it
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise WireError(f"clip {i}: instruction holds a lone surrogate (an unpaired \\ud800-\\udfff escape); "
+                            "send valid Unicode") from None
         if len(text) > limits.max_instruction_chars:
             raise WireError(f"clip {i}: instruction of {len(text)} characters exceeds the limit of "
                             f"{limits.max_instruction_chars}", 413)
