@@ -54,6 +54,11 @@ class Overloaded(RuntimeError):
     """The request queue is full (answered 503 so clients back off and retry)."""
 
 
+class ModelAborted(RuntimeError):
+    """The model raised a ``BaseException`` that is not an ``Exception`` (``SystemExit``, ``KeyboardInterrupt``
+    raised inside the model call): it fails that request with 500 instead of stopping the server."""
+
+
 @dataclass
 class _Job:
     query: RewardQuery
@@ -201,7 +206,9 @@ class Batcher:
             merged = merge_queries(queries) if len(queries) > 1 else queries[0]
             outputs: list[RewardOutput | BaseException] = split_output(
                 self.model(merged), [q.batch_size for q in queries])
-        except Exception as exc:  # noqa: BLE001  (reported to the caller, never swallowed)
+        except BaseException as exc:  # noqa: BLE001  (reported to the caller, never swallowed)
+            if not isinstance(exc, Exception):  # only the model's thread saw it: no signal reached the server
+                exc = ModelAborted(f"the model raised {type(exc).__name__}: {exc}")
             if len(queries) == 1:
                 self.stats.model_errors += 1
                 outputs = [exc]
