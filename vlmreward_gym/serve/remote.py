@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from vlmreward_gym.models.base import RewardModel
-from vlmreward_gym.serve.wire import CONTENT_TYPE, decode_output, encode_query, info_from_dict
+from vlmreward_gym.serve.wire import CONTENT_TYPE, TIMEOUT_HEADER, decode_output, encode_query, info_from_dict
 from vlmreward_gym.types import CapabilityError, RewardInputError, RewardOutput, RewardQuery
 
 _RETRY_STATUS = {502, 503, 504}
@@ -46,7 +46,7 @@ class RemoteRewardModel(RewardModel):
 
         if retries < 0 or timeout <= 0 or backoff < 0:
             raise ValueError(f"need timeout > 0, retries >= 0, backoff >= 0; got {timeout}, {retries}, {backoff}")
-        self.url, self.retries, self.backoff = url.rstrip("/"), int(retries), float(backoff)
+        self.url, self.retries, self.backoff, self.timeout = url.rstrip("/"), int(retries), float(backoff), timeout
         self._args = (url, timeout, retries, backoff, token_env)
         token = os.environ.get(token_env) or None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -69,7 +69,7 @@ class RemoteRewardModel(RewardModel):
 
     def _request(self, method: str, path: str, content: bytes | None = None) -> dict[str, Any]:
         """One call with bounded retries; returns the JSON answer or raises."""
-        headers = {"Content-Type": CONTENT_TYPE} if content is not None else None
+        headers = {"Content-Type": CONTENT_TYPE, TIMEOUT_HEADER: f"{self.timeout:g}"} if content is not None else None
         response = request_with_retries(self._client, method, path, retries=self.retries, backoff=self.backoff,
                                         what=f"reward server {self.url}", content=content, headers=headers)
         if response.status_code == 200:

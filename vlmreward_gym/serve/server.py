@@ -1,15 +1,19 @@
 """``vlmreward serve``: an HTTP reward server that micro-batches concurrent requests.
 
     vlmreward serve --model NAME [--model-kwargs JSON] [--host 127.0.0.1] [--port 8321]
-                    [--max-batch 32] [--max-wait-ms 5] [--token-env VLMREWARD_SERVE_TOKEN]
+                    [--max-batch 32] [--max-wait-ms 5] [--call-timeout-s 120] [--token-env VLMREWARD_SERVE_TOKEN]
 
 ``NAME`` is a registered backend (``vlmreward models``) or a ``module:attribute`` factory.
 Requests that arrive while the model is busy (or within ``max-wait-ms`` of the first one) are
 merged into **one** model call of at most ``max-batch`` clips, then each caller gets its slice.
 Only one model call runs at a time, in a worker thread, so the event loop keeps answering.
+A request whose client disconnected, or waited past its ``X-Request-Timeout``, is dropped before
+its model call. A call running past ``--call-timeout-s`` answers its requests 504 and marks the
+model stalled: ``/health`` answers 503 with the reason and requests get 503 until the call returns.
 
 Endpoints (wire format in :mod:`vlmreward_gym.serve.wire`):
-    GET  /health     liveness, no auth: ``{"status": "ok", "model": name}``
+    GET  /health     liveness, no auth: ``{"status": "ok", "model": name}``, or 503 with
+                     ``{"status": "stalled", "model": name, "reason": ...}``
     GET  /v1/info    the served model's ModelInfo as JSON
     POST /v1/score   score a batch of clips
     GET  /metrics    Prometheus text: requests by status, clips, model calls, batch sizes, queue
@@ -26,11 +30,13 @@ import contextlib
 import hmac
 import importlib
 import json
+import math
 import os
 import sys
 import time
 from collections import Counter, deque
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,18 +46,23 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.models.registry import make_reward_model
-from vlmreward_gym.serve.wire import (CONTENT_TYPE, Limits, WireError, decode_query, encode_output,
-                                      info_to_dict)
+from vlmreward_gym.serve.wire import (CONTENT_TYPE, TIMEOUT_HEADER, Limits, WireError, decode_query,
+                                      encode_output, info_to_dict)
 from vlmreward_gym.types import (CapabilityError, RewardInputError, RewardOutput, RewardOutputError,
                                  RewardQuery)
 
 DEFAULT_PORT = 8321
+DEFAULT_CALL_TIMEOUT_S = 120.0  # twice the remote client's 60 s per attempt: a call past it is stuck, not slow
 TOKEN_ENV = "VLMREWARD_SERVE_TOKEN"
 _FIELDS = ("frames", "oracle_progress", "oracle_success", "timesteps")
 
 
 class Overloaded(RuntimeError):
     """The request queue is full (answered 503 so clients back off and retry)."""
+
+
+class DeadlineExceeded(RuntimeError):
+    """A request's model call ran past ``--call-timeout-s``, or it waited past its own deadline (answered 504)."""
 
 
 class ModelAborted(RuntimeError):
@@ -64,6 +75,7 @@ class _Job:
     query: RewardQuery
     future: asyncio.Future
     arrived: float
+    deadline: float = math.inf  # loop time after which nobody waits for the answer
 
     @property
     def signature(self) -> tuple[bool, ...]:
@@ -82,6 +94,7 @@ class Stats:
     batch_clips_max: int = 0
     batch_requests_max: int = 0
     model_errors: int = 0
+    model_timeouts: int = 0
 
 
 def merge_queries(queries: list[RewardQuery]) -> RewardQuery:
@@ -120,14 +133,23 @@ class Batcher:
             request's arrival or the last call's end) until as many clips are queued as were in flight
             around the previous call, so returning callers share one call; a lone caller waits not at all.
         max_queue: most requests waiting; beyond it :meth:`submit` raises :class:`Overloaded`.
+        call_timeout_s: longest a model call may run. Past it its requests fail with
+            :class:`DeadlineExceeded` and the model counts as stalled (:meth:`stalled`): queued and new
+            requests fail with :class:`Overloaded` until the call returns (a thread cannot be killed).
+
+    A request whose caller is gone (its future was cancelled) or whose deadline passed is dropped
+    before its model call.
     """
 
     def __init__(self, model: RewardModel, max_batch: int = 32, max_wait_s: float = 0.005,
-                 max_queue: int = 1024, stats: Stats | None = None):
-        if max_batch < 1 or max_wait_s < 0 or max_queue < 1:
-            raise ValueError(f"need max_batch >= 1, max_wait_s >= 0, max_queue >= 1; got {max_batch}, "
-                             f"{max_wait_s}, {max_queue}")
+                 max_queue: int = 1024, stats: Stats | None = None, call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S):
+        if max_batch < 1 or max_wait_s < 0 or max_queue < 1 or not call_timeout_s > 0:
+            raise ValueError(f"need max_batch >= 1, max_wait_s >= 0, max_queue >= 1, call_timeout_s > 0; got "
+                             f"{max_batch}, {max_wait_s}, {max_queue}, {call_timeout_s}")
         self.model, self.max_batch, self.max_wait_s, self.max_queue = model, max_batch, max_wait_s, max_queue
+        self.call_timeout_s = call_timeout_s
+        self._call: Future | None = None  # the model call in the worker thread (done only once it returned)
+        self._call_start, self._stalled = 0.0, False
         self.stats = stats or Stats()
         self.pending: deque[_Job] = deque()
         self._wakeup = asyncio.Event()
@@ -143,22 +165,56 @@ class Batcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for job in self.pending:
-            if not job.future.done():
-                job.future.set_exception(Overloaded("the server is shutting down"))
+        _fail(self.pending, Overloaded, "the server is shutting down")
         self._executor.shutdown(wait=False)
 
-    async def submit(self, query: RewardQuery) -> RewardOutput:
-        if len(self.pending) >= self.max_queue:
-            raise Overloaded(f"{len(self.pending)} requests are already queued (limit {self.max_queue}); retry later")
+    @property
+    def running(self) -> bool:
+        """Whether a model call is running in the worker thread."""
+        return self._call is not None and not self._call.done()
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting for the model whose callers still want an answer."""
+        return sum(not job.future.done() for job in self.pending)
+
+    def stalled(self) -> str | None:
+        """Why the model counts as stalled (its running call is past ``call_timeout_s``), else None."""
+        if not self._stalled:
+            return None
+        running = asyncio.get_running_loop().time() - self._call_start
+        return (f"the model is stalled: a call has been running for {running:.1f} s, past the limit of "
+                f"{self.call_timeout_s:g} s (--call-timeout-s); requests are refused until it returns")
+
+    async def submit(self, query: RewardQuery, timeout_s: float | None = None) -> RewardOutput:
+        """The answer to ``query``; dropped with :class:`DeadlineExceeded` if it still waits after ``timeout_s``."""
+        stalled = self.stalled()
+        if stalled:
+            raise Overloaded(stalled)
+        if self.depth >= self.max_queue:
+            raise Overloaded(f"{self.depth} requests are already queued (limit {self.max_queue}); retry later")
         loop = asyncio.get_running_loop()
-        job = _Job(query, loop.create_future(), loop.time())
+        now = loop.time()
+        job = _Job(query, loop.create_future(), now, math.inf if timeout_s is None else now + timeout_s)
         self.pending.append(job)
         self._wakeup.set()
         return await job.future
 
+    def _queued_clips(self) -> int:
+        return sum(job.query.batch_size for job in self.pending if not job.future.done())
+
     def _take(self) -> list[_Job]:
-        """Pop the oldest job and the following ones with its signature, up to ``max_batch`` clips."""
+        """Drop the jobs nobody waits for, then pop the oldest job and the following ones with its signature,
+        up to ``max_batch`` clips (none if none is left)."""
+        now = asyncio.get_running_loop().time()
+        for job in self.pending:
+            if not job.future.done() and now > job.deadline:
+                job.future.set_exception(DeadlineExceeded(
+                    f"the request waited {now - job.arrived:.1f} s for the model, past its deadline of "
+                    f"{job.deadline - job.arrived:g} s (X-Request-Timeout)"))
+        self.pending = deque(job for job in self.pending if not job.future.done())
+        if not self.pending:
+            return []
         first = self.pending.popleft()
         jobs, clips, keep = [first], first.query.batch_size, deque()
         while self.pending:
@@ -181,16 +237,28 @@ class Batcher:
             # callers answered by it usually come straight back, and waiting for them keeps batches full.
             target = min(self.max_batch, max(1, self._expected))
             deadline = max(self.pending[0].arrived, self._last_end) + self.max_wait_s
-            while sum(j.query.batch_size for j in self.pending) < target and loop.time() < deadline:
+            while self._queued_clips() < target and loop.time() < deadline:
                 self._wakeup.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), deadline - loop.time())
-            jobs = [j for j in self._take() if not j.future.done()]
+            jobs = self._take()
             if not jobs:
                 continue
-            results = await loop.run_in_executor(self._executor, self._call, [j.query for j in jobs])
+            self._call_start = loop.time()
+            self._call = self._executor.submit(self._run_model, [j.query for j in jobs])
+            call = asyncio.wrap_future(self._call)
+            try:
+                results = await asyncio.wait_for(asyncio.shield(call), self.call_timeout_s)
+            except asyncio.TimeoutError:
+                self.stats.model_timeouts += 1
+                self._stalled = True
+                _fail(jobs, DeadlineExceeded, f"the model call took longer than {self.call_timeout_s:g} s "
+                      "(--call-timeout-s); the model may be stuck")
+                _fail(self.pending, Overloaded, self.stalled())
+                results = await call  # the thread cannot be stopped: wait until the model returns
+                self._stalled = False
             self._last_end = loop.time()
-            self._expected = sum(j.query.batch_size for j in jobs) + sum(j.query.batch_size for j in self.pending)
+            self._expected = sum(j.query.batch_size for j in jobs) + self._queued_clips()
             for job, result in zip(jobs, results):
                 if job.future.done():
                     continue
@@ -199,7 +267,7 @@ class Batcher:
                 else:
                     job.future.set_result(result)
 
-    def _call(self, queries: list[RewardQuery]) -> list[RewardOutput | BaseException]:
+    def _run_model(self, queries: list[RewardQuery]) -> list[RewardOutput | BaseException]:
         """Run one merged model call; if it fails, run each query alone so one bad query fails only itself."""
         start = time.perf_counter()
         try:
@@ -214,7 +282,7 @@ class Batcher:
                 outputs = [exc]
             else:
                 self._count(queries, start)
-                return [self._call([q])[0] for q in queries]
+                return [self._run_model([q])[0] for q in queries]
         self._count(queries, start)
         return outputs
 
@@ -226,6 +294,34 @@ class Batcher:
         s.clips += clips
         s.batch_clips_max = max(s.batch_clips_max, clips)
         s.batch_requests_max = max(s.batch_requests_max, len(queries))
+
+
+def _fail(jobs: Iterable[_Job], error: type[Exception], reason: str) -> None:
+    """Answer every job still waiting with ``error(reason)``."""
+    for job in jobs:
+        if not job.future.done():
+            job.future.set_exception(error(reason))
+
+
+async def _disconnected(request: Request) -> None:
+    """Return once the client has closed its connection (call after the body was read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def request_timeout(request: Request) -> float | None:
+    """The client's deadline in seconds from its ``X-Request-Timeout`` header (the remote backend sends its
+    timeout), or None; past it a request still waiting for the model is dropped with 504."""
+    value = request.headers.get(TIMEOUT_HEADER)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise WireError(f"{TIMEOUT_HEADER} must be a positive number of seconds, got {value!r}")
+    return seconds
 
 
 class BearerAuth:
@@ -256,17 +352,17 @@ def build_model(name: str, kwargs: dict[str, Any] | None = None) -> RewardModel:
 
 
 def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 5.0, max_queue: int = 1024,
-               limits: Limits = Limits(), token: str | None = None):
-    """The FastAPI app serving ``model``. ``token``: required bearer token, or None for no auth."""
+               limits: Limits = Limits(), token: str | None = None, call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S):
+    """The FastAPI app serving ``model``. ``token``: required bearer token, or None for no auth;
+    ``call_timeout_s``: see :class:`Batcher`."""
     stats = Stats()
-    state: dict[str, Batcher] = {}
     expected = f"Bearer {token}".encode() if token else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        batcher = Batcher(model, max_batch, max_wait_ms / 1000.0, max_queue, stats)
+        batcher = Batcher(model, max_batch, max_wait_ms / 1000.0, max_queue, stats, call_timeout_s)
         batcher.start()
-        state["batcher"] = batcher
+        app.state.batcher = batcher
         yield
         await batcher.stop()
 
@@ -283,6 +379,9 @@ def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 
 
     @app.get("/health")
     async def health():
+        stalled = app.state.batcher.stalled()
+        if stalled:
+            return JSONResponse({"status": "stalled", "model": model.info.name, "reason": stalled}, status_code=503)
         return {"status": "ok", "model": model.info.name}
 
     @app.get("/v1/info")
@@ -291,15 +390,17 @@ def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 
 
     @app.get("/metrics")
     async def metrics():
-        batcher = state.get("batcher")
+        batcher = getattr(app.state, "batcher", None)
         lines = ["# TYPE vlmreward_score_requests_total counter"]
         lines += [f'vlmreward_score_requests_total{{status="{code}"}} {n}' for code, n in sorted(stats.requests.items())]
         for name, value in (("clips_total", stats.clips), ("model_calls_total", stats.model_calls),
                             ("model_seconds_total", round(stats.model_seconds, 6)),
                             ("model_errors_total", stats.model_errors),
+                            ("model_timeouts_total", stats.model_timeouts),
+                            ("model_stalled", int(bool(batcher and batcher.stalled()))),
                             ("batch_clips_max", stats.batch_clips_max),
                             ("batch_requests_max", stats.batch_requests_max),
-                            ("queue_depth", len(batcher.pending) if batcher else 0)):
+                            ("queue_depth", batcher.depth if batcher else 0)):
             lines.append(f"vlmreward_{name} {value}")
         return PlainTextResponse("\n".join(lines) + "\n")
 
@@ -323,9 +424,22 @@ def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 
         except (RewardInputError, CapabilityError) as exc:
             return error(422, str(exc))
         try:
-            output = await state["batcher"].submit(query)
+            timeout = request_timeout(request)
+        except WireError as exc:
+            return error(exc.status, str(exc))
+        job = asyncio.ensure_future(app.state.batcher.submit(query, timeout))
+        gone = asyncio.ensure_future(_disconnected(request))
+        await asyncio.wait((job, gone), return_when=asyncio.FIRST_COMPLETED)
+        gone.cancel()
+        if not job.done():  # the client left: drop its request unless its model call already runs
+            job.cancel()
+            return error(499, "the client disconnected before its answer")
+        try:
+            output = job.result()
         except Overloaded as exc:
             return error(503, str(exc))
+        except DeadlineExceeded as exc:
+            return error(504, str(exc))
         except (RewardInputError, CapabilityError) as exc:
             return error(422, str(exc))
         except RewardOutputError as exc:
@@ -353,6 +467,9 @@ class ServeArgs:
     """how long an idle server waits for more requests before calling the model"""
     max_queue: int = 1024
     """most queued requests; beyond it requests get 503"""
+    call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S
+    """longest a model call may run: past it its requests get 504 and /health reports the model stalled (503)
+    until the call returns"""
     token_env: str = TOKEN_ENV
     """environment variable holding the bearer token (unset or empty: no auth)"""
     max_frames: int = Limits.max_frames
@@ -383,13 +500,20 @@ def main(argv: list[str] | None = None) -> None:
                     max_frames=args.max_frames, max_side=args.max_side,
                     max_instruction_chars=args.max_instruction_chars)
     app = create_app(model, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
-                     limits=limits, token=token)
+                     limits=limits, token=token, call_timeout_s=args.call_timeout_s)
     print(f"serving reward model {model.info.name!r} on http://{args.host}:{args.port} "
           f"(max batch {args.max_batch}, max wait {args.max_wait_ms} ms, auth {'on' if token else 'off'})",
           flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.access_log else "warning",
-                access_log=args.access_log)
-    model.close()
+    try:  # uvicorn re-raises the signal that stopped it: SIGINT arrives here as KeyboardInterrupt
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.access_log else "warning",
+                    access_log=args.access_log)
+    finally:
+        batcher = getattr(app.state, "batcher", None)
+        if batcher is not None and batcher.running:  # its stuck thread would keep the interpreter from exiting
+            print("vlmreward serve: a model call is still running; exiting without waiting for it",
+                  file=sys.stderr, flush=True)
+            os._exit(1)
+        model.close()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ The JSON header describes the batch::
                 "timesteps": [T ints] | null}, ...]}
 
 and the payload is every clip's frames, C order, concatenated in clip order (its length must be
-exactly the sum of ``prod(shape)``). Either every clip carries a given field or none does.
+exactly the sum of ``prod(shape)``). Either every clip carries a given field or none does. An
+optional ``X-Request-Timeout: <seconds>`` request header says how long the client waits: a request
+still queued after that is dropped (504) before it reaches the model, as is one whose client left.
 
 The answer is JSON: ``{"progress": [[T_i floats] ...] | null, "success": [B] | null,
 "comparison": [B] | null, "score": [B] | null, "raw": [B dicts]}``. Errors are JSON
@@ -39,6 +41,7 @@ from vlmreward_gym.models.base import ModelInfo
 from vlmreward_gym.types import Capability, RewardInputError, RewardOutput, RewardQuery
 
 CONTENT_TYPE = "application/x-vlmreward-clips"
+TIMEOUT_HEADER = "X-Request-Timeout"  # optional: seconds the client waits; the server drops the request after
 VERSION = 1
 _HEADER_LEN = struct.Struct("<I")
 _CLIP_KEYS = {"instruction", "shape", "dtype", "oracle_progress", "oracle_success", "timesteps"}
