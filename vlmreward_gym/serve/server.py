@@ -20,7 +20,8 @@ Endpoints (wire format in :mod:`vlmreward_gym.serve.wire`):
 
 If the environment variable named by ``--token-env`` is set and non-empty, every endpoint but
 ``/health`` needs ``Authorization: Bearer <token>``; the token is never printed or logged.
-The server binds loopback unless ``--host`` says otherwise.
+The server binds loopback unless ``--host`` says otherwise, and refuses a non-loopback host
+without a token unless ``--insecure-no-token`` is given.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import asyncio
 import contextlib
 import hmac
 import importlib
+import ipaddress
 import json
 import math
 import os
@@ -339,6 +341,16 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback address: only this machine can connect."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def build_model(name: str, kwargs: dict[str, Any] | None = None) -> RewardModel:
     """A registered backend by name, or any ``module:attribute`` factory."""
     kwargs = kwargs or {}
@@ -459,7 +471,9 @@ class ServeArgs:
     model_kwargs: str = "{}"
     """JSON object of keyword arguments for the model factory"""
     host: str = "127.0.0.1"
-    """bind address; loopback unless you mean to expose it (then set a token)"""
+    """bind address; a non-loopback one needs a token (or --insecure-no-token)"""
+    insecure_no_token: bool = False
+    """serve a non-loopback --host without a token: anyone who can reach the port can use the model"""
     port: int = DEFAULT_PORT
     max_batch: int = 32
     """most clips per model call"""
@@ -492,9 +506,13 @@ def main(argv: list[str] | None = None) -> None:
     if not isinstance(kwargs, dict):
         raise SystemExit("vlmreward serve: --model-kwargs must be a JSON object")
     token = os.environ.get(args.token_env) or None
-    if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: serving on {args.host} without auth; set {args.token_env} to require a token",
-              file=sys.stderr)
+    if token is None and not is_loopback(args.host):
+        if not args.insecure_no_token:
+            raise SystemExit(f"vlmreward serve: refusing to serve on {args.host} without a token: anyone who can "
+                             f"reach the port could use the model. Set {args.token_env} (the remote backend sends "
+                             "it from the same variable), bind 127.0.0.1, or pass --insecure-no-token on a network "
+                             "you trust.")
+        print(f"warning: serving on {args.host} without auth (--insecure-no-token)", file=sys.stderr)
     model = build_model(args.model, kwargs)
     limits = Limits(max_body_bytes=int(args.max_body_mb * 2**20), max_clips=args.max_clips,
                     max_frames=args.max_frames, max_side=args.max_side,
