@@ -305,6 +305,30 @@ def _fail(jobs: Iterable[_Job], error: type[Exception], reason: str) -> None:
             job.future.set_exception(error(reason))
 
 
+class CountStatus:
+    """ASGI middleware counting ``/v1/score`` answers by HTTP status into ``counter``, including the 500 that
+    Starlette sends when the handler raises."""
+
+    def __init__(self, app: Any, counter: Counter):
+        self.app, self.counter = app, counter
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/score":
+            return await self.app(scope, receive, send)
+        status = 500  # unless a response starts
+
+        async def watch(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            self.counter[status] += 1
+
+
 async def _disconnected(request: Request) -> None:
     """Return once the client has closed its connection (call after the body was read)."""
     while (await request.receive())["type"] != "http.disconnect":
@@ -382,12 +406,12 @@ def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 
                   openapi_url=None)
 
     def error(status: int, reason: str) -> JSONResponse:
-        stats.requests[status] += 1
         return JSONResponse({"error": reason}, status_code=status)
 
     if expected is not None:
         app.add_middleware(BearerAuth, expected=expected,
                            reject=lambda: error(401, "missing or wrong bearer token (Authorization: Bearer <token>)"))
+    app.add_middleware(CountStatus, counter=stats.requests)  # outermost: counts 401s and escaped 500s too
 
     @app.get("/health")
     async def health():
@@ -458,7 +482,6 @@ def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 
             return error(500, f"the reward model broke its contract: {exc}")
         except Exception as exc:  # noqa: BLE001
             return error(500, f"the reward model failed: {type(exc).__name__}: {exc}")
-        stats.requests[200] += 1
         return JSONResponse(encode_output(output))
 
     return app
