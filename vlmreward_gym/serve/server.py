@@ -22,6 +22,12 @@ If the environment variable named by ``--token-env`` is set and non-empty, every
 ``/health`` needs ``Authorization: Bearer <token>``; the token is never printed or logged.
 The server binds loopback unless ``--host`` says otherwise, and refuses a non-loopback host
 without a token unless ``--insecure-no-token`` is given.
+
+What a request may hold is bounded before its body is read: ``Content-Length`` is required and
+at most ``--max-body-mb`` (413), all bodies held at once at most ``--max-inflight-mb`` (503), open
+connections at most ``--max-connections`` (uvicorn answers 503); a body must arrive within
+``--read-timeout-s`` (408, connection closed). The body is read into one buffer of its declared
+size and the frames are views of it, never copies.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.requests import ClientDisconnect
 
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.models.registry import make_reward_model
@@ -55,6 +62,9 @@ from vlmreward_gym.types import (CapabilityError, RewardInputError, RewardOutput
 
 DEFAULT_PORT = 8321
 DEFAULT_CALL_TIMEOUT_S = 120.0  # twice the remote client's 60 s per attempt: a call past it is stuck, not slow
+DEFAULT_READ_TIMEOUT_S = 60.0  # a 256 MB body (the default limit) then needs >= 4.3 MB/s
+DEFAULT_INFLIGHT_BYTES = 2**30  # four bodies of the default 256 MB limit
+DEFAULT_MAX_CONNECTIONS = 512
 TOKEN_ENV = "VLMREWARD_SERVE_TOKEN"
 _FIELDS = ("frames", "oracle_progress", "oracle_success", "timesteps")
 
@@ -97,6 +107,7 @@ class Stats:
     batch_requests_max: int = 0
     model_errors: int = 0
     model_timeouts: int = 0
+    body_bytes: int = 0  # request bodies held now
 
 
 def merge_queries(queries: list[RewardQuery]) -> RewardQuery:
@@ -305,6 +316,36 @@ def _fail(jobs: Iterable[_Job], error: type[Exception], reason: str) -> None:
             job.future.set_exception(error(reason))
 
 
+def body_size(request: Request, max_bytes: int) -> int:
+    """The body size the request declares; :class:`WireError` for a wrong content type (415), no
+    ``Content-Length`` (411) or one above ``max_bytes`` (413), all before a byte of the body is read."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != CONTENT_TYPE:
+        raise WireError(f"content type must be {CONTENT_TYPE}", 415)
+    declared = request.headers.get("content-length")
+    if declared is None:
+        raise WireError("a Content-Length header is required (the body is read into one buffer of that size)", 411)
+    if not declared.isdigit():
+        raise WireError(f"content-length {declared!r} is not a number of bytes")
+    if int(declared) > max_bytes:
+        raise WireError(f"content-length {declared} exceeds the limit of {max_bytes} bytes (--max-body-mb)", 413)
+    return int(declared)
+
+
+async def read_body(request: Request, size: int, timeout_s: float) -> bytearray:
+    """The ``size``-byte body, each chunk copied once into one buffer as it arrives; :class:`WireError` 408
+    if it has not arrived in full within ``timeout_s`` (a stalled or very slow upload)."""
+    body, filled = bytearray(size), 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                body[filled:filled + len(chunk)] = chunk  # the server enforces Content-Length: never grows
+                filled += len(chunk)
+    except TimeoutError:
+        raise WireError(f"the body did not arrive within {timeout_s:g} s (--read-timeout-s): {filled} of {size} "
+                        "bytes came", 408) from None
+    return body
+
+
 class CountStatus:
     """ASGI middleware counting ``/v1/score`` answers by HTTP status into ``counter``, including the 500 that
     Starlette sends when the handler raises."""
@@ -388,9 +429,20 @@ def build_model(name: str, kwargs: dict[str, Any] | None = None) -> RewardModel:
 
 
 def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 5.0, max_queue: int = 1024,
-               limits: Limits = Limits(), token: str | None = None, call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S):
-    """The FastAPI app serving ``model``. ``token``: required bearer token, or None for no auth;
-    ``call_timeout_s``: see :class:`Batcher`."""
+               limits: Limits = Limits(), token: str | None = None, call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+               read_timeout_s: float = DEFAULT_READ_TIMEOUT_S, max_inflight_bytes: int = DEFAULT_INFLIGHT_BYTES):
+    """The FastAPI app serving ``model``.
+
+    Args:
+        token: required bearer token, or None for no auth.
+        call_timeout_s: longest model call (see :class:`Batcher`).
+        read_timeout_s: longest a request body may take to arrive (408 after it).
+        max_inflight_bytes: most request-body bytes held at once, being read, queued or in the model (503
+            beyond it, before the body is read).
+    """
+    if max_inflight_bytes < limits.max_body_bytes or not read_timeout_s > 0:
+        raise ValueError(f"need max_inflight_bytes (--max-inflight-mb) >= limits.max_body_bytes (--max-body-mb) "
+                         f"and read_timeout_s > 0; got {max_inflight_bytes}, {limits.max_body_bytes}, {read_timeout_s}")
     stats = Stats()
     expected = f"Bearer {token}".encode() if token else None
 
@@ -405,8 +457,21 @@ def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 
     app = FastAPI(title="vlmreward reward server", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
 
-    def error(status: int, reason: str) -> JSONResponse:
-        return JSONResponse({"error": reason}, status_code=status)
+    def error(status: int, reason: str, close: bool = False) -> JSONResponse:
+        """A JSON error; ``close``: the body was not read, so the connection must not be reused."""
+        return JSONResponse({"error": reason}, status_code=status, headers={"Connection": "close"} if close else None)
+
+    @contextlib.contextmanager
+    def hold(size: int):
+        """Count ``size`` body bytes as held while the request lives; 503 if they would pass the budget."""
+        if stats.body_bytes + size > max_inflight_bytes:
+            raise WireError(f"{stats.body_bytes} bytes of request bodies are held already; {size} more would pass "
+                            f"the limit of {max_inflight_bytes} (--max-inflight-mb); retry later", 503)
+        stats.body_bytes += size
+        try:
+            yield
+        finally:
+            stats.body_bytes -= size
 
     if expected is not None:
         app.add_middleware(BearerAuth, expected=expected,
@@ -436,33 +501,30 @@ def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 
                             ("model_stalled", int(bool(batcher and batcher.stalled()))),
                             ("batch_clips_max", stats.batch_clips_max),
                             ("batch_requests_max", stats.batch_requests_max),
-                            ("queue_depth", batcher.depth if batcher else 0)):
+                            ("queue_depth", batcher.depth if batcher else 0),
+                            ("body_bytes_held", stats.body_bytes)):
             lines.append(f"vlmreward_{name} {value}")
         return PlainTextResponse("\n".join(lines) + "\n")
 
     @app.post("/v1/score")
     async def score(request: Request):
-        if request.headers.get("content-type", "").split(";")[0].strip() != CONTENT_TYPE:
-            return error(415, f"content type must be {CONTENT_TYPE}")
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limits.max_body_bytes):
-            return error(413, f"content-length {declared!r} exceeds the limit of {limits.max_body_bytes} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limits.max_body_bytes:
-                return error(413, f"body exceeds the limit of {limits.max_body_bytes} bytes")
         try:
-            query = decode_query(bytes(body), limits)
+            size, timeout = body_size(request, limits.max_body_bytes), request_timeout(request)
+            with hold(size):
+                return await answer(request, await read_body(request, size, read_timeout_s), timeout)
+        except WireError as exc:  # refused before its body was read in full
+            return error(exc.status, str(exc), close=True)
+        except ClientDisconnect:
+            return error(499, "the client disconnected while sending its body")
+
+    async def answer(request: Request, body: bytearray, timeout: float | None) -> JSONResponse:
+        try:
+            query = decode_query(body, limits)
             model.check_query(query)
         except WireError as exc:
             return error(exc.status, str(exc))
         except (RewardInputError, CapabilityError) as exc:
             return error(422, str(exc))
-        try:
-            timeout = request_timeout(request)
-        except WireError as exc:
-            return error(exc.status, str(exc))
         job = asyncio.ensure_future(app.state.batcher.submit(query, timeout))
         gone = asyncio.ensure_future(_disconnected(request))
         await asyncio.wait((job, gone), return_when=asyncio.FIRST_COMPLETED)
@@ -507,6 +569,12 @@ class ServeArgs:
     call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S
     """longest a model call may run: past it its requests get 504 and /health reports the model stalled (503)
     until the call returns"""
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
+    """longest a request body may take to arrive; a stalled or slower upload gets 408 and its connection closes"""
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """most open connections and requests (uvicorn's limit_concurrency); beyond it requests get 503"""
+    max_inflight_mb: float = DEFAULT_INFLIGHT_BYTES / 2**20
+    """most request-body MB held at once (being read, queued or in the model); beyond it requests get 503"""
     token_env: str = TOKEN_ENV
     """environment variable holding the bearer token (unset or empty: no auth)"""
     max_frames: int = Limits.max_frames
@@ -540,14 +608,19 @@ def main(argv: list[str] | None = None) -> None:
     limits = Limits(max_body_bytes=int(args.max_body_mb * 2**20), max_clips=args.max_clips,
                     max_frames=args.max_frames, max_side=args.max_side,
                     max_instruction_chars=args.max_instruction_chars)
-    app = create_app(model, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
-                     limits=limits, token=token, call_timeout_s=args.call_timeout_s)
+    try:
+        app = create_app(model, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
+                         limits=limits, token=token, call_timeout_s=args.call_timeout_s,
+                         read_timeout_s=args.read_timeout_s, max_inflight_bytes=int(args.max_inflight_mb * 2**20))
+    except ValueError as exc:
+        model.close()
+        raise SystemExit(f"vlmreward serve: {exc}") from None
     print(f"serving reward model {model.info.name!r} on http://{args.host}:{args.port} "
           f"(max batch {args.max_batch}, max wait {args.max_wait_ms} ms, auth {'on' if token else 'off'})",
           flush=True)
     try:  # uvicorn re-raises the signal that stopped it: SIGINT arrives here as KeyboardInterrupt
         uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.access_log else "warning",
-                    access_log=args.access_log)
+                    access_log=args.access_log, limit_concurrency=args.max_connections)
     finally:
         batcher = getattr(app.state, "batcher", None)
         if batcher is not None and batcher.running:  # its stuck thread would keep the interpreter from exiting

@@ -17,9 +17,10 @@ The JSON header describes the batch::
                 "timesteps": [T ints] | null}, ...]}
 
 and the payload is every clip's frames, C order, concatenated in clip order (its length must be
-exactly the sum of ``prod(shape)``). Either every clip carries a given field or none does. An
-optional ``X-Request-Timeout: <seconds>`` request header says how long the client waits: a request
-still queued after that is dropped (504) before it reaches the model, as is one whose client left.
+exactly the sum of ``prod(shape)``). Either every clip carries a given field or none does. The
+request must carry ``Content-Length`` (411 without it; no chunked uploads). An optional
+``X-Request-Timeout: <seconds>`` header says how long the client waits: a request still queued
+after that is dropped (504) before it reaches the model, as is one whose client left.
 
 The answer is JSON: ``{"progress": [[T_i floats] ...] | null, "success": [B] | null,
 "comparison": [B] | null, "score": [B] | null, "raw": [B dicts]}``. Errors are JSON
@@ -147,8 +148,9 @@ _ALL = Capability.PROGRESS | Capability.SUCCESS | Capability.COMPARE | Capabilit
 
 # ----------------------------------------------------------------------------- decoding (server)
 
-def decode_query(body: bytes, limits: Limits) -> RewardQuery:
-    """Parse and check a request body; raise :class:`WireError` with the status and reason."""
+def decode_query(body: bytes | bytearray, limits: Limits) -> RewardQuery:
+    """Parse and check a request body; raise :class:`WireError` with the status and reason. The frames
+    are views of ``body``, not copies."""
     if len(body) > limits.max_body_bytes:
         raise WireError(f"body of {len(body)} bytes exceeds the limit of {limits.max_body_bytes}", 413)
     if len(body) < _HEADER_LEN.size:
