@@ -41,13 +41,18 @@ def test_a_large_body_is_held_once_not_copied(serve):
     assert grown < 1.5 * len(body), f"the server's peak memory grew {grown / len(body):.2f}x the body"
 
 
-def stalled_upload(url: str, declared: int) -> socket.socket:
-    """A connection that sends headers promising ``declared`` body bytes, then 10 of them, then nothing."""
+def upload(url: str, declared: int, start: bytes) -> socket.socket:
+    """A connection that sends headers promising ``declared`` body bytes, then ``start`` of them."""
     host, port = url.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)), timeout=15)
     sock.sendall(f"POST /v1/score HTTP/1.1\r\nHost: {host}\r\nContent-Type: {CONTENT_TYPE}\r\n"
-                 f"Content-Length: {declared}\r\n\r\n".encode() + bytes(10))
+                 f"Content-Length: {declared}\r\n\r\n".encode() + start)
     return sock
+
+
+def stalled_upload(url: str, declared: int) -> socket.socket:
+    """A connection that sends headers promising ``declared`` body bytes, then 10 of them, then nothing."""
+    return upload(url, declared, bytes(10))
 
 
 def test_stalled_uploads_time_out_and_uploads_are_capped(serve):
@@ -76,6 +81,13 @@ def test_stalled_uploads_time_out_and_uploads_are_capped(serve):
     assert httpx.post(f"{url}/v1/score", content=encode_query(query), headers=HEADERS).status_code == 200
     chunked = httpx.post(f"{url}/v1/score", content=iter([encode_query(query)]), headers=HEADERS)
     assert chunked.status_code == 411 and "Content-Length" in chunked.json()["error"], chunked.text
+    body = encode_query(query)
+    slow = upload(url, len(body), body[:50])  # slower than the read timeout in all, but never silent for it
+    for start in range(50, len(body), 60):
+        time.sleep(1.0)
+        slow.sendall(body[start:start + 60])
+    assert slow.recv(4096).startswith(b"HTTP/1.1 200"), "a slow upload that keeps sending was cut"
+    slow.close()
 
 
 class LoneSurrogateRaw(RewardModel):

@@ -25,9 +25,9 @@ without a token unless ``--insecure-no-token`` is given.
 
 What a request may hold is bounded before its body is read: ``Content-Length`` is required and
 at most ``--max-body-mb`` (413), all bodies held at once at most ``--max-inflight-mb`` (503), open
-connections at most ``--max-connections`` (uvicorn answers 503); a body must arrive within
-``--read-timeout-s`` (408, connection closed). The body is read into one buffer of its declared
-size and the frames are views of it, never copies.
+connections at most ``--max-connections`` (uvicorn answers 503); a body that stalls for
+``--read-timeout-s`` gets 408 and its connection closed. The body is read into one buffer of its
+declared size and the frames are views of it, never copies.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ from vlmreward_gym.types import (CapabilityError, RewardInputError, RewardOutput
 
 DEFAULT_PORT = 8321
 DEFAULT_CALL_TIMEOUT_S = 120.0  # twice the remote client's 60 s per attempt: a call past it is stuck, not slow
-DEFAULT_READ_TIMEOUT_S = 60.0  # a 256 MB body (the default limit) then needs >= 4.3 MB/s
+DEFAULT_READ_TIMEOUT_S = 30.0  # of silence within a body: a stall (a loaded loopback still moves ~10 MB/s)
 DEFAULT_INFLIGHT_BYTES = 2**30  # four bodies of the default 256 MB limit
 DEFAULT_MAX_CONNECTIONS = 512
 TOKEN_ENV = "VLMREWARD_SERVE_TOKEN"
@@ -331,18 +331,20 @@ def body_size(request: Request, max_bytes: int) -> int:
     return int(declared)
 
 
-async def read_body(request: Request, size: int, timeout_s: float) -> bytearray:
+async def read_body(request: Request, size: int, idle_s: float) -> bytearray:
     """The ``size``-byte body, each chunk copied once into one buffer as it arrives; :class:`WireError` 408
-    if it has not arrived in full within ``timeout_s`` (a stalled or very slow upload)."""
+    if nothing arrives for ``idle_s`` (a stalled upload; a slow one that keeps sending is not cut)."""
     body, filled = bytearray(size), 0
+    loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout(timeout_s):
+        async with asyncio.timeout(idle_s) as deadline:
             async for chunk in request.stream():
                 body[filled:filled + len(chunk)] = chunk  # the server enforces Content-Length: never grows
                 filled += len(chunk)
+                deadline.reschedule(loop.time() + idle_s)
     except TimeoutError:
-        raise WireError(f"the body did not arrive within {timeout_s:g} s (--read-timeout-s): {filled} of {size} "
-                        "bytes came", 408) from None
+        raise WireError(f"the body stalled: nothing arrived for {idle_s:g} s (--read-timeout-s) after {filled} of "
+                        f"{size} bytes", 408) from None
     return body
 
 
@@ -436,7 +438,7 @@ def create_app(model: RewardModel, *, max_batch: int = 32, max_wait_ms: float = 
     Args:
         token: required bearer token, or None for no auth.
         call_timeout_s: longest model call (see :class:`Batcher`).
-        read_timeout_s: longest a request body may take to arrive (408 after it).
+        read_timeout_s: longest silence within a request body (408 and the connection closes after it).
         max_inflight_bytes: most request-body bytes held at once, being read, queued or in the model (503
             beyond it, before the body is read).
     """
@@ -570,7 +572,7 @@ class ServeArgs:
     """longest a model call may run: past it its requests get 504 and /health reports the model stalled (503)
     until the call returns"""
     read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
-    """longest a request body may take to arrive; a stalled or slower upload gets 408 and its connection closes"""
+    """longest silence within a request body: a stalled upload gets 408 and its connection closes"""
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     """most open connections and requests (uvicorn's limit_concurrency); beyond it requests get 503"""
     max_inflight_mb: float = DEFAULT_INFLIGHT_BYTES / 2**20
