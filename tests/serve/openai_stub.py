@@ -4,7 +4,9 @@
 
 Every image's true progress is its top-left red value / 250. The ``model`` field picks the behavior:
 ``good`` answers correctly (GVL JSON for prompts that ask for it, else ``ANSWER: <1-5>``),
-``garbage`` answers prose without a score, ``flaky`` answers 503 to every other request.
+``garbage`` answers prose without a score, ``overflow`` a GVL array whose frame number is 1e999 (an
+OverflowError in ``int()``), ``deep`` an array nested 100,000 deep (a RecursionError in ``json.loads``),
+``flaky`` answers 503 to every other request.
 If STUB_KEY is set, requests need ``Authorization: Bearer $STUB_KEY``. Each request is written
 to LOG_DIR as JSON (with the Authorization header it carried).
 """
@@ -20,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 
 COUNTER = itertools.count()
+CANNED = {"garbage": "I cannot tell.", "overflow": '[{"frame_number": 1e999, "task_reward": 50}]',
+          "deep": "[" * 100_000 + "]" * 100_000}
 
 
 def decode_png(data: bytes) -> np.ndarray:
@@ -87,7 +91,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(404, {"error": {"message": "no such path"}})
         if body["model"] == "flaky" and n % 2 == 0:
             return self.send(503, {"error": {"message": "overloaded"}})
-        text = "I cannot tell." if body["model"] == "garbage" else answer(body)
+        text = CANNED[body["model"]] if body["model"] in CANNED else answer(body)
         self.send(200, {"id": f"chatcmpl-{n}", "object": "chat.completion", "model": body["model"],
                         "choices": [{"index": 0, "finish_reason": "stop",
                                      "message": {"role": "assistant", "content": text}}],

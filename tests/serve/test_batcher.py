@@ -11,7 +11,8 @@ from vlmreward_gym.types import Capability, RewardQuery
 
 
 class CountingOracle(OracleRewardModel):
-    """The oracle, counting calls; an instruction of ``"boom"`` makes the whole call fail."""
+    """The oracle, counting calls; an instruction of ``"boom"`` makes the whole call fail, ``"exit"`` and
+    ``"interrupt"`` make it raise SystemExit / KeyboardInterrupt."""
 
     def __init__(self):
         super().__init__()
@@ -21,6 +22,10 @@ class CountingOracle(OracleRewardModel):
         self.batches.append(query.batch_size)
         if "boom" in query.instructions:
             raise RuntimeError("model exploded")
+        if "exit" in query.instructions:
+            raise SystemExit("a library called sys.exit()")
+        if "interrupt" in query.instructions:
+            raise KeyboardInterrupt
         return super()._predict(query)
 
 
@@ -53,6 +58,14 @@ def test_merged_calls_answer_each_query_as_alone_and_fail_only_the_bad_one():
         np.testing.assert_array_equal(out.progress[0], alone(q).progress[0])
         np.testing.assert_array_equal(out.success, alone(q).success)
     assert 1 < max(model.batches) <= 8  # merged; the failed batch was then run query by query
+
+
+def test_system_exit_or_keyboard_interrupt_from_the_model_fails_only_its_request():
+    queries = [query("a", [0.1]), query("exit", [0.2]), query("b", [0.3]), query("interrupt", [0.4]), query("c", [0.5])]
+    results = asyncio.run(run_all(Batcher(CountingOracle(), max_batch=8, max_wait_s=0.05), queries))
+    for i, name in ((1, "SystemExit"), (3, "KeyboardInterrupt")):
+        assert isinstance(results[i], RuntimeError) and name in str(results[i]), results[i]
+    assert [results[i].progress[0].tolist() for i in (0, 2, 4)] == [[0.1], [0.3], [0.5]]
 
 
 def test_full_queue_is_refused():

@@ -15,7 +15,7 @@ BAD_VALUES = {  # (clip key or top-level key) -> values that are always invalid 
     "shape": [[-1, 8, 8, 3], [2, 8, 8, 4], [2, 8, 8], "2x8x8x3", [2.0, 8, 8, 3], [True, 8, 8, 3], [99999, 8, 8, 3],
               [2, 8, 10**9, 3], {}, [None, 8, 8, 3], [2, 0, 8, 3], [2, 8, 8, 3, 1]],
     "dtype": ["float32", "int8", None, 8, "uint16"],
-    "instruction": ["", "   ", None, 5, ["x"], "y" * 5000],
+    "instruction": ["", "   ", None, 5, ["x"], "y" * 5000, "lone \ud800 surrogate", "\udfff"],
     "oracle_progress": [[2.0, 0.1], [0.1], "0.5", [None, 0.1], [float("nan")] * 2, [[0.1], [0.2]]],
     "timesteps": [[0.5, 1.5], ["a", "b"], [10**30, 1], [1]],
     "bogus": [1, "x", None],

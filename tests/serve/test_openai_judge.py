@@ -131,6 +131,11 @@ def test_unparsable_answers_missing_key_and_busy_endpoint(stub, key, monkeypatch
     with pytest.raises(RewardOutputError, match="no parsable answer in 2 tries"):
         OpenAIRewardModel(model="garbage", base_url=url, parse_retries=1)(query)
     assert len(requests_since(log, before)) == 2
+    for model in ("overflow", "deep"):  # OverflowError / RecursionError while parsing: unparsable, asked again
+        before = len(list(log.glob("*.json")))
+        with pytest.raises(RewardOutputError, match="no parsable answer in 2 tries"):
+            OpenAIRewardModel(model=model, base_url=url, parse_retries=1)(query)
+        assert len(requests_since(log, before)) == 2
     flaky = OpenAIRewardModel(model="flaky", base_url=url, backoff=0.01, retries=2)
     for _ in range(3):  # every other request is a 503: retried, then answered
         np.testing.assert_allclose(flaky(query).progress[0], [0.0, 0.4])

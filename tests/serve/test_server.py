@@ -2,6 +2,7 @@ import pickle
 import re
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import gymnasium as gym
 import httpx
@@ -85,6 +86,11 @@ def test_concurrent_clients_share_model_calls_and_get_their_own_answers(sleep_ur
     model.close()
 
 
+def framed(header: bytes, payload: bytes = b"") -> bytes:
+    """A request body: the 4-byte header length, the header, the payload."""
+    return len(header).to_bytes(4, "little") + header + payload
+
+
 def post(url: str, body: bytes, content_type: str = CONTENT_TYPE, headers=None) -> httpx.Response:
     return httpx.post(f"{url}/v1/score", content=body, headers={"Content-Type": content_type, **(headers or {})})
 
@@ -100,6 +106,7 @@ def test_bad_requests_get_a_4xx_with_a_reason(sleep_url, oracle_url):
         (post(sleep_url, (10**6).to_bytes(4, "little") + good[4:]), 400, "runs past"),
         (post(sleep_url, b"\x02\0\0\0{x"), 400, "JSON"),
         (post(sleep_url, b"\x00\x00\x00\x08" + b"x" * 16), 413, "header length"),
+        (post(sleep_url, framed(b'{"version": 1, "want": ' + b"[" * 5000 + b"]" * 5000 + b"}")), 400, "nested"),
         (post(sleep_url, np.zeros(2 * 2**20, np.uint8).tobytes()), 413, "limit"),
     ]
 
@@ -112,7 +119,7 @@ def test_bad_requests_get_a_4xx_with_a_reason(sleep_url, oracle_url):
         data = json.dumps(header).encode()
         shapes = [c.get("shape") for c in header["clips"] if isinstance(c.get("shape"), list)]
         size = sum(int(np.prod(s)) for s in shapes)
-        return len(data).to_bytes(4, "little") + data + bytes(max(0, min(size, 2**20 - 1000)))
+        return framed(data, bytes(max(0, min(size, 2**20 - 1000))))
 
     cases += [
         (post(sleep_url, body(top={"want": ["flying"]})), 422, "unknown capability"),
@@ -127,6 +134,7 @@ def test_bad_requests_get_a_4xx_with_a_reason(sleep_url, oracle_url):
         (post(sleep_url, body(shape=None)), 422, "needs frames"),
         (post(sleep_url, body(instruction="")), 422, "instruction"),
         (post(sleep_url, body(instruction="y" * 201)), 413, "instruction"),
+        (post(sleep_url, body(instruction="lone \ud800 surrogate")), 400, "surrogate"),
         (post(sleep_url, body(colour="red")), 400, "unknown keys"),
         (post(sleep_url, body(top={"clips": [{"instruction": "x", "shape": None}] * 9})), 413, "clips exceed"),
         (post(oracle_url, body(shape=None, oracle_progress=[0.1, 2.0, 0.3], oracle_success=[False] * 3)), 422, "[0, 1]"),
@@ -200,3 +208,30 @@ def test_metrics_count_requests_by_status(sleep_url):
     for name in ("clips_total", "model_calls_total", "batch_clips_max", "queue_depth", "model_seconds_total"):
         assert f"vlmreward_{name} " in text
     assert 'vlmreward_score_requests_total{status="200"}' in text
+
+
+class CaptivePortal(BaseHTTPRequestHandler):
+    """Answers every GET with a 200 HTML page, as a proxy or captive portal in front of the server would."""
+
+    def do_GET(self):
+        body = b"<html>please log in to the proxy</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_200_that_is_not_json_raises_a_clear_error_naming_the_url_and_the_body():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CaptivePortal)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(RemoteRewardError, match=re.escape(url) + r".*not JSON.*please log in to the proxy"):
+            RemoteRewardModel(url, retries=0)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -45,6 +45,9 @@ from vlmreward_gym.serve.remote import RemoteRewardError, error_reason, request_
 from vlmreward_gym.types import Capability, RewardOutput, RewardOutputError, RewardQuery, check_frames
 
 MODES = ("gvl", "rubric")
+# What parsing an answer may raise: all of it means "unparsable" (asked again, then RewardOutputError).
+# OverflowError: int() of a number like 1e999; RecursionError: JSON nested thousands deep.
+UNPARSABLE = (ValueError, OverflowError, RecursionError)
 
 GVL_SYSTEM = "You are an expert roboticist and a safety-aware judge of robot behavior."
 RUBRIC_SYSTEM = "You are an expert judge of robot manipulation videos."
@@ -223,7 +226,8 @@ class OpenAIRewardModel(RewardModel):
 
     @staticmethod
     def parse_gvl(text: str, n: int) -> np.ndarray:
-        """Rewards 0-100 of frames 1..n (in shown order) from a GVL answer; raises ValueError."""
+        """Rewards 0-100 of frames 1..n (in shown order) from a GVL answer; raises ValueError (or, on hostile
+        JSON, OverflowError / RecursionError: see :data:`UNPARSABLE`)."""
         start, end = text.find("["), text.rfind("]")
         if start < 0 or end < start:
             raise ValueError("no JSON array in the answer")
@@ -276,8 +280,8 @@ class OpenAIRewardModel(RewardModel):
             text, usage = self._chat(messages)
             try:
                 return parse(text), text, usage
-            except ValueError as exc:
-                errors.append(f"{exc}: {text[:300]!r}")
+            except UNPARSABLE as exc:
+                errors.append(f"{type(exc).__name__}: {exc}: {text[:300]!r}")
         raise RewardOutputError(f"judge {self.info.name!r} gave no parsable answer in {len(errors)} tries: "
                                 + " | ".join(errors))
 

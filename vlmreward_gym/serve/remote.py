@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from vlmreward_gym.models.base import RewardModel
-from vlmreward_gym.serve.wire import CONTENT_TYPE, decode_output, encode_query, info_from_dict
+from vlmreward_gym.serve.wire import CONTENT_TYPE, TIMEOUT_HEADER, decode_output, encode_query, info_from_dict
 from vlmreward_gym.types import CapabilityError, RewardInputError, RewardOutput, RewardQuery
 
 _RETRY_STATUS = {502, 503, 504}
@@ -46,7 +46,7 @@ class RemoteRewardModel(RewardModel):
 
         if retries < 0 or timeout <= 0 or backoff < 0:
             raise ValueError(f"need timeout > 0, retries >= 0, backoff >= 0; got {timeout}, {retries}, {backoff}")
-        self.url, self.retries, self.backoff = url.rstrip("/"), int(retries), float(backoff)
+        self.url, self.retries, self.backoff, self.timeout = url.rstrip("/"), int(retries), float(backoff), timeout
         self._args = (url, timeout, retries, backoff, token_env)
         token = os.environ.get(token_env) or None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -69,11 +69,11 @@ class RemoteRewardModel(RewardModel):
 
     def _request(self, method: str, path: str, content: bytes | None = None) -> dict[str, Any]:
         """One call with bounded retries; returns the JSON answer or raises."""
-        headers = {"Content-Type": CONTENT_TYPE} if content is not None else None
+        headers = {"Content-Type": CONTENT_TYPE, TIMEOUT_HEADER: f"{self.timeout:g}"} if content is not None else None
         response = request_with_retries(self._client, method, path, retries=self.retries, backoff=self.backoff,
                                         what=f"reward server {self.url}", content=content, headers=headers)
         if response.status_code == 200:
-            return response.json()
+            return json_object(response, f"reward server {self.url} answered {method} {path} with HTTP 200")
         reason = error_reason(response)
         if response.status_code in (413, 422):  # the query is too large or breaks the contract
             raise (CapabilityError if "cannot answer" in reason else RewardInputError)(
@@ -111,6 +111,20 @@ def request_with_retries(client: Any, method: str, path: str, *, retries: int, b
         last = f"busy or failing (HTTP {response.status_code}: {error_reason(response)})"
     raise RemoteRewardError(f"{what} is {last} after {retries + 1} attempt(s) of {method} {path}; "
                             f"no reward was produced")
+
+
+def json_object(response: Any, what: str) -> dict[str, Any]:
+    """The JSON object in ``response``'s body, or :class:`RemoteRewardError` saying ``what`` answered instead
+    (e.g. a proxy's or captive portal's HTML page) with the start of the body."""
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise RemoteRewardError(f"{what} but the body is not JSON ({exc}); it starts {response.text[:300]!r}. "
+                                "Is the URL that of a vlmreward server (not a proxy or web page)?") from None
+    if not isinstance(data, dict):
+        raise RemoteRewardError(f"{what} but the body is JSON {type(data).__name__}, not an object; it starts "
+                                f"{response.text[:300]!r}")
+    return data
 
 
 def error_reason(response: Any) -> str:

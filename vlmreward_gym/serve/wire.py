@@ -17,7 +17,10 @@ The JSON header describes the batch::
                 "timesteps": [T ints] | null}, ...]}
 
 and the payload is every clip's frames, C order, concatenated in clip order (its length must be
-exactly the sum of ``prod(shape)``). Either every clip carries a given field or none does.
+exactly the sum of ``prod(shape)``). Either every clip carries a given field or none does. The
+request must carry ``Content-Length`` (411 without it; no chunked uploads). An optional
+``X-Request-Timeout: <seconds>`` header says how long the client waits: a request still queued
+after that is dropped (504) before it reaches the model, as is one whose client left.
 
 The answer is JSON: ``{"progress": [[T_i floats] ...] | null, "success": [B] | null,
 "comparison": [B] | null, "score": [B] | null, "raw": [B dicts]}``. Errors are JSON
@@ -39,6 +42,7 @@ from vlmreward_gym.models.base import ModelInfo
 from vlmreward_gym.types import Capability, RewardInputError, RewardOutput, RewardQuery
 
 CONTENT_TYPE = "application/x-vlmreward-clips"
+TIMEOUT_HEADER = "X-Request-Timeout"  # optional: seconds the client waits; the server drops the request after
 VERSION = 1
 _HEADER_LEN = struct.Struct("<I")
 _CLIP_KEYS = {"instruction", "shape", "dtype", "oracle_progress", "oracle_success", "timesteps"}
@@ -144,8 +148,9 @@ _ALL = Capability.PROGRESS | Capability.SUCCESS | Capability.COMPARE | Capabilit
 
 # ----------------------------------------------------------------------------- decoding (server)
 
-def decode_query(body: bytes, limits: Limits) -> RewardQuery:
-    """Parse and check a request body; raise :class:`WireError` with the status and reason."""
+def decode_query(body: bytes | bytearray, limits: Limits) -> RewardQuery:
+    """Parse and check a request body; raise :class:`WireError` with the status and reason. The frames
+    are views of ``body``, not copies."""
     if len(body) > limits.max_body_bytes:
         raise WireError(f"body of {len(body)} bytes exceeds the limit of {limits.max_body_bytes}", 413)
     if len(body) < _HEADER_LEN.size:
@@ -159,6 +164,8 @@ def decode_query(body: bytes, limits: Limits) -> RewardQuery:
         header = json.loads(body[_HEADER_LEN.size:_HEADER_LEN.size + n].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise WireError(f"header is not UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise WireError("header JSON is nested too deeply to parse (the wire format needs 4 levels)") from None
     if not isinstance(header, dict):
         raise WireError("header must be a JSON object")
     if header.get("version", VERSION) != VERSION:
@@ -181,6 +188,11 @@ def decode_query(body: bytes, limits: Limits) -> RewardQuery:
         text = clip.get("instruction")
         if not isinstance(text, str) or not text.strip():
             raise WireError(f"clip {i}: instruction must be a non-empty string", 422)
+        try:  # JSON allows "\\ud800", Unicode text does not: models and answers would fail to encode it
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise WireError(f"clip {i}: instruction holds a lone surrogate (an unpaired \\ud800-\\udfff escape); "
+                            "send valid Unicode") from None
         if len(text) > limits.max_instruction_chars:
             raise WireError(f"clip {i}: instruction of {len(text)} characters exceeds the limit of "
                             f"{limits.max_instruction_chars}", 413)
