@@ -15,7 +15,6 @@ its best, and the env steps and wall minutes at which it first reached ``--thres
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import tyro
 
 from algos import ppo_gae
+from algos.common.logger import read_metrics
 from algos.ppo_gae import Args
 
 REWARDS = ("oracle", "env")
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         for seed in bench.seeds:
             args = run_args(bench, reward, seed)
             ppo_gae.train(args)
-            history = [json.loads(line) for line in (args.run_path / "metrics.jsonl").open()]
+            history = read_metrics(args.run_path / "metrics.jsonl")
             histories[f"{reward} reward, seed {seed}"] = history
             rows.append({"reward": reward, "seed": seed, **summarize_run(history, bench.threshold)})
     out = Path(bench.out)

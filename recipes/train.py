@@ -25,6 +25,7 @@ import numpy as np
 import tyro
 
 from algos import ppo_gae
+from algos.common.logger import read_metrics
 from algos.ppo_gae import Args, TrainResult
 
 POINTREACH = "move the red dot onto the green dot"
@@ -72,7 +73,7 @@ def plot_success(history_file: Path, out: Path, title: str) -> Path:
     """Success rate (training rollouts and deterministic evaluation) vs env steps, from ``metrics.jsonl``."""
     from recipes.report import curves
 
-    rows = [json.loads(line) for line in history_file.open()]
+    rows = read_metrics(history_file)
     series = {label: [[[r["global_step"], r[key]] for r in rows if key in r]]
               for key, label in (("charts/success_rate", "training rollouts"),
                                  ("eval/success_rate", "evaluation (mean action)"))}
@@ -81,7 +82,7 @@ def plot_success(history_file: Path, out: Path, title: str) -> Path:
 
 def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
     """Final success and reward fidelity: the last evaluation, and the mean of the training windows."""
-    rows = [json.loads(line) for line in (result.run_path / "metrics.jsonl").open()]
+    rows = read_metrics(result.run_path / "metrics.jsonl")
 
     def run_mean(key: str) -> float:
         values = [r[key] for r in rows if key in r]

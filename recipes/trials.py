@@ -20,6 +20,7 @@ import math
 import os
 import re
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -214,11 +215,18 @@ def result_path(out: Path, trial: Trial) -> Path:
 
 
 def load_result(out: Path, trial: Trial) -> dict[str, Any] | None:
-    """The trial's stored result, or None if it has none or the stored one is for another config."""
+    """The trial's stored result, or None if it has none, the stored one is for another config, or it is
+    unreadable (a truncated file: warned about, so the trial runs again)."""
     path = result_path(out, trial)
     if not path.exists():
         return None
-    record = json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        warnings.warn(f"trial result {path} is unreadable ({error}): running the trial again", stacklevel=2)
+        return None
     return record if record.get("config_hash") == trial.config_hash else None
 
 

@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a ``metrics.jsonl`` file.
+
+    A torn last line (the run was killed while writing it) is skipped with a warning. An unreadable
+    line before the last is an error naming the file and the line: the file was damaged otherwise.
+    """
+    path = Path(path)
+    lines = path.read_text().splitlines()
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if number < len(lines):
+                raise ValueError(f"{path}, line {number}: not a JSON row ({error}); the file is damaged: repair or "
+                                 f"delete that line, or start the run without --resume") from None
+            warnings.warn(f"{path}: skipping its torn last line {number} (the run stopped while writing it)",
+                          stacklevel=2)
+    return rows
 
 
 class RunLogger:
@@ -24,10 +46,10 @@ class RunLogger:
             self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
                 f"|{k}|{v}|" for k, v in hparams.items()))
         path = run_path / "metrics.jsonl"
-        kept = [line for line in path.open() if json.loads(line)["global_step"] <= resume_step] \
+        kept = [row for row in read_metrics(path) if row["global_step"] <= resume_step] \
             if resume_step is not None and path.exists() else []
         self.file = path.open("w")
-        self.file.writelines(kept)
+        self.file.writelines(json.dumps(row) + "\n" for row in kept)
         self.history: list[dict[str, float]] = []
 
     def log(self, metrics: Mapping[str, float], step: int) -> None:
