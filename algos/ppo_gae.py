@@ -1,7 +1,7 @@
 """PPO with GAE for continuous actions on learned-reward Gymnasium vector envs (CleanRL style).
 
     python -m algos.ppo_gae --env-id vlmreward/PointReach-v0 --model oracle --form dense \
-        --instruction "move the red dot onto the green dot" --reward-kwargs relative True
+        --instruction "move the red dot onto the green dot" --reward-kwargs relative=true
 
 What learned rewards need and this file does:
 - Time-outs are bootstrapped with the value of the episode's final observation; only
@@ -9,7 +9,7 @@ What learned rewards need and this file does:
   whole episode's score is paid on its last step, so a time-out is final (``bootstrap_timeouts``).
 - Gymnasium's NEXT_STEP autoreset spends one step per episode on the reset; those steps belong
   to no episode and are masked out of the loss, the advantages and the metrics.
-- Rewards may arrive late (``--reward-kwargs scoring async`` or ``scoring deferred``): pending
+- Rewards may arrive late (``--reward-kwargs scoring=async`` or ``scoring=deferred``): pending
   steps (NaN) are relabelled from the env's ``flush()`` before advantages and statistics are
   computed, so the simulator never waits for the reward model inside a rollout.
 - Logged to TensorBoard (run ``<env>__ppo__<model>-<form>__s<seed>``): charts/ (learned and
