@@ -315,7 +315,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["lift-study"]:
         return lift_study(argv[1:])
-    args = tyro.extras.overridable_config_cli(PRESETS, args=argv)
+    return run(tyro.extras.overridable_config_cli(PRESETS, args=argv))
+
+
+def run(args: Args) -> dict[str, Any]:
+    """Train one configured DSRL run (making a missing PointReach base policy first); print and return its summary."""
     ensure_policy(args.env_id, args.policy)
     result = dsrl.train(args)
     summary = summarize(args, result)

@@ -3,7 +3,7 @@
     vlmreward train                          # the main job: PPO on ManiSkill3 PickCube, noisy-oracle dense reward
     vlmreward train pointreach               # the built-in PointReach env (about 20 s)
     vlmreward train pickcube-oracle --seed 2 # any field of algos.ppo_gae.Args can be overridden
-    vlmreward train --help                   # presets and options
+    vlmreward train --help                   # every preset (PPO, DSRL, filtered BC); PRESET --help: its options
     vlmreward train dsrl-pointreach          # DSRL presets (recipes/dsrl.py): BC diffusion policy + DSRL-NA/SAC
     vlmreward train filtered-bc-pointreach   # success-filtered BC presets (recipes/filtered_bc.py)
 
@@ -63,7 +63,7 @@ PRESETS: dict[str, tuple[str, Args]] = {
                          replace(_POINTREACH, model="noisy-oracle", model_kwargs={"mae": 0.5})),
     "pointreach-sim-rm": ("PointReach with our own learned reward model's potential-based dense reward, from the "
                           "checkpoint `vlmreward rm-train` writes (default ckpt/sim-rm, as in the README; "
-                          "--model-kwargs.path DIR).",
+                          "--model-kwargs path=DIR).",
                           replace(_POINTREACH, model="sim-rm", model_kwargs={"path": "ckpt/sim-rm"})),
 }
 DEFAULT_PRESET = "pickcube"
@@ -114,25 +114,31 @@ def report(summary: dict[str, Any]) -> str:
     ])
 
 
-def parse(argv: list[str]) -> Args:
-    """The preset named first in ``argv`` (default: the main job) with the options that follow applied."""
+def all_presets() -> dict[str, tuple[str, Any]]:
+    """Every ``vlmreward train`` preset: PPO (here), DSRL (recipes/dsrl.py) and filtered BC (recipes/filtered_bc.py)."""
+    from recipes import dsrl, filtered_bc
+
+    return {**PRESETS, **dsrl.PRESETS, **filtered_bc.PRESETS}
+
+
+def parse(argv: list[str]) -> Any:
+    """The preset named first in ``argv`` (default: the main job) with the options that follow applied:
+    an :class:`algos.ppo_gae.Args`, :class:`algos.dsrl.Args` or :class:`algos.filtered_bc.Args`."""
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = [DEFAULT_PRESET, *argv]
-    return tyro.extras.overridable_config_cli(PRESETS, args=argv)
+    return tyro.extras.overridable_config_cli(all_presets(), args=argv, prog="vlmreward train",
+                                              description=__doc__.split("\n\n")[0])
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run a preset (default: the main job); print success and reward fidelity; write the plot."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0].startswith("dsrl"):
-        from recipes import dsrl
+    from algos import filtered_bc as filtered_bc_algo
+    from recipes import dsrl, filtered_bc
 
-        return dsrl.main(argv)
-    if argv and argv[0].startswith("filtered-bc"):
-        from recipes import filtered_bc
-
-        return filtered_bc.main(argv)
-    args = parse(argv)
+    args = parse(list(sys.argv[1:] if argv is None else argv))
+    other_recipes = {dsrl.Args: dsrl.run, filtered_bc_algo.Args: filtered_bc.run}
+    if type(args) in other_recipes:
+        return other_recipes[type(args)](args)
     result = ppo_gae.train(args)
     summary = summarize(args, result)
     plot = plot_success(result.run_path / "metrics.jsonl", result.run_path / "success.png", args.run_name)

@@ -21,7 +21,19 @@ def test_default_preset_is_the_main_job():
         train.parse(["no-such-preset"])
 
 
+def test_help_and_typo_suggestions_cover_every_preset(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "vlmreward train" in out
+    assert all(name in out for name in ("pointreach", "dsrl-pointreach-sac", "filtered-bc-pointreach-noisy"))
+    with pytest.raises(SystemExit):
+        train.parse(["dsrl-pointrech"])
+    assert "dsrl-pointreach" in "".join(capsys.readouterr())
+
+
 def test_cli_dispatches_to_the_recipe(monkeypatch):
+    monkeypatch.setenv("VLMREWARD_DEBUG", "1")  # the recipe's own exception, not the CLI's one-line error
     seen = []
 
     def fake_train(args: Args):
