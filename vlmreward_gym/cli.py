@@ -155,26 +155,32 @@ def _message(error: BaseException) -> str:
         else f"{type(error).__name__}: {text}"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run ``vlmreward [--debug] COMMAND ...``; a failure prints one line and exits with 2 (usage) or 1."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def run_guarded(command: Callable[[list[str]], object], argv: list[str], prog: str = "vlmreward") -> None:
+    """Run ``command(argv)`` for a person at a terminal: a failure prints one line, ``<prog>: error: ...``,
+    and exits with 2 (the command line is wrong) or 1 (the command failed); a leading ``--debug`` or
+    ``VLMREWARD_DEBUG=1`` lets the exception and its traceback through instead."""
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     while argv[:1] == ["--debug"]:
         debug, argv = True, argv[1:]
     try:
-        _dispatch(argv)
+        command(argv)
     except SystemExit as exit_:
         if not isinstance(exit_.code, str) or debug:
             raise  # argparse / tyro printed their own message; an exit code passes through
-        print(f"vlmreward: error: {exit_.code}", file=sys.stderr)
+        print(f"{prog}: error: {exit_.code}", file=sys.stderr)
         raise SystemExit(USAGE_ERROR) from None
     except Exception as error:  # noqa: BLE001  (one line for the user; --debug shows the traceback)
         if debug:
             raise
         code = _exit_code(error)
-        hint = "" if code == USAGE_ERROR else f" (traceback: vlmreward --debug ... or {DEBUG_ENV}=1)"
-        print(f"vlmreward: error: {_message(error)}{hint}", file=sys.stderr)
+        hint = "" if code == USAGE_ERROR else f" (traceback: {prog} --debug ... or {DEBUG_ENV}=1)"
+        print(f"{prog}: error: {_message(error)}{hint}", file=sys.stderr)
         raise SystemExit(code) from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``vlmreward [--debug] COMMAND ...``"""
+    run_guarded(_dispatch, list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":
