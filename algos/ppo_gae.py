@@ -12,11 +12,13 @@ What learned rewards need and this file does:
 - Rewards may arrive late (``--reward-kwargs scoring=async`` or ``scoring=deferred``): pending
   steps (NaN) are relabelled from the env's ``flush()`` before advantages and statistics are
   computed, so the simulator never waits for the reward model inside a rollout.
-- Logged to TensorBoard (run ``<env>__ppo__<model>-<form>__s<seed>``): charts/ (learned and
+- Logged to TensorBoard (run ``<env>__ppo__<model>-<form>[-<options>]__s<seed>``, the options being the
+  model's and the form's keyword options, e.g. ``mae=0.5-relative=true``): charts/ (learned and
   simulator returns, success rate, success-once), reward/ (mean learned reward, success
   precision/recall of the reward model, Pearson correlation with oracle progress), losses/,
   eval/ (deterministic policy), charts/SPS, charts/minutes (wall time, resumed runs included).
-  Also ``metrics.jsonl`` and ``checkpoint.pt`` in the run dir.
+  Also ``metrics.jsonl``, ``config.json`` and ``checkpoint.pt`` in the run dir; resuming from a
+  checkpoint made with another config is refused (``total_timesteps`` may grow).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from gymnasium.vector import AutoresetMode
 from torch.distributions.normal import Normal
 from tqdm.auto import tqdm
 
-from algos.common.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from algos.common.checkpoint import check_same_config, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from algos.common.envs import RewardEnvArgs, make_vector_env
 from algos.common.gae import compute_gae
 from algos.common.late_rewards import by_key, late_rewards
@@ -107,7 +109,7 @@ class Args(RewardEnvArgs):
 
     @property
     def run_name(self) -> str:
-        return run_name(self.env_id, "ppo", self.model, self.form, self.seed)
+        return run_name(self.env_id, "ppo", self.model, self.form, self.seed, self.model_kwargs, self.reward_kwargs)
 
     @property
     def run_path(self) -> Path:
@@ -268,10 +270,15 @@ def train(args: Args) -> TrainResult:
     """Train PPO as configured; resume from ``args.resume`` if given. Returns the final metrics."""
     torch.set_num_threads(args.torch_threads)
     run_path = args.run_path
-    run_path.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_path / "checkpoint.pt"
     resume = ckpt_path if args.resume == "auto" and ckpt_path.exists() else (
         None if args.resume in (None, "auto") else Path(args.resume))
+    if resume is not None:  # read and checked first: a refused resume touches nothing and builds no env
+        ckpt = load_checkpoint(resume)
+        check_same_config(resume, ckpt.get("args"), asdict(args))
+    elif args.resume == "auto":
+        print(f"no checkpoint in {run_path}: starting a new run")
+    run_path.mkdir(parents=True, exist_ok=True)
 
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -288,12 +295,13 @@ def train(args: Args) -> TrainResult:
 
     start_iteration, global_step, elapsed_before = 1, 0, 0.0
     if resume is not None:
-        ckpt = load_checkpoint(resume)
         agent.load_state_dict(ckpt["agent"])
         optimizer.load_state_dict(ckpt["optimizer"])
         start_iteration, global_step = ckpt["iteration"] + 1, ckpt["global_step"]
         elapsed_before = float(ckpt.get("elapsed_s", 0.0))
         set_rng_state(ckpt["rng"])
+        print(f"resuming {run_path} from {resume}: step {global_step} of {args.total_timesteps} "
+              f"(iteration {start_iteration - 1} of {args.num_iterations})")
 
     # A fresh run starts the history anew; a resumed one keeps what was logged up to its checkpoint.
     logger = RunLogger(run_path, asdict(args), args.tensorboard, global_step if resume is not None else None)

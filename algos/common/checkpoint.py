@@ -126,10 +126,14 @@ def config_changes(saved: Mapping[str, Any], current: Mapping[str, Any],
             if k not in ignored and before.get(k) != after.get(k)}
 
 
-def check_same_config(path: str | Path, saved: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+def check_same_config(path: str | Path, saved: Mapping[str, Any] | None, current: Mapping[str, Any]) -> None:
     """Refuse to resume from checkpoint ``path`` (config ``saved``) with a config that differs from it.
 
-    Raises :class:`CheckpointError` naming each differing field with both values."""
+    Raises :class:`CheckpointError` naming each differing field with both values (or saying the
+    checkpoint records no config)."""
+    if saved is None:
+        raise CheckpointError(f"refusing to resume from {path}: it records no config to check against; "
+                              f"start a new run without --resume")
     changes = config_changes(saved, current)
     if changes:
         listed = "; ".join(f"{k}: {old!r} in the checkpoint, {new!r} now" for k, (old, new) in changes.items())

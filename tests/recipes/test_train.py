@@ -48,7 +48,7 @@ def test_cli_dispatches_to_the_recipe(monkeypatch):
 
 def test_pointreach_preset_learns_and_reports(tmp_path, capsys):
     summary = train.main(["pointreach", "--run-dir", str(tmp_path), "--no-progress-bar"])
-    run = tmp_path / Args(env_id="vlmreward/PointReach-v0", model="oracle", form="dense").run_name
+    run = tmp_path / "PointReach-v0__ppo__oracle-dense-relative=true__s1"
     assert summary["env_steps"] == train.PRESETS["pointreach"][1].total_timesteps
     assert summary["eval/success_rate"] >= 0.8  # a random policy: < 0.1 (tests/algos/test_ppo_gae.py)
     assert summary["eval/success_precision"] == 1.0  # the oracle's detected success is the simulator's
