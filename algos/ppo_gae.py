@@ -262,6 +262,11 @@ def relabel_rollout(envs, rewards: np.ndarray, detected: np.ndarray, keys: np.nd
     return len(found)
 
 
+def _shown(value: float) -> str:
+    """A rate for the progress bar: ``-`` until there is one (no episode has ended yet, no evaluation ran)."""
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
 def _next_step(envs) -> bool:
     return envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP) == AutoresetMode.NEXT_STEP
 
@@ -282,8 +287,14 @@ def train(args: Args) -> TrainResult:
 
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
+    if args.progress_bar:  # a simulator's envs can take half a minute to start: say what is going on
+        print(f"building {args.num_envs} training and {args.num_eval_envs} evaluation envs of {args.env_id} "
+              f"({args.vectorization}, reward model {args.model}) ...", flush=True)
+    started = time.time()
     envs = make_envs(args, args.num_envs)
     eval_envs = make_envs(args, args.num_eval_envs, sync_scoring=True)
+    if args.progress_bar:
+        print(f"envs ready in {time.time() - started:.0f} s; training", flush=True)
     if not isinstance(envs.single_action_space, gym.spaces.Box):
         raise ValueError("ppo_gae handles continuous (Box) action spaces only")
     next_step_mode = _next_step(envs)
@@ -423,7 +434,8 @@ def train(args: Args) -> TrainResult:
             eval_metrics = evaluate(agent, eval_envs, args.eval_episodes, seed=10_000 + args.seed + iteration)
             train_metrics.update(eval_metrics)
         log(train_metrics, global_step)
-        bar.set_postfix(success=f"{train_metrics['charts/success_rate']:.2f}", sps=f"{sps:.0f}")
+        bar.set_postfix(success=_shown(train_metrics["charts/success_rate"]),
+                        eval=_shown(eval_metrics.get("eval/success_rate", math.nan)), sps=f"{sps:.0f}")
         if (args.checkpoint_every and iteration % args.checkpoint_every == 0) or iteration == args.num_iterations:
             save_checkpoint(ckpt_path, agent=agent.state_dict(), optimizer=optimizer.state_dict(),
                             iteration=iteration, global_step=global_step, rng=rng_state(), args=asdict(args),

@@ -76,7 +76,9 @@ def write_results(rows: list[dict[str, Any]], out: Path, threshold: float) -> Pa
         return str(v)
 
     title = f"PPO on PickCube-v1 (state), evaluation success of the mean action; threshold {threshold}"
-    md, _ = write_table(out, "results", title, list(rows[0]), [[cell(v) for v in r.values()] for r in rows], rows)
+    md, _ = write_table(out, "results", title, list(rows[0]), [[cell(v) for v in r.values()] for r in rows], rows,
+                        ["final_success: the last evaluation's episodes that succeeded at their last step; "
+                         "final_success_once: those that succeeded at any step."])
     return md
 
 

@@ -12,7 +12,6 @@ can be put in their place, e.g. ``--arms.0.model robometer-4b --arms.0.model-kwa
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ import tyro
 
 from algos import dsrl, filtered_bc, ppo_gae
 from algos.common.envs import Kwargs
+from algos.common.logger import write_json
 from algos.common.metrics import pearson
 from algos.diffusion_policy import BCTraining
 from recipes import dsrl as dsrl_recipe
@@ -133,7 +133,7 @@ class Study:
         out = Path(out)
         records = run_trials(self.trials(out), out, self.executor, self.address, self.num_cpus)
         summary = self.report(records, out)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        write_json(out / "summary.json", summary)
         return summary
 
 

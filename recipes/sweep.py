@@ -19,7 +19,6 @@ Finished trials are kept under ``<out>/trials/`` and skipped when the sweep is r
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from dataclasses import dataclass, replace
@@ -28,6 +27,7 @@ from typing import Any, Sequence
 
 import tyro
 
+from algos.common.logger import write_json
 from recipes.report import bar_plot, pct, write_table
 from recipes.train import all_presets
 from vlmreward_gym.options import KwargsSyntaxError, parse_kwargs
@@ -140,6 +140,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     trials = build_trials(args, base, out)
     records = run_trials(trials, out, args.executor, args.address, args.num_cpus)
     summary = report(records, out, f"Reward-model sweep over {args.preset}")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(out / "summary.json", summary)
     print((out / "results.md").read_text())
     return summary

@@ -15,7 +15,6 @@ rate vs env steps) and ``summary.json`` into the run dir.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -25,8 +24,9 @@ import numpy as np
 import tyro
 
 from algos import ppo_gae
-from algos.common.logger import read_metrics
+from algos.common.logger import read_metrics, write_json
 from algos.ppo_gae import Args, TrainResult
+from vlmreward_gym.options import format_kwargs
 
 POINTREACH = "move the red dot onto the green dot"
 PICKCUBE = "pick up the red cube and move it to the green goal"
@@ -80,15 +80,26 @@ def plot_success(history_file: Path, out: Path, title: str) -> Path:
     return curves(out, {title: series}, "simulator success rate")
 
 
+def fidelity_pearson(args: Args) -> str:
+    """Which Pearson correlation measures this reward's fidelity: a potential-based (``relative``) dense
+    or a contrastive reward pays progress *changes*, so it is ``progress_delta_pearson`` (with the step's
+    change in oracle progress); any other reward pays progress itself: ``progress_pearson``."""
+    return "progress_delta_pearson" if args.form == "contrastive" or args.reward_kwargs.get("relative") \
+        else "progress_pearson"
+
+
 def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
-    """Final success and reward fidelity: the last evaluation, and the mean of the training windows."""
+    """Final success and reward fidelity: the last evaluation, and the mean of the training windows;
+    ``fidelity_pearson`` names the correlation that measures this reward (:func:`fidelity_pearson`)."""
     rows = read_metrics(result.run_path / "metrics.jsonl")
 
     def run_mean(key: str) -> float:
         values = [r[key] for r in rows if key in r]
         return float(np.mean(values)) if values else float("nan")
 
-    return {"env_id": args.env_id, "model": args.model, "form": args.form, "env_steps": result.global_step,
+    return {"env_id": args.env_id, "model": args.model, "model_kwargs": args.model_kwargs, "form": args.form,
+            "reward_kwargs": args.reward_kwargs, "fidelity_pearson": fidelity_pearson(args),
+            "env_steps": result.global_step,
             "seconds": round(result.seconds, 1), **{k: v for k, v in result.eval.items()},
             "train/success_rate_last": result.train.get("charts/success_rate", float("nan")),
             **{f"train/{k.split('/')[1]}_mean": run_mean(k) for k in (
@@ -97,20 +108,24 @@ def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
 
 
 def report(summary: dict[str, Any]) -> str:
+    """What a run prints at its end: success, and the reward's fidelity by the correlation that measures it."""
     def f(key: str) -> str:
         value = summary.get(key, float("nan"))
-        return "n/a" if value != value else f"{value:.3f}"
+        return "n/a" if value is None or value != value else f"{value:.3f}"
 
+    pearson = summary["fidelity_pearson"]
+    label = ("Pearson r with the step's change in oracle progress (this reward pays changes)"
+             if pearson == "progress_delta_pearson" else "Pearson r with oracle progress")
+    options = " ".join(format_kwargs({**summary["model_kwargs"], **summary["reward_kwargs"]}))
     return "\n".join([
-        f"PPO on {summary['env_id']} with the {summary['model']} {summary['form']} reward: "
-        f"{summary['env_steps']} env steps in {summary['seconds'] / 60:.1f} min",
-        f"success rate (evaluation, mean action): {f('eval/success_rate')}   success once: {f('eval/success_once')}",
+        f"PPO on {summary['env_id']} with the {summary['model']} {summary['form']} reward"
+        f"{f' ({options})' if options else ''}: {summary['env_steps']} env steps in {summary['seconds'] / 60:.1f} min",
+        f"success rate (evaluation, mean action): {f('eval/success_rate')} at the episode's end, "
+        f"{f('eval/success_once')} at any step of it",
         f"reward fidelity (evaluation): success precision {f('eval/success_precision')}, recall "
-        f"{f('eval/success_recall')}; Pearson with oracle progress {f('eval/progress_pearson')}, "
-        f"with its change {f('eval/progress_delta_pearson')}",
-        f"reward fidelity (training, mean over rollouts): precision {f('train/success_precision_mean')}, recall "
-        f"{f('train/success_recall_mean')}; Pearson with progress {f('train/progress_pearson_mean')}, "
-        f"with its change {f('train/progress_delta_pearson_mean')}",
+        f"{f('eval/success_recall')}; {label} {f(f'eval/{pearson}')}",
+        f"reward fidelity (training, mean over rollouts): success precision {f('train/success_precision_mean')}, "
+        f"recall {f('train/success_recall_mean')}; {label} {f(f'train/{pearson}_mean')}",
     ])
 
 
@@ -142,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = ppo_gae.train(args)
     summary = summarize(args, result)
     plot = plot_success(result.run_path / "metrics.jsonl", result.run_path / "success.png", args.run_name)
-    (result.run_path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(result.run_path / "summary.json", summary)
     print(report(summary))
     print(f"plot: {plot}\nTensorBoard: tensorboard --logdir {args.run_dir}")
     return summary

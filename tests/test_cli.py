@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from vlmreward_gym import cli
-from vlmreward_gym.demo import DemoArgs, run_demo
+from vlmreward_gym.demo import FORM_OPTIONS, DemoArgs, run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,6 +18,17 @@ def test_demo_rows_tell_good_from_random_under_the_oracle():
         good, bad = rows[(form, "goal-seeking")], rows[(form, "random")]
         assert good["success_rate"] == 1.0 and bad["success_rate"] == 0.0
         assert good["learned_per_step"] > bad["learned_per_step"]
+        assert (good["rank"], bad["rank"]) == (1, 2)
+
+
+def test_demo_ranks_by_learned_reward_per_step_and_says_so(capsys):
+    cli.main(["demo", "--episodes", "2"])  # noisy-oracle: the random policy's longer episodes collect more return
+    out = capsys.readouterr().out
+    assert "ranked within each form by the learned reward per step" in out
+    rows = [line.split() for line in out.splitlines() if line.split()[0] in FORM_OPTIONS]
+    assert sorted((row[0], row[1], row[2]) for row in rows) == sorted(
+        (form, rank, policy) for form in FORM_OPTIONS for rank, policy in (("1", "goal-seeking"), ("2", "random")))
+    assert "ranks the goal-seeking policy first in 4 of 4 forms" in out
 
 
 def test_cli_demo_models_bench_and_unknown(capsys):

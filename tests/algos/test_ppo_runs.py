@@ -46,3 +46,8 @@ def test_a_run_writes_its_config_and_a_resume_with_another_config_is_refused(tmp
     assert f"resuming {run} from {run / 'checkpoint.pt'}: step 128 of 256 (iteration 1 of 2)" in capsys.readouterr().out
     assert result.global_step == 256
 
+
+def test_the_progress_bar_shows_a_dash_until_there_is_a_success_rate(tmp_path, capsys):
+    ppo.train(tiny(tmp_path, total_timesteps=16, num_steps=8, eval_every=0, progress_bar=True))
+    err = capsys.readouterr().err
+    assert "success=-" in err and "nan" not in err

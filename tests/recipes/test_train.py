@@ -5,6 +5,7 @@ import json
 import pytest
 
 import recipes.train as train
+from algos.common.logger import json_safe
 from algos.ppo_gae import Args
 from vlmreward_gym import cli
 
@@ -53,12 +54,29 @@ def test_pointreach_preset_learns_and_reports(tmp_path, capsys):
     assert summary["eval/success_rate"] >= 0.8  # a random policy: < 0.1 (tests/algos/test_ppo_gae.py)
     assert summary["eval/success_precision"] == 1.0  # the oracle's detected success is the simulator's
     assert summary["eval/progress_delta_pearson"] > 0.9  # potential-based reward tracks progress changes
-    assert json.loads((run / "summary.json").read_text()) == pytest.approx(summary, nan_ok=True)
+    assert json.loads((run / "summary.json").read_text()) == json_safe(summary)
     assert (run / "success.png").read_bytes()[:4] == b"\x89PNG"
     out = capsys.readouterr().out
-    assert "success rate (evaluation, mean action): " in out and "reward fidelity" in out
+    assert "success rate (evaluation, mean action): " in out and "at any step of it" in out
+    # the potential-based reward is measured against progress changes, and says so; not against progress itself
+    assert out.count("Pearson r with the step's change in oracle progress (this reward pays changes)") == 2
+    assert "with oracle progress" not in out
     history = [json.loads(line) for line in (run / "metrics.jsonl").open()]
     assert history[0]["charts/success_rate"] < 0.5 <= summary["train/success_rate_last"]
+
+
+def test_summary_json_is_strict_json_with_null_for_missing_numbers(tmp_path, capsys):
+    """The zero reward is constant: its correlations are undefined (NaN in memory, null in the file)."""
+    summary = train.main(["pointreach", "--model", "zero", "--reward-kwargs", "--total-timesteps", "256",
+                          "--eval-episodes", "2", "--run-dir", str(tmp_path), "--no-progress-bar"])
+    assert summary["eval/progress_pearson"] != summary["eval/progress_pearson"]  # NaN
+
+    def refuse(constant):
+        raise ValueError(f"bare {constant} in summary.json")
+
+    stored = json.loads(next(tmp_path.glob("*/summary.json")).read_text(), parse_constant=refuse)
+    assert stored["eval/progress_pearson"] is None and stored["fidelity_pearson"] == "progress_pearson"
+    assert "Pearson r with oracle progress n/a" in capsys.readouterr().out
 
 
 @pytest.mark.maniskill
