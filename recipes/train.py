@@ -15,6 +15,7 @@ rate vs env steps) and ``summary.json`` into the run dir.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +27,7 @@ import tyro
 from algos import ppo_gae
 from algos.common.logger import read_metrics, write_json
 from algos.ppo_gae import Args, TrainResult
-from vlmreward_gym.options import format_kwargs
+from vlmreward_gym.options import format_kwargs, parse_value
 
 POINTREACH = "move the red dot onto the green dot"
 PICKCUBE = "pick up the red cube and move it to the green goal"
@@ -136,12 +137,35 @@ def all_presets() -> dict[str, tuple[str, Any]]:
     return {**PRESETS, **dsrl.PRESETS, **filtered_bc.PRESETS}
 
 
+_DOTTED_KWARGS = re.compile(r"--(env|model|reward)-kwargs\.(.+)")
+
+
+def undot_kwargs(argv: list[str], preset: Any) -> list[str]:
+    """``argv`` with the older ``--model-kwargs.KEY VALUE`` (one option of the preset's changed) written as
+    ``--model-kwargs`` with all of the preset's options and that one changed (likewise env and reward kwargs)."""
+    changed: dict[str, dict[str, Any]] = {}
+    rest, tokens = [], iter(argv)
+    for token in tokens:
+        match = _DOTTED_KWARGS.fullmatch(token)
+        if match is None:
+            rest.append(token)
+            continue
+        field = f"{match[1]}_kwargs"
+        changed.setdefault(field, dict(getattr(preset, field)))[match[2]] = parse_value(next(tokens, ""))
+    for field, kwargs in changed.items():
+        rest += [f"--{field.replace('_', '-')}", *format_kwargs(kwargs)]
+    return rest
+
+
 def parse(argv: list[str]) -> Any:
     """The preset named first in ``argv`` (default: the main job) with the options that follow applied:
     an :class:`algos.ppo_gae.Args`, :class:`algos.dsrl.Args` or :class:`algos.filtered_bc.Args`."""
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = [DEFAULT_PRESET, *argv]
-    return tyro.extras.overridable_config_cli(all_presets(), args=argv, prog="vlmreward train",
+    presets = all_presets()
+    if argv[0] in presets:
+        argv = [argv[0], *undot_kwargs(argv[1:], presets[argv[0]][1])]
+    return tyro.extras.overridable_config_cli(presets, args=argv, prog="vlmreward train",
                                               description=__doc__.split("\n\n")[0])
 
 

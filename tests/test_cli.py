@@ -106,7 +106,8 @@ def test_model_kwargs_take_one_syntax_in_train_eval_sweep_and_serve(monkeypatch)
     pairs, as_json = ["mae=0.5", "seed=0", "device=cuda:0"], '{"mae": 0.5, "seed": 0, "device": "cuda:0"}'
     assert parse(["pointreach", "--model-kwargs", *pairs]).model_kwargs == expected
     assert parse(["pointreach", "--model-kwargs", as_json]).model_kwargs == expected
-    assert parse(["pointreach", "--model-kwargs", "mae", "0.5"]).model_kwargs == {"mae": 0.5}  # the older form
+    assert parse(["pointreach", "--model-kwargs", "mae", "0.5"]).model_kwargs == {"mae": 0.5}  # the older forms
+    assert parse(["pickcube", "--model-kwargs.seed", "3"]).model_kwargs == {"mae": 0.5, "seed": 3}
     assert parse_spec("noisy-oracle:" + ":".join(pairs)) == ("noisy-oracle", expected)
     seen = []
     monkeypatch.setattr(evaluation, "run_eval", lambda data, models, *rest: seen.append(models) or {"results": []})

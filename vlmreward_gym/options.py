@@ -5,6 +5,8 @@
                                               (cuda:0, ckpt/sim-rm); true / false in any case are booleans
     --model-kwargs '{"mae": 0.5, "seed": 0}'  one JSON object
     --model-kwargs mae 0.5 seed 0             the older key-value form, still accepted
+    --model-kwargs.seed 0                     ``vlmreward train`` only, the older form: the preset's options
+                                              with this one changed (the others replace the preset's)
 
 :func:`parse_kwargs` reads all three; ``vlmreward train``, ``eval``, ``serve`` and ``python -m
 recipes sweep`` use it, so an option written for one works for the others.
