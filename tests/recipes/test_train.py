@@ -89,5 +89,5 @@ def test_main_job_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     assert 0.0 <= summary["eval/success_rate"] <= 1.0
     assert -1.0 <= summary["eval/progress_pearson"] <= 1.0  # the noisy reward's fidelity was measured
     out = capsys.readouterr().out
-    assert "PPO on vlmreward/PickCube-v1 with the noisy-oracle dense reward: 800 env steps" in out
+    assert "PPO on vlmreward/PickCube-v1 with the noisy-oracle dense reward (mae=0.5): 800 env steps" in out
     assert next(tmp_path.glob("*/success.png")).read_bytes()[:4] == b"\x89PNG"
