@@ -1,4 +1,4 @@
-"""``vlmreward train [PRESET] [--option value ...]``: PPO with a learned reward from a named preset.
+"""``vlmreward train [PRESET] [--option value ...]``: RL (PPO, DSRL, filtered BC) with a learned reward, by preset.
 
     vlmreward train                          # the main job: PPO on ManiSkill3 PickCube, noisy-oracle dense reward
     vlmreward train pointreach               # the built-in PointReach env (about 20 s)
