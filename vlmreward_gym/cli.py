@@ -66,7 +66,10 @@ def describe_model(name: str) -> str:
     """Two lines on backend ``name`` from its card (nothing is built, no weights load)."""
     from vlmreward_gym.models.registry import reward_model_card
 
-    card = reward_model_card(name)
+    try:
+        card = reward_model_card(name)
+    except ImportError as error:  # a backend whose extra is not installed still gets its line
+        return f"{name:16s} (its module does not import: {error})"
     if card is None:
         return f"{name:16s} (answers and needs known once built: ask its server or factory)"
     if not card.needs_frames:
