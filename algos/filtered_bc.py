@@ -38,7 +38,7 @@ import torch
 import tyro
 
 from algos.common.envs import RewardEnvArgs, make_env, simulator_hint
-from algos.common.logger import RunLogger
+from algos.common.logger import RunLogger, write_json
 from algos.common.metrics import precision_recall, run_name
 from algos.diffusion_policy import BCTraining, DiffusionPolicy
 from algos.dsrl import NoiseActionWrapper
@@ -76,7 +76,8 @@ class Args(RewardEnvArgs):
 
     @property
     def run_name(self) -> str:
-        return run_name(self.env_id, "filtered-bc", self.model, self.form, self.seed)
+        return run_name(self.env_id, "filtered-bc", self.model, self.form, self.seed, self.model_kwargs,
+                        self.reward_kwargs)
 
     @property
     def run_path(self) -> Path:
@@ -267,7 +268,7 @@ def train(args: Args) -> TrainResult:
     overall = filter_report(all_kept, all_success)
     result = TrainResult(run_path, rounds, success_before, rounds[-1]["eval_success"] if rounds else success_before,
                          overall.precision, overall.recall, time.time() - start_time, policy)
-    (run_path / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+    write_json(run_path / "summary.json", result.summary())
     return result
 
 

@@ -1,7 +1,7 @@
 """PPO with GAE for continuous actions on learned-reward Gymnasium vector envs (CleanRL style).
 
     python -m algos.ppo_gae --env-id vlmreward/PointReach-v0 --model oracle --form dense \
-        --instruction "move the red dot onto the green dot" --reward-kwargs relative True
+        --instruction "move the red dot onto the green dot" --reward-kwargs relative=true
 
 What learned rewards need and this file does:
 - Time-outs are bootstrapped with the value of the episode's final observation; only
@@ -9,14 +9,16 @@ What learned rewards need and this file does:
   whole episode's score is paid on its last step, so a time-out is final (``bootstrap_timeouts``).
 - Gymnasium's NEXT_STEP autoreset spends one step per episode on the reset; those steps belong
   to no episode and are masked out of the loss, the advantages and the metrics.
-- Rewards may arrive late (``--reward-kwargs scoring async`` or ``scoring deferred``): pending
+- Rewards may arrive late (``--reward-kwargs scoring=async`` or ``scoring=deferred``): pending
   steps (NaN) are relabelled from the env's ``flush()`` before advantages and statistics are
   computed, so the simulator never waits for the reward model inside a rollout.
-- Logged to TensorBoard (run ``<env>__ppo__<model>-<form>__s<seed>``): charts/ (learned and
+- Logged to TensorBoard (run ``<env>__ppo__<model>-<form>[-<options>]__s<seed>``, the options being the
+  model's and the form's keyword options, e.g. ``mae=0.5-relative=true``): charts/ (learned and
   simulator returns, success rate, success-once), reward/ (mean learned reward, success
   precision/recall of the reward model, Pearson correlation with oracle progress), losses/,
   eval/ (deterministic policy), charts/SPS, charts/minutes (wall time, resumed runs included).
-  Also ``metrics.jsonl`` and ``checkpoint.pt`` in the run dir.
+  Also ``metrics.jsonl``, ``config.json`` and ``checkpoint.pt`` in the run dir; resuming from a
+  checkpoint made with another config is refused (``total_timesteps`` may grow).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from gymnasium.vector import AutoresetMode
 from torch.distributions.normal import Normal
 from tqdm.auto import tqdm
 
-from algos.common.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from algos.common.checkpoint import check_same_config, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from algos.common.envs import RewardEnvArgs, make_vector_env
 from algos.common.gae import compute_gae
 from algos.common.late_rewards import by_key, late_rewards
@@ -107,7 +109,7 @@ class Args(RewardEnvArgs):
 
     @property
     def run_name(self) -> str:
-        return run_name(self.env_id, "ppo", self.model, self.form, self.seed)
+        return run_name(self.env_id, "ppo", self.model, self.form, self.seed, self.model_kwargs, self.reward_kwargs)
 
     @property
     def run_path(self) -> Path:
@@ -260,6 +262,11 @@ def relabel_rollout(envs, rewards: np.ndarray, detected: np.ndarray, keys: np.nd
     return len(found)
 
 
+def _shown(value: float) -> str:
+    """A rate for the progress bar: ``-`` until there is one (no episode has ended yet, no evaluation ran)."""
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
 def _next_step(envs) -> bool:
     return envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP) == AutoresetMode.NEXT_STEP
 
@@ -268,15 +275,26 @@ def train(args: Args) -> TrainResult:
     """Train PPO as configured; resume from ``args.resume`` if given. Returns the final metrics."""
     torch.set_num_threads(args.torch_threads)
     run_path = args.run_path
-    run_path.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_path / "checkpoint.pt"
     resume = ckpt_path if args.resume == "auto" and ckpt_path.exists() else (
         None if args.resume in (None, "auto") else Path(args.resume))
+    if resume is not None:  # read and checked first: a refused resume touches nothing and builds no env
+        ckpt = load_checkpoint(resume)
+        check_same_config(resume, ckpt.get("args"), asdict(args))
+    elif args.resume == "auto":
+        print(f"no checkpoint in {run_path}: starting a new run")
+    run_path.mkdir(parents=True, exist_ok=True)
 
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
+    if args.progress_bar:  # a simulator's envs can take half a minute to start: say what is going on
+        print(f"building {args.num_envs} training and {args.num_eval_envs} evaluation envs of {args.env_id} "
+              f"({args.vectorization}, reward model {args.model}) ...", flush=True)
+    started = time.time()
     envs = make_envs(args, args.num_envs)
     eval_envs = make_envs(args, args.num_eval_envs, sync_scoring=True)
+    if args.progress_bar:
+        print(f"envs ready in {time.time() - started:.0f} s; training", flush=True)
     if not isinstance(envs.single_action_space, gym.spaces.Box):
         raise ValueError("ppo_gae handles continuous (Box) action spaces only")
     next_step_mode = _next_step(envs)
@@ -288,12 +306,13 @@ def train(args: Args) -> TrainResult:
 
     start_iteration, global_step, elapsed_before = 1, 0, 0.0
     if resume is not None:
-        ckpt = load_checkpoint(resume)
         agent.load_state_dict(ckpt["agent"])
         optimizer.load_state_dict(ckpt["optimizer"])
         start_iteration, global_step = ckpt["iteration"] + 1, ckpt["global_step"]
         elapsed_before = float(ckpt.get("elapsed_s", 0.0))
         set_rng_state(ckpt["rng"])
+        print(f"resuming {run_path} from {resume}: step {global_step} of {args.total_timesteps} "
+              f"(iteration {start_iteration - 1} of {args.num_iterations})")
 
     # A fresh run starts the history anew; a resumed one keeps what was logged up to its checkpoint.
     logger = RunLogger(run_path, asdict(args), args.tensorboard, global_step if resume is not None else None)
@@ -415,7 +434,8 @@ def train(args: Args) -> TrainResult:
             eval_metrics = evaluate(agent, eval_envs, args.eval_episodes, seed=10_000 + args.seed + iteration)
             train_metrics.update(eval_metrics)
         log(train_metrics, global_step)
-        bar.set_postfix(success=f"{train_metrics['charts/success_rate']:.2f}", sps=f"{sps:.0f}")
+        bar.set_postfix(success=_shown(train_metrics["charts/success_rate"]),
+                        eval=_shown(eval_metrics.get("eval/success_rate", math.nan)), sps=f"{sps:.0f}")
         if (args.checkpoint_every and iteration % args.checkpoint_every == 0) or iteration == args.num_iterations:
             save_checkpoint(ckpt_path, agent=agent.state_dict(), optimizer=optimizer.state_dict(),
                             iteration=iteration, global_step=global_step, rng=rng_state(), args=asdict(args),

@@ -4,7 +4,8 @@
     python -m recipes run NAME [--field value ...]      # one study: <out>/results.md, results.csv, results.png
     python -m recipes sweep --preset P --models a,b --forms dense,episodic --seeds 0,1,2 [--address ...] [-- ...]
 
-See recipes/studies.py (the studies) and recipes/sweep.py (sweeps on Ray).
+See recipes/studies.py (the studies) and recipes/sweep.py (sweeps on Ray). Errors print one line;
+``python -m recipes --debug ...`` or ``VLMREWARD_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -52,4 +53,6 @@ def main(argv: list[str] | None = None) -> Any:
 
 
 if __name__ == "__main__":
-    main()
+    from vlmreward_gym.cli import run_guarded
+
+    run_guarded(main, sys.argv[1:], "python -m recipes")

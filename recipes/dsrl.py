@@ -29,6 +29,7 @@ import numpy as np
 import tyro
 
 from algos import dsrl
+from algos.common.logger import write_json
 from algos.dsrl import Args
 
 POINTREACH = "move the red dot onto the green dot"
@@ -252,7 +253,7 @@ def zero_noise_success(args: Args, policy: dsrl.NoisePolicy) -> float:
 def _train_and_summarize(args: Args) -> dict[str, Any]:
     """One study run (in a worker process when the study runs several at once): train, write summary.json."""
     summary = summarize(args, dsrl.train(args))
-    (args.run_path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(args.run_path / "summary.json", summary)
     return summary
 
 
@@ -283,7 +284,7 @@ def lift_study(argv: list[str] | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for args, summary in zip(runs, summaries):
         summary.update(success_before=before, success_zero_noise=zero)
-        (args.run_path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(args.run_path / "summary.json", summary)
         rows.append({"reward": args.model + (f" (MAE {study.mae})" if args.model == "noisy-oracle" else ""),
                      "success_before": before, "success_zero_noise": zero,
                      "success_after": summary["success_after"], "success_after_mean": summary["success_after_mean"],
@@ -315,11 +316,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["lift-study"]:
         return lift_study(argv[1:])
-    args = tyro.extras.overridable_config_cli(PRESETS, args=argv)
+    return run(tyro.extras.overridable_config_cli(PRESETS, args=argv))
+
+
+def run(args: Args) -> dict[str, Any]:
+    """Train one configured DSRL run (making a missing PointReach base policy first); print and return its summary."""
     ensure_policy(args.env_id, args.policy)
     result = dsrl.train(args)
     summary = summarize(args, result)
-    (result.run_path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(result.run_path / "summary.json", summary)
     print(json.dumps(summary))
     return summary
 

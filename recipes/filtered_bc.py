@@ -33,7 +33,11 @@ PRESETS: dict[str, tuple[str, filtered_bc.Args]] = {
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = tyro.extras.overridable_config_cli(PRESETS, args=argv)
+    return run(tyro.extras.overridable_config_cli(PRESETS, args=argv))
+
+
+def run(args: filtered_bc.Args) -> dict[str, Any]:
+    """Train one configured filtered-BC run (making missing PointReach demos first); print and return its summary."""
     ensure_demos(args.env_id, args.demos)
     summary = filtered_bc.train(args).summary()
     print(json.dumps({k: v for k, v in summary.items() if k != "rounds"}))

@@ -15,7 +15,6 @@ its best, and the env steps and wall minutes at which it first reached ``--thres
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import tyro
 
 from algos import ppo_gae
+from algos.common.logger import read_metrics
 from algos.ppo_gae import Args
 
 REWARDS = ("oracle", "env")
@@ -76,7 +76,9 @@ def write_results(rows: list[dict[str, Any]], out: Path, threshold: float) -> Pa
         return str(v)
 
     title = f"PPO on PickCube-v1 (state), evaluation success of the mean action; threshold {threshold}"
-    md, _ = write_table(out, "results", title, list(rows[0]), [[cell(v) for v in r.values()] for r in rows], rows)
+    md, _ = write_table(out, "results", title, list(rows[0]), [[cell(v) for v in r.values()] for r in rows], rows,
+                        ["final_success: the last evaluation's episodes that succeeded at their last step; "
+                         "final_success_once: those that succeeded at any step."])
     return md
 
 
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         for seed in bench.seeds:
             args = run_args(bench, reward, seed)
             ppo_gae.train(args)
-            history = [json.loads(line) for line in (args.run_path / "metrics.jsonl").open()]
+            history = read_metrics(args.run_path / "metrics.jsonl")
             histories[f"{reward} reward, seed {seed}"] = history
             rows.append({"reward": reward, "seed": seed, **summarize_run(history, bench.threshold)})
     out = Path(bench.out)

@@ -7,12 +7,11 @@ tasks, models and budgets (GPU-sized). Every study writes ``<out>/results.md``, 
 and ``results.png`` plus one result file per trial under ``<out>/trials/`` (a rerun skips finished
 trials; see :mod:`recipes.trials`). Reward models default to the ones that run here (``oracle``,
 ``noisy-oracle`` as a stand-in for a learned model of known error, ``zero``); any registered name
-can be put in their place, e.g. ``--arms.0.model robometer-4b --arms.0.model-kwargs path /ckpt``.
+can be put in their place, e.g. ``--arms.0.model robometer-4b --arms.0.model-kwargs path=/ckpt``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,7 +21,8 @@ import numpy as np
 import tyro
 
 from algos import dsrl, filtered_bc, ppo_gae
-from algos.common.envs import KwargValue
+from algos.common.envs import Kwargs
+from algos.common.logger import write_json
 from algos.common.metrics import pearson
 from algos.diffusion_policy import BCTraining
 from recipes import dsrl as dsrl_recipe
@@ -81,9 +81,9 @@ class RewardSpec:
 
     label: str
     model: str = "oracle"
-    model_kwargs: dict[str, KwargValue] = field(default_factory=dict)
+    model_kwargs: Kwargs = field(default_factory=dict)
     form: str = "dense"
-    reward_kwargs: dict[str, KwargValue] = field(default_factory=dict)
+    reward_kwargs: Kwargs = field(default_factory=dict)
     train_on_env_reward: bool = False
     """PPO only: optimise the simulator's reward (the upper-bound row)"""
     bootstrap_timeouts: bool | None = None
@@ -133,7 +133,7 @@ class Study:
         out = Path(out)
         records = run_trials(self.trials(out), out, self.executor, self.address, self.num_cpus)
         summary = self.report(records, out)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        write_json(out / "summary.json", summary)
         return summary
 
 
@@ -261,7 +261,7 @@ class Judge:
 
     label: str
     model: str = "oracle"
-    model_kwargs: dict[str, KwargValue] = field(default_factory=dict)
+    model_kwargs: Kwargs = field(default_factory=dict)
     threshold: float | None = None
 
 
@@ -553,7 +553,7 @@ STUDIES: dict[str, tuple[str, Study]] = {
                       "episodic 1-5 and dense-progress rewards (noisy-oracle MAE 0.5) and the env reward (~9 min).",
                       LRMTable()),
     "lrm-maniskill-full": ("LRM Tables III-IV on ManiSkill3 PickCube with the LRM, RoboReward and Robometer models "
-                           "(GPU; set each model's path with --arms.N.model-kwargs path DIR).",
+                           "(GPU; set each model's path with --arms.N.model-kwargs path=DIR).",
                            LRMTable(trainer=_PICKCUBE_FULL, arms=_LRM_FULL_ARMS, seeds=(0, 1, 2))),
     "reward-types": ("RoboReward Fig. 2 at CPU size: DSRL-NA on PointReach with ground-truth binary, binary, "
                      "continuous and discrete progress episodic rewards, 3000 steps a run (~25 min).", RewardTypes()),

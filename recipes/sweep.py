@@ -5,7 +5,8 @@
 
 ``--preset`` names a training preset (``vlmreward train --help``: PPO presets, ``dsrl-*``,
 ``filtered-bc-*``); options after ``--`` override its fields. A model or form is ``name`` or
-``name:key=value:key=value`` (values parsed as int, float, true/false, else text). The controls
+``name:key=value:key=value`` (values read as JSON where they parse, else text, as ``--model-kwargs``
+reads them). The controls
 ``zero`` and ``oracle`` are always in the grid. A form given without options keeps the preset's
 options if the preset uses that form (else ``episodic`` gets ``scale=unit``, the others none).
 
@@ -18,7 +19,7 @@ Finished trials are kept under ``<out>/trials/`` and skipped when the sweep is r
 
 from __future__ import annotations
 
-import json
+import re
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,43 +27,29 @@ from typing import Any, Sequence
 
 import tyro
 
+from algos.common.logger import write_json
 from recipes.report import bar_plot, pct, write_table
+from recipes.train import all_presets
+from vlmreward_gym.options import KwargsSyntaxError, parse_kwargs
 from recipes.trials import Resources, Trial, aggregate, default_resources, make_trial, run_trials
 
 CONTROLS = ("zero", "oracle")
 FORM_DEFAULTS: dict[str, dict[str, Any]] = {"episodic": {"scale": "unit"}}
 
 
-def training_presets() -> dict[str, tuple[str, Any]]:
-    """Every ``vlmreward train`` preset: PPO, DSRL and filtered BC."""
-    from recipes import dsrl, filtered_bc, train
-
-    return {**train.PRESETS, **dsrl.PRESETS, **filtered_bc.PRESETS}
-
-
-def _value(text: str) -> Any:
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"noisy-oracle:mae=0.5:seed=1"`` -> ``("noisy-oracle", {"mae": 0.5, "seed": 1})``."""
-    name, *options = spec.strip().split(":")
-    kwargs = {}
-    for option in options:
-        key, sep, value = option.partition("=")
-        if not sep or not key:
-            raise ValueError(f"bad option {option!r} in {spec!r}: expected key=value")
-        kwargs[key] = _value(value)
-    if not name:
-        raise ValueError(f"empty name in {spec!r}")
-    return name, kwargs
+    """``"noisy-oracle:mae=0.5:seed=1"`` -> ``("noisy-oracle", {"mae": 0.5, "seed": 1})``.
+
+    Options are split at each ``:`` that starts a ``key=``, so a value may hold colons
+    (``robometer-4b:device=cuda:0``); they are read as ``vlmreward train --model-kwargs`` reads them."""
+    name, _, rest = spec.strip().partition(":")
+    options = re.split(r":(?=[^:=]*=)", rest) if rest else []
+    if not name or any("=" not in option for option in options):
+        raise ValueError(f"bad spec {spec!r}: expected name[:key=value...]")
+    try:
+        return name, parse_kwargs(options)
+    except KwargsSyntaxError as error:
+        raise ValueError(f"bad options in {spec!r}: {error}") from None
 
 
 def split(text: str) -> list[str]:
@@ -145,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cut = argv.index("--")
         argv, overrides = argv[:cut], argv[cut + 1:]
     args = tyro.cli(SweepArgs, args=argv, prog="python -m recipes sweep", description=__doc__)
-    presets = training_presets()
+    presets = all_presets()
     if args.preset not in presets:
         raise SystemExit(f"unknown preset {args.preset!r}; choose one of {sorted(presets)}")
     base = tyro.extras.overridable_config_cli({args.preset: presets[args.preset]}, args=[args.preset, *overrides])
@@ -153,6 +140,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     trials = build_trials(args, base, out)
     records = run_trials(trials, out, args.executor, args.address, args.num_cpus)
     summary = report(records, out, f"Reward-model sweep over {args.preset}")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(out / "summary.json", summary)
     print((out / "results.md").read_text())
     return summary

@@ -1,9 +1,9 @@
-"""``vlmreward train [PRESET] [--option value ...]``: PPO with a learned reward from a named preset.
+"""``vlmreward train [PRESET] [--option value ...]``: RL (PPO, DSRL, filtered BC) with a learned reward, by preset.
 
     vlmreward train                          # the main job: PPO on ManiSkill3 PickCube, noisy-oracle dense reward
     vlmreward train pointreach               # the built-in PointReach env (about 20 s)
     vlmreward train pickcube-oracle --seed 2 # any field of algos.ppo_gae.Args can be overridden
-    vlmreward train --help                   # presets and options
+    vlmreward train --help                   # every preset (PPO, DSRL, filtered BC); PRESET --help: its options
     vlmreward train dsrl-pointreach          # DSRL presets (recipes/dsrl.py): BC diffusion policy + DSRL-NA/SAC
     vlmreward train filtered-bc-pointreach   # success-filtered BC presets (recipes/filtered_bc.py)
 
@@ -15,7 +15,7 @@ rate vs env steps) and ``summary.json`` into the run dir.
 
 from __future__ import annotations
 
-import json
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +25,9 @@ import numpy as np
 import tyro
 
 from algos import ppo_gae
+from algos.common.logger import read_metrics, write_json
 from algos.ppo_gae import Args, TrainResult
+from vlmreward_gym.options import format_kwargs, parse_value
 
 POINTREACH = "move the red dot onto the green dot"
 PICKCUBE = "pick up the red cube and move it to the green goal"
@@ -62,7 +64,7 @@ PRESETS: dict[str, tuple[str, Args]] = {
                          replace(_POINTREACH, model="noisy-oracle", model_kwargs={"mae": 0.5})),
     "pointreach-sim-rm": ("PointReach with our own learned reward model's potential-based dense reward, from the "
                           "checkpoint `vlmreward rm-train` writes (default ckpt/sim-rm, as in the README; "
-                          "--model-kwargs.path DIR).",
+                          "--model-kwargs path=DIR).",
                           replace(_POINTREACH, model="sim-rm", model_kwargs={"path": "ckpt/sim-rm"})),
 }
 DEFAULT_PRESET = "pickcube"
@@ -72,22 +74,33 @@ def plot_success(history_file: Path, out: Path, title: str) -> Path:
     """Success rate (training rollouts and deterministic evaluation) vs env steps, from ``metrics.jsonl``."""
     from recipes.report import curves
 
-    rows = [json.loads(line) for line in history_file.open()]
+    rows = read_metrics(history_file)
     series = {label: [[[r["global_step"], r[key]] for r in rows if key in r]]
               for key, label in (("charts/success_rate", "training rollouts"),
                                  ("eval/success_rate", "evaluation (mean action)"))}
     return curves(out, {title: series}, "simulator success rate")
 
 
+def fidelity_pearson(args: Args) -> str:
+    """Which Pearson correlation measures this reward's fidelity: a potential-based (``relative``) dense
+    or a contrastive reward pays progress *changes*, so it is ``progress_delta_pearson`` (with the step's
+    change in oracle progress); any other reward pays progress itself: ``progress_pearson``."""
+    return "progress_delta_pearson" if args.form == "contrastive" or args.reward_kwargs.get("relative") \
+        else "progress_pearson"
+
+
 def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
-    """Final success and reward fidelity: the last evaluation, and the mean of the training windows."""
-    rows = [json.loads(line) for line in (result.run_path / "metrics.jsonl").open()]
+    """Final success and reward fidelity: the last evaluation, and the mean of the training windows;
+    ``fidelity_pearson`` names the correlation that measures this reward (:func:`fidelity_pearson`)."""
+    rows = read_metrics(result.run_path / "metrics.jsonl")
 
     def run_mean(key: str) -> float:
         values = [r[key] for r in rows if key in r]
         return float(np.mean(values)) if values else float("nan")
 
-    return {"env_id": args.env_id, "model": args.model, "form": args.form, "env_steps": result.global_step,
+    return {"env_id": args.env_id, "model": args.model, "model_kwargs": args.model_kwargs, "form": args.form,
+            "reward_kwargs": args.reward_kwargs, "fidelity_pearson": fidelity_pearson(args),
+            "env_steps": result.global_step,
             "seconds": round(result.seconds, 1), **{k: v for k, v in result.eval.items()},
             "train/success_rate_last": result.train.get("charts/success_rate", float("nan")),
             **{f"train/{k.split('/')[1]}_mean": run_mean(k) for k in (
@@ -96,46 +109,79 @@ def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
 
 
 def report(summary: dict[str, Any]) -> str:
+    """What a run prints at its end: success, and the reward's fidelity by the correlation that measures it."""
     def f(key: str) -> str:
         value = summary.get(key, float("nan"))
-        return "n/a" if value != value else f"{value:.3f}"
+        return "n/a" if value is None or value != value else f"{value:.3f}"
 
+    pearson = summary["fidelity_pearson"]
+    label = ("Pearson r with the step's change in oracle progress (this reward pays changes)"
+             if pearson == "progress_delta_pearson" else "Pearson r with oracle progress")
+    options = " ".join(format_kwargs({**summary["model_kwargs"], **summary["reward_kwargs"]}))
     return "\n".join([
-        f"PPO on {summary['env_id']} with the {summary['model']} {summary['form']} reward: "
-        f"{summary['env_steps']} env steps in {summary['seconds'] / 60:.1f} min",
-        f"success rate (evaluation, mean action): {f('eval/success_rate')}   success once: {f('eval/success_once')}",
+        f"PPO on {summary['env_id']} with the {summary['model']} {summary['form']} reward"
+        f"{f' ({options})' if options else ''}: {summary['env_steps']} env steps in {summary['seconds'] / 60:.1f} min",
+        f"success rate (evaluation, mean action): {f('eval/success_rate')} at the episode's end, "
+        f"{f('eval/success_once')} at any step of it",
         f"reward fidelity (evaluation): success precision {f('eval/success_precision')}, recall "
-        f"{f('eval/success_recall')}; Pearson with oracle progress {f('eval/progress_pearson')}, "
-        f"with its change {f('eval/progress_delta_pearson')}",
-        f"reward fidelity (training, mean over rollouts): precision {f('train/success_precision_mean')}, recall "
-        f"{f('train/success_recall_mean')}; Pearson with progress {f('train/progress_pearson_mean')}, "
-        f"with its change {f('train/progress_delta_pearson_mean')}",
+        f"{f('eval/success_recall')}; {label} {f(f'eval/{pearson}')}",
+        f"reward fidelity (training, mean over rollouts): success precision {f('train/success_precision_mean')}, "
+        f"recall {f('train/success_recall_mean')}; {label} {f(f'train/{pearson}_mean')}",
     ])
 
 
-def parse(argv: list[str]) -> Args:
-    """The preset named first in ``argv`` (default: the main job) with the options that follow applied."""
+def all_presets() -> dict[str, tuple[str, Any]]:
+    """Every ``vlmreward train`` preset: PPO (here), DSRL (recipes/dsrl.py) and filtered BC (recipes/filtered_bc.py)."""
+    from recipes import dsrl, filtered_bc
+
+    return {**PRESETS, **dsrl.PRESETS, **filtered_bc.PRESETS}
+
+
+_DOTTED_KWARGS = re.compile(r"--(env|model|reward)-kwargs\.(.+)")
+
+
+def undot_kwargs(argv: list[str], preset: Any) -> list[str]:
+    """``argv`` with the older ``--model-kwargs.KEY VALUE`` (one option of the preset's changed) written as
+    ``--model-kwargs`` with all of the preset's options and that one changed (likewise env and reward kwargs)."""
+    changed: dict[str, dict[str, Any]] = {}
+    rest, tokens = [], iter(argv)
+    for token in tokens:
+        match = _DOTTED_KWARGS.fullmatch(token)
+        if match is None:
+            rest.append(token)
+            continue
+        field = f"{match[1]}_kwargs"
+        changed.setdefault(field, dict(getattr(preset, field)))[match[2]] = parse_value(next(tokens, ""))
+    for field, kwargs in changed.items():
+        rest += [f"--{field.replace('_', '-')}", *format_kwargs(kwargs)]
+    return rest
+
+
+def parse(argv: list[str]) -> Any:
+    """The preset named first in ``argv`` (default: the main job) with the options that follow applied:
+    an :class:`algos.ppo_gae.Args`, :class:`algos.dsrl.Args` or :class:`algos.filtered_bc.Args`."""
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = [DEFAULT_PRESET, *argv]
-    return tyro.extras.overridable_config_cli(PRESETS, args=argv)
+    presets = all_presets()
+    if argv[0] in presets:
+        argv = [argv[0], *undot_kwargs(argv[1:], presets[argv[0]][1])]
+    return tyro.extras.overridable_config_cli(presets, args=argv, prog="vlmreward train",
+                                              description=__doc__.split("\n\n")[0])
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run a preset (default: the main job); print success and reward fidelity; write the plot."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0].startswith("dsrl"):
-        from recipes import dsrl
+    from algos import filtered_bc as filtered_bc_algo
+    from recipes import dsrl, filtered_bc
 
-        return dsrl.main(argv)
-    if argv and argv[0].startswith("filtered-bc"):
-        from recipes import filtered_bc
-
-        return filtered_bc.main(argv)
-    args = parse(argv)
+    args = parse(list(sys.argv[1:] if argv is None else argv))
+    other_recipes = {dsrl.Args: dsrl.run, filtered_bc_algo.Args: filtered_bc.run}
+    if type(args) in other_recipes:
+        return other_recipes[type(args)](args)
     result = ppo_gae.train(args)
     summary = summarize(args, result)
     plot = plot_success(result.run_path / "metrics.jsonl", result.run_path / "success.png", args.run_name)
-    (result.run_path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(result.run_path / "summary.json", summary)
     print(report(summary))
     print(f"plot: {plot}\nTensorBoard: tensorboard --logdir {args.run_dir}")
     return summary

@@ -20,6 +20,7 @@ import math
 import os
 import re
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -27,6 +28,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from algos import dsrl, filtered_bc, ppo_gae
+from algos.common.logger import json_safe
 
 EXECUTORS = ("local", "ray")
 _UNHASHED = ("run_dir", "tensorboard", "progress_bar")  # where and how a run logs, not what it computes
@@ -183,28 +185,14 @@ def prepare(config: Config) -> None:
             ensure_policy(config.env_id, config.policy)
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 def execute(trial: Trial) -> dict[str, Any]:
     """Run one trial in this process; its result record (what :func:`run_trials` writes)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     start = time.time()
     metrics = RUNNERS[type(trial.config)](trial.config)
     return {"key": trial.key, "labels": trial.label, "seed": trial.seed, "algo": trial.algo,
-            "config_hash": trial.config_hash, "config": _json_safe(config_dict(trial.config)),
-            "seconds": round(time.time() - start, 1), "metrics": _json_safe(metrics)}
+            "config_hash": trial.config_hash, "config": json_safe(config_dict(trial.config)),
+            "seconds": round(time.time() - start, 1), "metrics": json_safe(metrics)}
 
 
 # -- running many, resuming ----------------------------------------------------------------------
@@ -214,11 +202,18 @@ def result_path(out: Path, trial: Trial) -> Path:
 
 
 def load_result(out: Path, trial: Trial) -> dict[str, Any] | None:
-    """The trial's stored result, or None if it has none or the stored one is for another config."""
+    """The trial's stored result, or None if it has none, the stored one is for another config, or it is
+    unreadable (a truncated file: warned about, so the trial runs again)."""
     path = result_path(out, trial)
     if not path.exists():
         return None
-    record = json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        warnings.warn(f"trial result {path} is unreadable ({error}): running the trial again", stacklevel=2)
+        return None
     return record if record.get("config_hash") == trial.config_hash else None
 
 

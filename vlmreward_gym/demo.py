@@ -1,8 +1,10 @@
 """A one-minute demonstration: the built-in PointReach env wrapped in every reward form.
 
-For each form it runs a goal-seeking policy and a random policy for a few episodes and prints the
-learned return next to the simulator's own return and success, so you can see the learned
-reward tell a good policy from a bad one.
+For each form it runs a goal-seeking policy and a random policy for a few episodes and ranks them
+by the learned reward per step, next to the simulator's success and return, so you can see the
+learned reward tell a good policy from a bad one. Per step, not per episode: the goal-seeking
+policy ends its episodes at the goal within a few steps while the random one runs to the time
+limit, so an episode's learned return says as much about its length as about the policy.
 """
 
 from __future__ import annotations
@@ -43,8 +45,12 @@ def random_policy(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(-1.0, 1.0, size=2)
 
 
+RANK_BY = "learned_per_step"
+
+
 def run_demo(args: DemoArgs) -> list[dict]:
-    """Rows of ``{form, policy, learned_return, learned_per_step, env_return, success_rate}`` over episodes."""
+    """Rows of ``{form, policy, rank, learned_per_step, success_rate, learned_return, steps, env_return}`` over
+    episodes; ``rank`` 1 is the policy with the most learned reward per step within its form."""
     model_kwargs = {"mae": args.mae, "seed": args.seed} if args.model == "noisy-oracle" else {}
     rows = []
     for form, options in FORM_OPTIONS.items():
@@ -66,11 +72,20 @@ def run_demo(args: DemoArgs) -> list[dict]:
                 lengths.append(steps)
                 simulated.append(env_total)
                 successes.append(bool(info["success"]))
-            rows.append({"form": form, "policy": name, "learned_return": float(np.mean(learned)),
-                         "learned_per_step": float(np.sum(learned) / np.sum(lengths)),
-                         "env_return": float(np.mean(simulated)), "success_rate": float(np.mean(successes))})
+            rows.append({"form": form, "policy": name, "learned_per_step": float(np.sum(learned) / np.sum(lengths)),
+                         "success_rate": float(np.mean(successes)), "learned_return": float(np.mean(learned)),
+                         "steps": float(np.mean(lengths)), "env_return": float(np.mean(simulated))})
         env.close()
-    return rows
+    return ranked(rows)
+
+
+def ranked(rows: list[dict]) -> list[dict]:
+    """``rows`` ordered by form, then by :data:`RANK_BY` (best first), each with its ``rank`` in its form."""
+    out = []
+    for form in dict.fromkeys(row["form"] for row in rows):
+        group = sorted((row for row in rows if row["form"] == form), key=lambda row: -row[RANK_BY])
+        out += [{**row, "rank": rank} for rank, row in enumerate(group, 1)]
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,11 +93,17 @@ def main(argv: list[str] | None = None) -> None:
 
     args = tyro.cli(DemoArgs, args=argv)
     rows = run_demo(args)
-    print(f"vlmreward/PointReach-v0, model={args.model}, {args.episodes} episodes per row")
-    print(f"{'form':<12} {'policy':<13} {'learned return':>15} {'per step':>9} {'env return':>11} {'success':>8}")
+    print(f"vlmreward/PointReach-v0, model={args.model}, {args.episodes} episodes per row\n"
+          f"ranked within each form by the learned reward per step (a learned return also grows with episode "
+          f"length: random episodes run to the time limit, goal-seeking ones stop at the goal)")
+    print(f"{'form':<12} {'rank':>4} {'policy':<13} {'learned/step':>12} {'success':>8} {'learned return':>15} "
+          f"{'steps':>6} {'env return':>11}")
     for row in rows:
-        print(f"{row['form']:<12} {row['policy']:<13} {row['learned_return']:>15.3f} {row['learned_per_step']:>9.3f} "
-              f"{row['env_return']:>11.2f} {row['success_rate']:>8.0%}")
+        print(f"{row['form']:<12} {row['rank']:>4} {row['policy']:<13} {row['learned_per_step']:>12.3f} "
+              f"{row['success_rate']:>8.0%} {row['learned_return']:>15.3f} {row['steps']:>6.1f} "
+              f"{row['env_return']:>11.2f}")
+    first = sum(row["rank"] == 1 and row["policy"] == "goal-seeking" for row in rows)
+    print(f"the learned reward per step ranks the goal-seeking policy first in {first} of {len(FORM_OPTIONS)} forms")
 
 
 if __name__ == "__main__":

@@ -9,16 +9,23 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Annotated, Any, Iterator, Mapping
 
 import gymnasium as gym
+import tyro
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 import vlmreward_gym as vrg
 from vlmreward_gym.models.base import RewardModel
+from vlmreward_gym.options import format_kwargs, parse_kwargs
 
 VECTORIZATION = ("sync", "async")
 KwargValue = int | float | bool | str
+# Keyword options on the command line: key=value pairs (values read as JSON where they parse, else text) or a
+# JSON object (vlmreward_gym.options); given on the command line, they replace the preset's.
+Kwargs = Annotated[dict[str, KwargValue], tyro.constructors.PrimitiveConstructorSpec(
+    nargs="*", metavar="KEY=VALUE...", instance_from_str=parse_kwargs, is_instance=lambda value: isinstance(value, dict),
+    str_from_instance=format_kwargs)]
 
 
 @dataclass(frozen=True)
@@ -27,16 +34,16 @@ class RewardEnvArgs:
 
     env_id: str = "vlmreward/PointReach-v0"
     """Gymnasium id of the simulator env (state observations; it renders only if the model reads frames)"""
-    env_kwargs: dict[str, KwargValue] = field(default_factory=dict)
-    """keyword arguments of gym.make for the env"""
+    env_kwargs: Kwargs = field(default_factory=dict)
+    """keyword arguments of gym.make for the env: key=value pairs or a JSON object"""
     model: str = "oracle"
     """registered reward model (vlmreward_gym.list_reward_models())"""
-    model_kwargs: dict[str, KwargValue] = field(default_factory=dict)
-    """keyword arguments of the reward model, e.g. mae 0.5 for noisy-oracle"""
+    model_kwargs: Kwargs = field(default_factory=dict)
+    """keyword arguments of the reward model: key=value pairs or a JSON object, e.g. mae=0.5 seed=0 (noisy-oracle)"""
     form: str = "dense"
     """reward form: episodic | dense | contrastive | stage_gated"""
-    reward_kwargs: dict[str, KwargValue] = field(default_factory=dict)
-    """options of the reward form, e.g. every 5 relative True"""
+    reward_kwargs: Kwargs = field(default_factory=dict)
+    """options of the reward form: key=value pairs or a JSON object, e.g. every=5 relative=true"""
     instruction: str = "complete the task"
     """the task in words, for the reward model"""
     bootstrap_timeouts: bool | None = None

@@ -12,14 +12,35 @@ change in oracle progress (``progress_delta_pearson``, for potential-based / rel
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from vlmreward_gym.options import format_kwargs
 
-def run_name(env_id: str, algo: str, model: str, form: str, seed: int) -> str:
-    """TensorBoard run name ``<env>__<algo>__<model>-<form>__s<seed>`` (env without its namespace)."""
-    return f"{env_id.split('/')[-1]}__{algo}__{model}-{form.replace('_', '-')}__s{seed}"
+MAX_OPTIONS_CHARS = 80  # longer reward options are cut and end in a hash of the whole
+
+
+def reward_options(*kwargs: Mapping[str, Any]) -> str:
+    """``{"mae": 0.5}, {"relative": True}`` -> ``"mae=0.5-relative=true"``: the reward settings of a run as
+    a file-name-safe text (each mapping's keys sorted; characters other than letters, digits and ``.=+_``
+    become ``_``; over :data:`MAX_OPTIONS_CHARS`, cut and ended by a hash of the whole)."""
+    text = "-".join(re.sub(r"[^A-Za-z0-9.=+_]+", "_", token)
+                    for options in kwargs for token in format_kwargs(dict(sorted(options.items()))))
+    if len(text) > MAX_OPTIONS_CHARS:
+        text = f"{text[:MAX_OPTIONS_CHARS - 9]}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+    return text
+
+
+def run_name(env_id: str, algo: str, model: str, form: str, seed: int, model_kwargs: Mapping[str, Any] | None = None,
+             reward_kwargs: Mapping[str, Any] | None = None) -> str:
+    """Run name (its folder and TensorBoard name) ``<env>__<algo>__<model>-<form>[-<options>]__s<seed>``:
+    the env without its namespace; ``<options>`` the model's and the form's keyword options
+    (:func:`reward_options`), so runs that differ in their reward settings never share a folder."""
+    options = reward_options(model_kwargs or {}, reward_kwargs or {})
+    return f"{env_id.split('/')[-1]}__{algo}__{model}-{form.replace('_', '-')}{'-' * bool(options)}{options}__s{seed}"
 
 
 def precision_recall(predicted: Sequence[bool], actual: Sequence[bool]) -> tuple[float, float]:

@@ -84,3 +84,36 @@ def test_importing_the_plugin_imports_no_heavy_library():
     code = "import sys, vlmreward_gym; print(sorted(m for m in ('torch', 'transformers', 'mani_skill', 'robosuite') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_cards_tell_what_a_backend_answers_without_building_it():
+    """`vlmreward models -v` and capability checks read class-level cards: no weights, no torch."""
+    import subprocess
+    code = textwrap.dedent("""
+        import sys
+        from vlmreward_gym.models.registry import check_capabilities, list_reward_models, reward_model_card
+        from vlmreward_gym.types import Capability, CapabilityError
+        cards = {name: reward_model_card(name) for name in list_reward_models()}
+        assert cards["lrm-contrastive"].capabilities == Capability.COMPARE and cards["lrm-contrastive"].num_frames == 2
+        assert cards["roboreward-8b"].weights == "teetone/RoboReward-8B" and cards["clip"].weights.startswith("path=")
+        assert cards["remote"] is None  # its server says what it answers
+        for name in ("clip", "lrm-progress", "roboreward-4b"):  # a form they cannot serve, refused before loading
+            try:
+                check_capabilities(name, Capability.COMPARE, "the contrastive reward form")
+            except CapabilityError as error:
+                assert "cannot answer ['compare'] for the contrastive reward form" in str(error), error
+            else:
+                raise AssertionError(name)
+        check_capabilities("lrm-contrastive", Capability.COMPARE)
+        print(sorted(m for m in ("torch", "transformers") if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name, kwargs", [("zero", {}), ("oracle", {}), ("noisy-oracle", {"mae": 0.5})])
+def test_a_card_agrees_with_the_built_model(name, kwargs):
+    card, info = registry.reward_model_card(name), vrg.make_reward_model(name, **kwargs).info
+    assert (card.capabilities, card.needs_frames, card.needs_oracle) == (info.capabilities, info.needs_frames,
+                                                                         info.needs_oracle)

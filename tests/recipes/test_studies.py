@@ -136,6 +136,7 @@ def test_vlmreward_train_runs_filtered_bc_presets(tmp_path, monkeypatch):
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(filtered_bc, "train", stop)
+    monkeypatch.setenv("VLMREWARD_DEBUG", "1")  # the recipe's own exception, not the CLI's one-line error
     with pytest.raises(RuntimeError, match="stop here"):
         cli.main(["train", "filtered-bc-pointreach-noisy", "--seed", "3", "--demos", str(tmp_path / "demos")])
     assert seen[0].model == "noisy-oracle" and seen[0].seed == 3

@@ -5,6 +5,7 @@ import json
 import pytest
 
 import recipes.train as train
+from algos.common.logger import json_safe
 from algos.ppo_gae import Args
 from vlmreward_gym import cli
 
@@ -21,7 +22,19 @@ def test_default_preset_is_the_main_job():
         train.parse(["no-such-preset"])
 
 
+def test_help_and_typo_suggestions_cover_every_preset(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "vlmreward train" in out
+    assert all(name in out for name in ("pointreach", "dsrl-pointreach-sac", "filtered-bc-pointreach-noisy"))
+    with pytest.raises(SystemExit):
+        train.parse(["dsrl-pointrech"])
+    assert "dsrl-pointreach" in "".join(capsys.readouterr())
+
+
 def test_cli_dispatches_to_the_recipe(monkeypatch):
+    monkeypatch.setenv("VLMREWARD_DEBUG", "1")  # the recipe's own exception, not the CLI's one-line error
     seen = []
 
     def fake_train(args: Args):
@@ -36,17 +49,34 @@ def test_cli_dispatches_to_the_recipe(monkeypatch):
 
 def test_pointreach_preset_learns_and_reports(tmp_path, capsys):
     summary = train.main(["pointreach", "--run-dir", str(tmp_path), "--no-progress-bar"])
-    run = tmp_path / Args(env_id="vlmreward/PointReach-v0", model="oracle", form="dense").run_name
+    run = tmp_path / "PointReach-v0__ppo__oracle-dense-relative=true__s1"
     assert summary["env_steps"] == train.PRESETS["pointreach"][1].total_timesteps
     assert summary["eval/success_rate"] >= 0.8  # a random policy: < 0.1 (tests/algos/test_ppo_gae.py)
     assert summary["eval/success_precision"] == 1.0  # the oracle's detected success is the simulator's
     assert summary["eval/progress_delta_pearson"] > 0.9  # potential-based reward tracks progress changes
-    assert json.loads((run / "summary.json").read_text()) == pytest.approx(summary, nan_ok=True)
+    assert json.loads((run / "summary.json").read_text()) == json_safe(summary)
     assert (run / "success.png").read_bytes()[:4] == b"\x89PNG"
     out = capsys.readouterr().out
-    assert "success rate (evaluation, mean action): " in out and "reward fidelity" in out
+    assert "success rate (evaluation, mean action): " in out and "at any step of it" in out
+    # the potential-based reward is measured against progress changes, and says so; not against progress itself
+    assert out.count("Pearson r with the step's change in oracle progress (this reward pays changes)") == 2
+    assert "with oracle progress" not in out
     history = [json.loads(line) for line in (run / "metrics.jsonl").open()]
     assert history[0]["charts/success_rate"] < 0.5 <= summary["train/success_rate_last"]
+
+
+def test_summary_json_is_strict_json_with_null_for_missing_numbers(tmp_path, capsys):
+    """The zero reward is constant: its correlations are undefined (NaN in memory, null in the file)."""
+    summary = train.main(["pointreach", "--model", "zero", "--reward-kwargs", "--total-timesteps", "256",
+                          "--eval-episodes", "2", "--run-dir", str(tmp_path), "--no-progress-bar"])
+    assert summary["eval/progress_pearson"] != summary["eval/progress_pearson"]  # NaN
+
+    def refuse(constant):
+        raise ValueError(f"bare {constant} in summary.json")
+
+    stored = json.loads(next(tmp_path.glob("*/summary.json")).read_text(), parse_constant=refuse)
+    assert stored["eval/progress_pearson"] is None and stored["fidelity_pearson"] == "progress_pearson"
+    assert "Pearson r with oracle progress n/a" in capsys.readouterr().out
 
 
 @pytest.mark.maniskill
@@ -59,5 +89,5 @@ def test_main_job_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     assert 0.0 <= summary["eval/success_rate"] <= 1.0
     assert -1.0 <= summary["eval/progress_pearson"] <= 1.0  # the noisy reward's fidelity was measured
     out = capsys.readouterr().out
-    assert "PPO on vlmreward/PickCube-v1 with the noisy-oracle dense reward: 800 env steps" in out
+    assert "PPO on vlmreward/PickCube-v1 with the noisy-oracle dense reward (mae=0.5): 800 env steps" in out
     assert next(tmp_path.glob("*/success.png")).read_bytes()[:4] == b"\x89PNG"

@@ -79,6 +79,17 @@ def test_finished_trials_are_skipped_and_stale_ones_rerun(tmp_path, fake_ppo):
         T.run_trials([_trial(0.0), _trial(0.0)], tmp_path)
 
 
+def test_a_truncated_result_file_reruns_that_trial_with_a_warning(tmp_path, fake_ppo):
+    trials = [_trial(0.0), _trial(1.0)]
+    T.run_trials(trials, tmp_path, log=lambda s: None)
+    torn = tmp_path / "trials" / "mae=1__s0.json"
+    torn.write_text(torn.read_text()[:40])  # a disk filled up or a copy was cut short
+    with pytest.warns(UserWarning, match=rf"trial result {torn} is unreadable .*running the trial again"):
+        records = T.run_trials(trials, tmp_path, log=lambda s: None)
+    assert [a.model_kwargs["mae"] for a in fake_ppo] == [0.0, 1.0, 1.0]  # only the unreadable one reran
+    assert records[1]["metrics"]["success"] == 0.5 and json.loads(torn.read_text())["key"] == "mae=1__s0"
+
+
 def test_a_failing_trial_is_reported_after_the_others_are_saved(tmp_path, fake_ppo):
     trials = [_trial(9.0), _trial(0.0)]
     with pytest.raises(T.TrialsFailed, match=r"mae=9__s0: RuntimeError: boom"):

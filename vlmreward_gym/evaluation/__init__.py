@@ -5,21 +5,21 @@ Scores a dataset (our demo format, a RoboRewardBench-style folder or a LeRobot v
 metrics (:mod:`vlmreward_gym.metrics`) as a markdown table, a JSON file and PNG plots.
 
     vlmreward eval --data DIR --out OUT --model oracle \\
-        --model noisy-oracle --model-kwargs '{"mae": 0.5}' --model zero
+        --model noisy-oracle --model-kwargs mae=0.5 --model zero
 
-``--model`` may be repeated (one table row each); ``--model-kwargs`` (JSON) applies to the
-``--model`` just before it.
+``--model`` may be repeated (one table row each); ``--model-kwargs`` (``key=value`` pairs or a JSON
+object, :mod:`vlmreward_gym.options`) applies to the ``--model`` just before it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any, Sequence
 
 from vlmreward_gym.evaluation.data import EvalEpisode, load_eval_data
 from vlmreward_gym.evaluation.report import markdown_table, model_label, write_report
 from vlmreward_gym.evaluation.scoring import RANK_BY, evaluate
+from vlmreward_gym.options import KWARGS_HELP, KwargsSyntaxError, parse_kwargs
 
 __all__ = ["EvalEpisode", "evaluate", "load_eval_data", "markdown_table", "run_eval", "write_report", "main"]
 
@@ -55,11 +55,9 @@ class _ModelAction(argparse.Action):
             if not models:
                 parser.error("--model-kwargs must follow the --model it belongs to")
             try:
-                kwargs = json.loads(value)
-            except json.JSONDecodeError as exc:
-                parser.error(f"--model-kwargs is not valid JSON ({exc}): {value!r}")
-            if not isinstance(kwargs, dict):
-                parser.error(f"--model-kwargs must be a JSON object, got {value!r}")
+                kwargs = parse_kwargs(value)
+            except KwargsSyntaxError as exc:
+                parser.error(f"--model-kwargs: {exc}")
             models[-1][1].update(kwargs)
         namespace.models = models
 
@@ -69,8 +67,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action=_ModelAction, dest="models", required=True, metavar="NAME",
                         help="registered reward model (repeat for several rows)")
-    parser.add_argument("--model-kwargs", action=_ModelAction, dest="models", metavar="JSON",
-                        help="JSON keyword arguments of the --model before it")
+    parser.add_argument("--model-kwargs", action=_ModelAction, dest="models", metavar="KEY=VALUE", nargs="+",
+                        help=f"keyword arguments of the --model before it: {KWARGS_HELP}")
     parser.add_argument("--data", required=True, help="demo dataset, RoboRewardBench-style folder or LeRobot v2 folder")
     parser.add_argument("--out", required=True, help="folder for results.md, results.json and the plots")
     parser.add_argument("--max-frames", type=int, default=32, help="frames kept per episode, spread evenly (default 32)")

@@ -1,7 +1,8 @@
 """The reward-model protocol every backend implements.
 
 A backend subclasses :class:`RewardModel`, fills :attr:`RewardModel.info` and implements
-:meth:`RewardModel._predict`. Callers use ``model(query)``, which checks the query against the
+:meth:`RewardModel._predict`; its class-level :attr:`RewardModel.card` says what it can do before
+it is built (``vlmreward models -v``, and capability checks before any weights load). Callers use ``model(query)``, which checks the query against the
 model's declared capabilities and needs, runs the model and checks the output, so every backend
 gets the same errors for the same mistakes. Models are stateless: wrappers own per-episode state.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -47,10 +49,43 @@ class ModelInfo:
     device: str = "cpu"
 
 
+@dataclass(frozen=True)
+class ModelCard:
+    """What a backend is, known without building it (no weights loaded): a class attribute of the
+    backend (or an attribute ``card`` of its factory function), read by the registry.
+
+    Attributes:
+        capabilities: the :class:`Capability` flags it answers with its default options.
+        summary: one line on what it is.
+        num_frames: frames per clip it reads by default; None = any number (or set by its checkpoint).
+        needs_frames: whether it reads frames (the env must render).
+        needs_oracle: whether it reads the env's privileged oracle progress and success.
+        weights: what it loads: the default hub id, or ``"path=..."`` for a required checkpoint; None = nothing.
+    """
+
+    capabilities: Capability
+    summary: str = ""
+    num_frames: int | None = None
+    needs_frames: bool = True
+    needs_oracle: bool = False
+    weights: str | None = None
+
+
+def capability_error(name: str, offered: Capability, wanted: Capability, purpose: str = "") -> CapabilityError | None:
+    """The error for model ``name`` offering ``offered`` when asked for ``wanted``; None if nothing is missing."""
+    missing = wanted & ~offered
+    if not missing:
+        return None
+    why = f" for {purpose}" if purpose else ""
+    return CapabilityError(f"reward model {name!r} cannot answer {missing.names()}{why}; it offers {offered.names()}")
+
+
 class RewardModel(abc.ABC):
     """Base class of reward-model backends. Subclasses set ``self.info`` and implement ``_predict``."""
 
     info: ModelInfo
+    card: ClassVar[ModelCard | None] = None
+    """what the backend is before it is built (None: known only once built, e.g. a remote server's model)"""
 
     def __call__(self, query: RewardQuery) -> RewardOutput:
         """Score a batch of clips; the output is validated against the query and ``info``."""
@@ -74,12 +109,9 @@ class RewardModel(abc.ABC):
 
     def require(self, wanted: Capability, purpose: str = "") -> None:
         """Raise :class:`CapabilityError` if the model lacks any of ``wanted``."""
-        missing = wanted & ~self.info.capabilities
-        if missing:
-            why = f" for {purpose}" if purpose else ""
-            raise CapabilityError(
-                f"reward model {self.info.name!r} cannot answer {missing.names()}{why}; "
-                f"it offers {self.info.capabilities.names()}")
+        error = capability_error(self.info.name, self.info.capabilities, wanted, purpose)
+        if error is not None:
+            raise error
 
     @abc.abstractmethod
     def _predict(self, query: RewardQuery) -> RewardOutput:

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vlmreward_gym.models.base import ModelInfo, RewardModel
+from vlmreward_gym.models.base import ModelCard, ModelInfo, RewardModel
 from vlmreward_gym.models.qwen_video import default_dtype, import_torch_transformers, load_error, resolve_weights
 from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
 
@@ -52,6 +52,9 @@ class CLIPRewardModel(RewardModel):
         num_frames: preferred frames per clip for dense queries (None = all).
     """
 
+    card = ModelCard(Capability.PROGRESS, "VLM-RM: CLIP / SigLIP image-instruction similarity as progress",
+                     weights="path=<CLIP or SigLIP checkpoint or hub id>")
+
     def __init__(self, path: Any = None, baseline: str | Sequence[str] | None = None, alpha: float = 0.0,
                  device: str = "cpu", dtype: Any = None, batch_size: int = 64, num_frames: int | None = None):
         torch, transformers = import_torch_transformers("clip")
@@ -76,7 +79,7 @@ class CLIPRewardModel(RewardModel):
             raise TypeError(f"{folder!r} is a {type(self.model).__name__}, not a CLIP/SigLIP dual encoder")
         self.siglip = "siglip" in self.model.config.model_type
         self._text_cache: dict[str, np.ndarray] = {}
-        self.info = ModelInfo(name="clip", capabilities=Capability.PROGRESS, num_frames=num_frames,
+        self.info = ModelInfo(name="clip", capabilities=self.card.capabilities, num_frames=num_frames,
                               device=self.device)
 
     def _texts(self, texts: list[str]) -> np.ndarray:

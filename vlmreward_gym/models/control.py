@@ -13,7 +13,7 @@ import hashlib
 
 import numpy as np
 
-from vlmreward_gym.models.base import ModelInfo, RewardModel
+from vlmreward_gym.models.base import ModelCard, ModelInfo, RewardModel
 from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
 
 ALL = Capability.PROGRESS | Capability.SUCCESS | Capability.COMPARE | Capability.EPISODE_SCORE
@@ -38,6 +38,8 @@ def compare_progress(before: np.ndarray, after: np.ndarray, tolerance: float) ->
 class ZeroRewardModel(RewardModel):
     """Answers everything with the lowest value: progress 0, success 0, comparison 0, the lowest score."""
 
+    card = ModelCard(ALL, "control: the lowest answer to everything (a reward that teaches nothing)", needs_frames=False)
+
     def __init__(self) -> None:
         self.info = ModelInfo(name="zero", capabilities=ALL, needs_frames=False, score_range=RUBRIC_RANGE)
 
@@ -53,6 +55,9 @@ class OracleRewardModel(RewardModel):
     Args:
         tolerance: progress differences at most this large compare as 0 ("no change").
     """
+
+    card = ModelCard(ALL, "control: the simulator's privileged progress and success (the upper bound)",
+                     needs_frames=False, needs_oracle=True)
 
     def __init__(self, tolerance: float = 1e-3) -> None:
         self.tolerance = float(tolerance)
@@ -94,6 +99,8 @@ class NoisyOracleRewardModel(OracleRewardModel):
     """
 
     MAX_MAE = 2.0
+    card = ModelCard(ALL, "control: the oracle with errors of mean absolute size mae (required) on the 1-5 scale",
+                     needs_frames=False, needs_oracle=True)
 
     def __init__(self, mae: float, seed: int = 0, tolerance: float = 1e-3) -> None:
         super().__init__(tolerance)

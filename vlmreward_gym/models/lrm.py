@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from vlmreward_gym.models.base import ModelInfo, RewardModel
+from vlmreward_gym.models.base import ModelCard, ModelInfo, RewardModel
 from vlmreward_gym.models.qwen_video import QwenVL, generate_parsed, load_error
 from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
 
@@ -196,6 +196,8 @@ def _full_model_folder(root: Any, subfolder: str | None) -> str:
 
     folder = snapshot_download(str(root), allow_patterns=[f"{subfolder}/*"] if subfolder else None)
     return str(Path(folder) / subfolder if subfolder else folder)
+# images per query with the default options: [reference, current], [first, current] and [current]
+IMAGES = {"contrastive": 2, "progress": 2, "completion": 1}
 
 
 class LRMRewardModel(RewardModel):
@@ -253,7 +255,7 @@ class LRMRewardModel(RewardModel):
                               score_range=(0.0, 1.0), device=self.vl.device)
 
     def _n_images(self) -> int:
-        return {"contrastive": 2, "progress": 2 if self.initial_image else 1, "completion": 1}[self.mode]
+        return 1 if self.mode == "progress" and not self.initial_image else IMAGES[self.mode]
 
     def _frames(self, clip: np.ndarray) -> list[np.ndarray]:
         if self.mode == "contrastive":
@@ -297,3 +299,13 @@ def make_progress(**kwargs: Any) -> LRMRewardModel:
 
 def make_completion(**kwargs: Any) -> LRMRewardModel:
     return LRMRewardModel("completion", **kwargs)
+
+
+def _card(mode: str) -> ModelCard:
+    return ModelCard(MODES[mode][0], f"LRM {mode} modality (Qwen3-VL-8B-Instruct with its LoRA adapter)",
+                     num_frames=IMAGES[mode], weights=f"{ADAPTER_REPO}/{mode} on {BASE_ID}")
+
+
+make_contrastive.card = _card("contrastive")  # type: ignore[attr-defined]
+make_progress.card = _card("progress")  # type: ignore[attr-defined]
+make_completion.card = _card("completion")  # type: ignore[attr-defined]

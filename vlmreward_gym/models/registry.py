@@ -9,6 +9,10 @@ imports no model code. Third-party packages add theirs through the entry-point g
 
 A factory is any callable returning a :class:`~vlmreward_gym.models.base.RewardModel`; keyword
 arguments of :func:`make_reward_model` are passed to it. A name registered twice is an error.
+A factory (the class, or a function with a ``card`` attribute) may carry a
+:class:`~vlmreward_gym.models.base.ModelCard`: :func:`reward_model_card` reads it by importing
+only that backend's module, and :func:`check_capabilities` refuses a form the backend cannot
+serve before any weights load.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import inspect
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
-from vlmreward_gym.models.base import RewardModel
+from vlmreward_gym.models.base import ModelCard, RewardModel, capability_error
+from vlmreward_gym.types import Capability
 
 ENTRY_POINT_GROUP = "vlmreward_gym.reward_models"
 
@@ -123,6 +128,35 @@ def _resolve(name: str) -> Factory:
     return factory
 
 
+def _known(name: str) -> None:
+    """Raise :class:`UnknownRewardModelError` (with close matches) if ``name`` is not registered."""
+    _load_entry_points()
+    if name not in _registry:
+        close = difflib.get_close_matches(str(name), _registry, n=3)
+        hint = f" Did you mean {close}?" if close else ""
+        raise UnknownRewardModelError(f"unknown reward model {name!r}.{hint} Known: {sorted(_registry)}")
+
+
+def reward_model_card(name: str) -> ModelCard | None:
+    """The :class:`ModelCard` of backend ``name``, without building it (its module is imported; no weights
+    load); None if the backend only knows its capabilities once built (e.g. ``remote``)."""
+    _known(name)
+    card = getattr(_resolve(name), "card", None)
+    return card if isinstance(card, ModelCard) else None
+
+
+def check_capabilities(name: str | RewardModel, wanted: Capability, purpose: str = "") -> None:
+    """Raise :class:`~vlmreward_gym.types.CapabilityError` if backend ``name`` cannot answer ``wanted``,
+    before it is built (from its card; a backend without one, or a built model, is checked from its ``info``)."""
+    if isinstance(name, RewardModel):
+        name.require(wanted, purpose)
+        return
+    card = reward_model_card(name)
+    error = None if card is None else capability_error(name, card.capabilities, wanted, purpose)
+    if error is not None:
+        raise error
+
+
 def make_reward_model(name: str | RewardModel, **kwargs: Any) -> RewardModel:
     """Build the backend registered as ``name`` with ``kwargs``; a model instance is returned as is.
 
@@ -133,11 +167,7 @@ def make_reward_model(name: str | RewardModel, **kwargs: Any) -> RewardModel:
         if kwargs:
             raise ValueError(f"model keyword arguments {sorted(kwargs)} given with an already built model {name!r}")
         return name
-    _load_entry_points()
-    if name not in _registry:
-        close = difflib.get_close_matches(str(name), _registry, n=3)
-        hint = f" Did you mean {close}?" if close else ""
-        raise UnknownRewardModelError(f"unknown reward model {name!r}.{hint} Known: {sorted(_registry)}")
+    _known(name)
     model = _resolve(name)(**kwargs)
     if not isinstance(model, RewardModel):
         raise TypeError(f"factory of reward model {name!r} returned {type(model).__name__}, not a RewardModel")

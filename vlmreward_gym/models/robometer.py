@@ -50,7 +50,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vlmreward_gym.models.base import ModelInfo, RewardModel
+from vlmreward_gym.models.base import ModelCard, ModelInfo, RewardModel
 from vlmreward_gym.models.qwen_video import (QwenInputs, VideoSpec, default_dtype, frame_seconds,
                                              import_torch_transformers, load_error, resolve_weights, to_device)
 from vlmreward_gym.types import (Capability, RewardInputError, RewardOutput, RewardQuery, check_frames,
@@ -139,6 +139,9 @@ class RobometerModel(RewardModel):
     the same task with the preference head.
     """
 
+    card = ModelCard(Capability.PROGRESS | Capability.SUCCESS,
+                     "Robometer (Qwen3-VL with progress and success heads)", num_frames=8, weights=HUB_ID)
+
     def __init__(self, path: Any = HUB_ID, device: str = "cpu", dtype: Any = None, num_frames: int = 8,
                  fps: float = 1.0):
         torch, transformers = import_torch_transformers("qwen")
@@ -175,7 +178,7 @@ class RobometerModel(RewardModel):
         ids = self.tokenizer.convert_tokens_to_ids(["<|vision_start|>", "<|vision_end|>", PROG_TOKEN, PREF_TOKEN])
         self.vision_start_id, self.vision_end_id, self.prog_id, self.pref_id = ids
         self.merge_size = getattr(config.vision_config, "spatial_merge_size", 2)
-        self.info = ModelInfo(name=name, capabilities=Capability.PROGRESS | Capability.SUCCESS,
+        self.info = ModelInfo(name=name, capabilities=self.card.capabilities,
                               num_frames=self.num_frames, fps=self.fps, device=self.device)
 
     def _check_progress_head(self) -> None:

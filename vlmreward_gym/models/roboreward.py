@@ -22,11 +22,12 @@ Progress is the score mapped onto [0, 1] as ``(s - 1) / 4`` for the clip's last 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from vlmreward_gym.models.base import ModelInfo, RewardModel
+from vlmreward_gym.models.base import ModelCard, ModelInfo, RewardModel
 from vlmreward_gym.models.qwen_video import QwenVL, check_fps, frame_seconds, generate_parsed
 from vlmreward_gym.types import Capability, RewardOutput, RewardQuery, subsample_indices
 
@@ -67,6 +68,10 @@ class RoboRewardModel(RewardModel):
         name: registry name.
     """
 
+    card = ModelCard(Capability.EPISODE_SCORE | Capability.PROGRESS,
+                     "RoboReward (Qwen3-VL): the 1-5 end-state rubric of a clip", num_frames=16,
+                     weights="path=<RoboReward checkpoint or hub id>")
+
     def __init__(self, path: Any = None, device: str = "cpu", dtype: Any = None, num_frames: int = 16,
                  fps: float = 2.0, max_new_tokens: int = 64, max_pixels: int | None = None,
                  name: str = "roboreward-8b"):
@@ -75,7 +80,7 @@ class RoboRewardModel(RewardModel):
         self.num_frames, self.fps, self.max_new_tokens = int(num_frames), check_fps(fps), int(max_new_tokens)
         self.vl = QwenVL(name, path, device, dtype,
                          spec_overrides={"sizing": "qwen_vl_utils", "frame_max_pixels": max_pixels})
-        self.info = ModelInfo(name=name, capabilities=Capability.EPISODE_SCORE | Capability.PROGRESS,
+        self.info = ModelInfo(name=name, capabilities=self.card.capabilities,
                               num_frames=self.num_frames, fps=self.fps, score_range=(1.0, 5.0), device=self.vl.device)
 
     def _predict(self, query: RewardQuery) -> RewardOutput:
@@ -103,3 +108,7 @@ def make_4b(path: Any = HUB_IDS["roboreward-4b"], **kwargs: Any) -> RoboRewardMo
 
 def make_8b(path: Any = HUB_IDS["roboreward-8b"], **kwargs: Any) -> RoboRewardModel:
     return RoboRewardModel(path=path, name="roboreward-8b", **kwargs)
+
+
+make_4b.card = replace(RoboRewardModel.card, weights=HUB_IDS["roboreward-4b"])  # type: ignore[attr-defined]
+make_8b.card = replace(RoboRewardModel.card, weights=HUB_IDS["roboreward-8b"])  # type: ignore[attr-defined]

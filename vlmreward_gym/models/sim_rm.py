@@ -46,7 +46,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vlmreward_gym.models.base import ModelInfo, RewardModel
+from vlmreward_gym.models.base import ModelCard, ModelInfo, RewardModel
 from vlmreward_gym.models.control import rubric_score
 from vlmreward_gym.types import Capability, RewardOutput, RewardQuery, subsample_indices
 
@@ -319,6 +319,9 @@ class SimRewardModel(RewardModel):
         path: a checkpoint folder written by ``vlmreward rm-train``.
         batch_size: clips per forward pass.
     """
+
+    card = ModelCard(CAPABILITIES, "our CPU reward model (vlmreward rm-train); frames per clip from its checkpoint",
+                     weights="path=<folder written by vlmreward rm-train>")
 
     def __init__(self, path: str | Path, batch_size: int = 16):
         from vlmreward_gym.rm.data import resize_frames

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from vlmreward_gym.models.base import ModelInfo, RewardModel
+from vlmreward_gym.models.base import ModelCard, ModelInfo, RewardModel
 from vlmreward_gym.models.qwen_video import QwenVL, check_fps, frame_seconds
 from vlmreward_gym.types import Capability, RewardOutput, RewardQuery, subsample_indices
 
@@ -76,6 +76,10 @@ class TOPRewardModel(RewardModel):
         max_pixels: per-frame pixel cap (lower it to save memory); None = the processor's bounds.
     """
 
+    card = ModelCard(Capability.PROGRESS | Capability.SUCCESS,
+                     "TOPReward: progress from a Qwen3-VL's answer probabilities over clip prefixes", num_frames=64,
+                     weights=HUB_ID)
+
     def __init__(self, path: Any = HUB_ID, device: str = "cpu", dtype: Any = None, num_frames: int = 64,
                  num_prefixes: int = 15, fps: float = 2.0, image_size: int | None = 244, chat_template: bool = False,
                  normalize: str = "minmax", batch_size: int = 8, max_pixels: int | None = None):
@@ -88,7 +92,7 @@ class TOPRewardModel(RewardModel):
         self.chat_template = bool(chat_template)
         self.vl = QwenVL("topreward", path, device, dtype,
                          spec_overrides={"sizing": "processor", "frame_max_pixels": max_pixels})
-        self.info = ModelInfo(name="topreward", capabilities=Capability.PROGRESS | Capability.SUCCESS,
+        self.info = ModelInfo(name="topreward", capabilities=self.card.capabilities,
                               num_frames=self.num_frames, fps=self.fps, device=self.vl.device)
 
     def _resize(self, clip: np.ndarray) -> np.ndarray:
