@@ -44,6 +44,16 @@ def test_capability_missing_is_an_error_at_wrap_time(form, kwargs, missing):
         vrg.wrap(ScriptedEnv(), model=model, form=form, instruction="t", **kwargs)
 
 
+@pytest.mark.parametrize("model, form, kwargs, missing", [
+    ("clip", "episodic", {}, "episode_score"), ("lrm-contrastive", "dense", {}, "progress"),
+    ("roboreward-4b", "contrastive", {}, "compare")])
+def test_a_backend_that_cannot_serve_the_form_is_refused_before_its_weights_load(model, form, kwargs, missing):
+    """Named published backends (whose weights are absent here) fail on the capability, not a missing path."""
+    env = ScriptedEnv(render_mode="rgb_array")
+    with pytest.raises(CapabilityError, match=missing):
+        vrg.wrap(env, model=model, form=form, instruction="t", **kwargs)
+
+
 @pytest.mark.parametrize("flag, message", [("nan", "non-finite progress"), ("out_of_range", r"outside \[0.0, 1.0\]")])
 def test_bad_model_output_raises(flag, message):
     env = vrg.wrap(ScriptedEnv(), model=FrameProbeModel(**{flag: True}), instruction="t")

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from vlmreward_gym.models.base import RewardModel
-from vlmreward_gym.models.registry import make_reward_model, model_options
+from vlmreward_gym.models.registry import check_capabilities, make_reward_model, model_options
 from vlmreward_gym.types import RewardInputError, check_frame
 from vlmreward_gym.wrappers.engine import (Delivery, FailedStep, RewardEngine, RewardForm, describe_failures, form_name,
                                            form_options)
@@ -165,9 +165,11 @@ def check_form_options(form_class: type[RewardForm], model: str | RewardModel, f
 def build_model_and_form(form_class: type[RewardForm], model: str | RewardModel, model_kwargs: dict | None,
                          form_kwargs: dict[str, Any]) -> tuple[RewardModel, bool, RewardForm]:
     """The backend, whether it was built here from a name (then the wrapper closes it), and the form;
-    shared by single and vector wrappers. The form is checked and built first: its errors cost no model load."""
+    shared by single and vector wrappers. The form is checked and built first, and the backend's card is
+    checked against what the form needs: their errors cost no model load."""
     check_form_options(form_class, model, form_kwargs)
     form = form_class(**form_kwargs)
+    check_capabilities(model, form.want, purpose=f"the {form.name} reward form")
     return make_reward_model(model, **(model_kwargs or {})), not isinstance(model, RewardModel), form
 
 
