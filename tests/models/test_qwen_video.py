@@ -188,17 +188,6 @@ def test_nested_modules_to_save():
     assert qv.nested_modules_to_save(["merger"], names) == []
 
 
-def test_weights_path_errors(tmp_path):
-    with pytest.raises(ValueError, match="needs path"):
-        qv.resolve_weights(None, "x")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        qv.resolve_weights(tmp_path / "missing", "x")
-    (tmp_path / "f.bin").write_bytes(b"")
-    with pytest.raises(NotADirectoryError):
-        qv.resolve_weights(tmp_path / "f.bin", "x")
-    assert qv.resolve_weights("org/model", "x") == "org/model"
-
-
 def test_generate_parsed_is_annotated_with_its_three_results():
     from typing import Any, get_type_hints
 

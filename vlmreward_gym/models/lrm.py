@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from vlmreward_gym.models.base import ModelInfo, RewardModel
-from vlmreward_gym.models.qwen_video import QwenVL, generate_parsed, load_error
+from vlmreward_gym.models.hf_loading import load_error
+from vlmreward_gym.models.qwen_video import QwenVL, generate_parsed
 from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
 
 BASE_ID = "Qwen/Qwen3-VL-8B-Instruct"
