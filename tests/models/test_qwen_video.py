@@ -181,13 +181,6 @@ def test_images_sized_like_qwen_vl_utils(tmp_path):
     assert (by_utils["input_ids"] == image_id).sum() == 4 + 15
 
 
-def test_nested_modules_to_save():
-    names = ["model.visual", "model.visual.merger", "model.visual.blocks.0", "model.language_model", "lm_head"]
-    assert qv.nested_modules_to_save(["visual", "merger"], names) == ["merger"]
-    assert qv.nested_modules_to_save(["visual", "lm_head"], names) == []
-    assert qv.nested_modules_to_save(["merger"], names) == []
-
-
 def test_generate_parsed_is_annotated_with_its_three_results():
     from typing import Any, get_type_hints
 
