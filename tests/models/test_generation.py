@@ -2,8 +2,8 @@
 
 from typing import Any, get_type_hints
 
-from vlmreward_gym.models import qwen_video
+from vlmreward_gym.models import generation
 
 
 def test_generate_parsed_is_annotated_with_its_three_results():
-    assert get_type_hints(qwen_video.generate_parsed)["return"] == tuple[list[Any], list[list[str]], list[int]]
+    assert get_type_hints(generation.generate_parsed)["return"] == tuple[list[Any], list[list[str]], list[int]]

@@ -1,11 +1,11 @@
-"""A Qwen3-VL checkpoint for the VLM backends, loaded without torchvision, and answers generated from it.
+"""A Qwen3-VL checkpoint for the VLM backends, loaded without torchvision: weights (and an optional
+LoRA adapter), tokenizer, video settings and input builder; batches on its device; generated text.
 
 Nothing here imports torch or transformers at module import time.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,14 +14,6 @@ from vlmreward_gym.models.hf_loading import (config_folder, default_dtype, impor
                                              load_error, resolve_weights, to_device)
 from vlmreward_gym.models.qwen_chat import QwenInputs
 from vlmreward_gym.models.qwen_frames import VideoSpec
-
-
-class UnparseableOutputError(RuntimeError):
-    """A generative reward model's text had no answer in the expected format, even after a retry."""
-
-    def __init__(self, message: str, texts: Sequence[str]):
-        super().__init__(message)
-        self.texts = list(texts)
 
 
 class QwenVL:
@@ -82,41 +74,3 @@ class QwenVL:
             out = self.model.generate(**batch, **kwargs, pad_token_id=pad)
         new = out[:, batch["input_ids"].shape[1]:]
         return self.tokenizer.batch_decode(new, skip_special_tokens=True)
-
-
-def generate_parsed(vl: QwenVL, texts: Sequence[str], videos: Sequence, images: Sequence, parse: Any,
-                    max_new_tokens: int, what: str, default: Any = None
-                    ) -> tuple[list[Any], list[list[str]], list[int]]:
-    """Generate, parse each row, regenerate the unparsed rows once with sampling, else raise.
-
-    Args:
-        default: value for rows that fail twice instead of raising (None: raise); each such row
-            is reported with a ``RuntimeWarning`` and its index is in ``fell_back``.
-    Returns:
-        ``(values, attempts, fell_back)``: the parsed value of every row, the texts each row
-        produced, and the indices of the rows that got ``default``.
-    Raises:
-        UnparseableOutputError: carrying the texts of the rows that failed twice.
-    """
-    batch = vl.batch(texts, videos, images)
-    first = vl.generate(batch, max_new_tokens)
-    attempts = [[t] for t in first]
-    values = [parse(t) for t in first]
-    retry = [i for i, v in enumerate(values) if v is None]
-    if retry:
-        again = vl.batch([texts[i] for i in retry], [videos[i] for i in retry] if videos else (),
-                         [images[i] for i in retry] if images else ())
-        for i, text in zip(retry, vl.generate(again, max_new_tokens, sample=True)):
-            attempts[i].append(text)
-            values[i] = parse(text)
-    failed = [i for i, v in enumerate(values) if v is None]
-    if failed and default is not None:
-        for i in failed:
-            values[i] = default
-        warnings.warn(f"reward model {vl.name!r} produced no {what} after a retry for clips {failed}; "
-                      f"answering the fallback {default!r}", RuntimeWarning, stacklevel=2)
-    elif failed:
-        shown = "; ".join(f"clip {i}: {attempts[i]!r}" for i in failed)
-        raise UnparseableOutputError(f"reward model {vl.name!r} produced no {what} after a retry: {shown}",
-                                     [t for i in failed for t in attempts[i]])
-    return values, attempts, failed if default is not None else []
