@@ -8,7 +8,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Sequence
 
-from vlmreward_gym.models.qwen_video import QwenVL
+from vlmreward_gym.models.qwen_vl import QwenVL
 
 
 class UnparseableOutputError(RuntimeError):

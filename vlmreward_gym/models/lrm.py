@@ -40,7 +40,7 @@ import numpy as np
 from vlmreward_gym.models.base import ModelInfo, RewardModel
 from vlmreward_gym.models.generation import generate_parsed
 from vlmreward_gym.models.hf_loading import load_error
-from vlmreward_gym.models.qwen_video import QwenVL
+from vlmreward_gym.models.qwen_vl import QwenVL
 from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
 
 BASE_ID = "Qwen/Qwen3-VL-8B-Instruct"
