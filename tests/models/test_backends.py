@@ -15,7 +15,8 @@ pytest.importorskip("peft", reason="needs the 'qwen' extra (peft)")
 
 import vlmreward_gym as vrg  # noqa: E402
 from vlmreward_gym.models import clip as clip_mod  # noqa: E402
-from vlmreward_gym.models.qwen_video import UnparseableOutputError, video_patches  # noqa: E402
+from vlmreward_gym.models.generation import UnparseableOutputError  # noqa: E402
+from vlmreward_gym.models.qwen_frames import video_patches  # noqa: E402
 from vlmreward_gym.models import lrm  # noqa: E402
 from vlmreward_gym.models.roboreward import PROMPT as ROBOREWARD_PROMPT, parse_score  # noqa: E402
 from vlmreward_gym.models.lrm import parse_completion, parse_contrastive, parse_progress  # noqa: E402

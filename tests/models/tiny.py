@@ -30,6 +30,13 @@ CHAT_TEMPLATE = (
 )
 
 
+def random_clip(t: int = 5, h: int = 64, w: int = 48, seed: int = 0):
+    """A ``(t, h, w, 3)`` uint8 clip of random pixels."""
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, 256, (t, h, w, 3), dtype=np.uint8)
+
+
 def build_tokenizer(folder: Path, extra_tokens: list[str] = ()):
     """A byte-level BPE tokenizer (no merges) saved to ``folder``; returns it."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vlmreward_gym.models.base import ModelCard, ModelInfo, RewardModel
-from vlmreward_gym.models.qwen_video import default_dtype, import_torch_transformers, load_error, resolve_weights
+from vlmreward_gym.models.hf_loading import default_dtype, import_torch_transformers, load_error, resolve_weights
 from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
 
 

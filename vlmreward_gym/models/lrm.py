@@ -12,7 +12,7 @@ Facts used:
   LoRA adapter put on Qwen3-VL-8B-Instruct, anything else is loaded as a full model
   (``load_vlm_model``: ``is_lora = exists(adapter_config.json)``). The progress adapter also saves
   the vision tower (``modules_to_save`` lists ``visual`` and its nested ``merger``), and ships the
-  processor files (hence ``progress/vocab.json``); see :func:`qwen_video.load_adapter`.
+  processor files (hence ``progress/vocab.json``); see :func:`adapters.load_adapter`.
 - Prompts (the text below is the release's, kept verbatim because the adapters were trained on it;
   ``<image>`` marks where an image goes, and the text around it is split into separate entries
   the way the server builds its chat content):
@@ -38,7 +38,9 @@ from typing import Any
 import numpy as np
 
 from vlmreward_gym.models.base import ModelCard, ModelInfo, RewardModel
-from vlmreward_gym.models.qwen_video import QwenVL, generate_parsed, load_error
+from vlmreward_gym.models.generation import generate_parsed
+from vlmreward_gym.models.hf_loading import load_error
+from vlmreward_gym.models.qwen_vl import QwenVL
 from vlmreward_gym.types import Capability, RewardOutput, RewardQuery
 
 BASE_ID = "Qwen/Qwen3-VL-8B-Instruct"

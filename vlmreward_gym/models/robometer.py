@@ -51,8 +51,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from vlmreward_gym.models.base import ModelCard, ModelInfo, RewardModel
-from vlmreward_gym.models.qwen_video import (QwenInputs, VideoSpec, default_dtype, frame_seconds,
-                                             import_torch_transformers, load_error, resolve_weights, to_device)
+from vlmreward_gym.models.hf_loading import (default_dtype, import_torch_transformers, load_error, resolve_weights,
+                                             to_device)
+from vlmreward_gym.models.qwen_chat import QwenInputs
+from vlmreward_gym.models.qwen_frames import VideoSpec, frame_seconds
 from vlmreward_gym.types import (Capability, RewardInputError, RewardOutput, RewardQuery, check_frames,
                                  subsample_indices)
 

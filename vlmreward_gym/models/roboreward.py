@@ -12,7 +12,7 @@ Facts used (sources):
   ``ROBOREWARD_PROMPT``).
 - The video comes before the text in the user turn, with the generation prompt; decoding is
   greedy; frames are a list through qwen-vl-utils, then the processor with ``do_resize=False``
-  (both sources above; the Qwen3-VL README's video recipe), so :class:`~.qwen_video.VideoSpec`
+  (both sources above; the Qwen3-VL README's video recipe), so :class:`~.qwen_frames.VideoSpec`
   uses ``sizing="qwen_vl_utils"``. Those sources take the first ``ANSWER: <digit>`` and fall
   back to a bare digit; here only ``ANSWER: <n>`` counts (the last one), and a miss is retried once.
 
@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from vlmreward_gym.models.base import ModelCard, ModelInfo, RewardModel
-from vlmreward_gym.models.qwen_video import QwenVL, check_fps, frame_seconds, generate_parsed
+from vlmreward_gym.models.generation import generate_parsed
+from vlmreward_gym.models.qwen_frames import check_fps, frame_seconds
+from vlmreward_gym.models.qwen_vl import QwenVL
 from vlmreward_gym.types import Capability, RewardOutput, RewardQuery, subsample_indices
 
 PROMPT = (

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from vlmreward_gym.models.base import ModelCard, ModelInfo, RewardModel
-from vlmreward_gym.models.qwen_video import QwenVL, check_fps, frame_seconds
+from vlmreward_gym.models.qwen_frames import check_fps, frame_seconds
+from vlmreward_gym.models.qwen_vl import QwenVL
 from vlmreward_gym.types import Capability, RewardOutput, RewardQuery, subsample_indices
 
 PREFIX = "The above video shows a robot manipulation trajectory that completes the following task: "
