@@ -18,6 +18,11 @@ The simulator's reward stays in ``info["env_reward"]`` and the model's answers i
 model, Pearson correlation of the learned reward with oracle progress, ...).
 
 For an env you built yourself, ``wrap_for_sb3(vlmreward_gym.wrap(env, ...))`` does the same per env.
+
+Rewards must be scored synchronously (``reward_kwargs scoring sync``, the default): SB3 stores each
+step's reward as it is returned and has no way to take the real one later, so the NaN of a pending
+``async`` or ``deferred`` reward would reach its buffers ("found nan in rewards", then a torch error).
+Both entry points refuse the other modes.
 """
 
 from __future__ import annotations
@@ -45,8 +50,23 @@ class SuccessInfo(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+def require_sync_scoring(scoring: str) -> None:
+    """Refuse a scoring mode that delivers rewards late (see the module docstring)."""
+    if scoring != "sync":
+        raise ValueError(f"SB3 needs every reward when the step returns, but scoring={scoring!r} pays NaN for a "
+                         f"pending one and delivers it later, which SB3 cannot take: use scoring='sync' (or "
+                         f"algos.ppo_gae / algos.dsrl, which relabel late rewards)")
+
+
 def wrap_for_sb3(env: gym.Env) -> gym.Env:
-    """A learned-reward env ready for SB3: ``is_success`` in info and a Monitor for episode stats."""
+    """A learned-reward env ready for SB3: ``is_success`` in info and a Monitor for episode stats.
+    Raises ValueError if the env's learned reward is scored late (``scoring`` other than ``sync``)."""
+    try:
+        engine = env.get_wrapper_attr("engine")
+    except AttributeError:  # no learned-reward wrapper: the env's own reward, always there at once
+        engine = None
+    if engine is not None:
+        require_sync_scoring(engine.scoring)
     return Monitor(SuccessInfo(env))
 
 
@@ -58,7 +78,9 @@ def make_sb3_vec_env(env_id: str, n_envs: int = 1, *, model: str, form: str, ins
 
     Pass ``vec_env_cls=SubprocVecEnv`` for one process per env (simulators: also
     ``vec_env_kwargs={"start_method": "spawn"}`` is needed; build it with SB3's make_vec_env directly).
+    ``reward_kwargs`` must leave ``scoring`` at ``sync`` (ValueError otherwise).
     """
+    require_sync_scoring(dict(reward_kwargs or {}).get("scoring", "sync"))
     def factory() -> gym.Env:
         return SuccessInfo(make_env(env_id, model=model, form=form, instruction=instruction,
                                     model_kwargs=model_kwargs, reward_kwargs=reward_kwargs, env_kwargs=env_kwargs))
