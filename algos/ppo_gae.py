@@ -203,6 +203,13 @@ class TrainResult:
     history: list[dict[str, float]]
 
 
+def make_agent(args: Args, envs) -> Agent:
+    """The (untrained) agent of ``args`` for the spaces of the vector env ``envs``: the one place that reads the
+    architecture from the arguments, so a study's "before RL" row evaluates the network that trains."""
+    return Agent(int(np.prod(envs.single_observation_space.shape)), int(np.prod(envs.single_action_space.shape)),
+                 args.hidden, args.norm_obs, args.layers, args.init_logstd)
+
+
 def make_envs(args: Args, num_envs: int, sync_scoring: bool = False):
     """The training (or, with ``sync_scoring``, evaluation) vector env of ``args``."""
     reward_kwargs = {**args.reward_kwargs, "scoring": "sync"} if sync_scoring else args.reward_kwargs
@@ -282,8 +289,7 @@ def train(args: Args) -> TrainResult:
     next_step_mode = _next_step(envs)
     obs_shape, act_shape = envs.single_observation_space.shape, envs.single_action_space.shape
     low, high = envs.single_action_space.low, envs.single_action_space.high
-    agent = Agent(int(np.prod(obs_shape)), int(np.prod(act_shape)), args.hidden, args.norm_obs, args.layers,
-                  args.init_logstd)
+    agent = make_agent(args, envs)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
 
     start_iteration, global_step, elapsed_before = 1, 0, 0.0
