@@ -42,6 +42,7 @@ from algos.common.gae import compute_gae
 from algos.common.late_rewards import by_key, late_rewards
 from algos.common.logger import RunLogger
 from algos.common.metrics import RolloutStats, fields_from_vector_info, run_name
+from vlmreward_gym.models.base import RewardModel
 
 @dataclass(frozen=True)
 class Args(RewardEnvArgs):
@@ -210,11 +211,12 @@ def make_agent(args: Args, envs) -> Agent:
                  args.hidden, args.norm_obs, args.layers, args.init_logstd)
 
 
-def make_envs(args: Args, num_envs: int, sync_scoring: bool = False):
-    """The training (or, with ``sync_scoring``, evaluation) vector env of ``args``."""
+def make_envs(args: Args, num_envs: int, sync_scoring: bool = False, model: RewardModel | None = None):
+    """The training (or, with ``sync_scoring``, evaluation) vector env of ``args``; ``model``: the run's reward
+    model to share (None: built from ``args``)."""
     reward_kwargs = {**args.reward_kwargs, "scoring": "sync"} if sync_scoring else args.reward_kwargs
-    return make_vector_env(args.env_id, num_envs, model=args.model, form=args.form, instruction=args.instruction,
-                           model_kwargs=args.model_kwargs, reward_kwargs=reward_kwargs,
+    return make_vector_env(args.env_id, num_envs, model=model if model is not None else args.reward_model(),
+                           form=args.form, instruction=args.instruction, reward_kwargs=reward_kwargs,
                            env_kwargs=args.env_kwargs, vectorization=args.vectorization,
                            autoreset_mode=args.autoreset_mode)
 
@@ -282,8 +284,9 @@ def train(args: Args) -> TrainResult:
 
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
-    envs = make_envs(args, args.num_envs)
-    eval_envs = make_envs(args, args.num_eval_envs, sync_scoring=True)
+    reward_model = args.reward_model()  # one model for the run: training and evaluation envs share it
+    envs = make_envs(args, args.num_envs, model=reward_model)
+    eval_envs = make_envs(args, args.num_eval_envs, sync_scoring=True, model=reward_model)
     if not isinstance(envs.single_action_space, gym.spaces.Box):
         raise ValueError("ppo_gae handles continuous (Box) action spaces only")
     next_step_mode = _next_step(envs)
@@ -429,6 +432,7 @@ def train(args: Args) -> TrainResult:
     bar.close()
     envs.close()
     eval_envs.close()
+    reward_model.close()
     logger.close()
     return TrainResult(run_path, global_step, time.time() - start_time, train_metrics, eval_metrics, history)
 

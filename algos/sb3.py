@@ -36,8 +36,9 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from algos.common.envs import make_env
+from algos.common.envs import build_model, make_env
 from algos.common.metrics import RolloutStats, fields_from_infos
+from vlmreward_gym.models.base import RewardModel
 
 
 class SuccessInfo(gym.Wrapper):
@@ -70,20 +71,24 @@ def wrap_for_sb3(env: gym.Env) -> gym.Env:
     return Monitor(SuccessInfo(env))
 
 
-def make_sb3_vec_env(env_id: str, n_envs: int = 1, *, model: str, form: str, instruction: str,
+def make_sb3_vec_env(env_id: str, n_envs: int = 1, *, model: str | RewardModel, form: str, instruction: str,
                      model_kwargs: Mapping[str, Any] | None = None, reward_kwargs: Mapping[str, Any] | None = None,
                      env_kwargs: Mapping[str, Any] | None = None, seed: int = 0,
                      vec_env_cls: type[VecEnv] = DummyVecEnv) -> VecEnv:
-    """``n_envs`` learned-reward copies of ``env_id`` as an SB3 VecEnv (seeded ``seed``, ``seed + 1``, ...).
+    """``n_envs`` learned-reward copies of ``env_id`` as an SB3 VecEnv (seeded ``seed``, ``seed + 1``, ...), sharing
+    one reward model (``model``: a registered name, built once with ``model_kwargs``, or a model). SB3 steps its
+    envs one after another, so each asks the model on its own.
 
     Pass ``vec_env_cls=SubprocVecEnv`` for one process per env (simulators: also
     ``vec_env_kwargs={"start_method": "spawn"}`` is needed; build it with SB3's make_vec_env directly).
     ``reward_kwargs`` must leave ``scoring`` at ``sync`` (ValueError otherwise).
     """
     require_sync_scoring(dict(reward_kwargs or {}).get("scoring", "sync"))
+    reward_model = build_model(model, model_kwargs)  # one model shared by the envs (a SubprocVecEnv copies it)
+
     def factory() -> gym.Env:
-        return SuccessInfo(make_env(env_id, model=model, form=form, instruction=instruction,
-                                    model_kwargs=model_kwargs, reward_kwargs=reward_kwargs, env_kwargs=env_kwargs))
+        return SuccessInfo(make_env(env_id, model=reward_model, form=form, instruction=instruction,
+                                    reward_kwargs=reward_kwargs, env_kwargs=env_kwargs))
 
     return make_vec_env(factory, n_envs=n_envs, seed=seed, vec_env_cls=vec_env_cls)
 

@@ -226,18 +226,18 @@ def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000, n
     return policy_dir
 
 
-def success_with_noise(args: Args, policy: dsrl.NoisePolicy, choose: Callable[[Any], np.ndarray | None]) -> float:
-    """Success rate of ``policy`` fed the noise ``choose(obs)`` (None: N(0, I), unclipped) on the
+def success_with_noise(args: Args, policy: dsrl.NoisePolicy, choose: dsrl.Choose | None) -> float:
+    """Success rate of ``policy`` fed the noise ``choose(envs, obs)`` (None: N(0, I), unclipped) on the
     evaluation episodes of ``args`` (``eval_episodes``, reset seeds from ``10_000 + seed``, as before/after)."""
-    env = dsrl.make_noise_env(args, policy, sync_scoring=True)
-    summary = dsrl.run_episodes(env, choose, args.eval_episodes, seed=10_000 + args.seed)
-    env.close()
+    runner = dsrl.make_runner(args, policy, sync_scoring=True)
+    summary = dsrl.run_episodes(runner, choose, args.eval_episodes, seed=10_000 + args.seed)
+    runner.close()
     return summary["charts/success_rate"]
 
 
 def base_success(args: Args, policy: dsrl.NoisePolicy) -> float:
     """The base policy as it is (noise ~ N(0, I)): what ``train`` logs as ``base/``."""
-    return success_with_noise(args, policy, lambda obs: None)
+    return success_with_noise(args, policy, None)
 
 
 def zero_noise_success(args: Args, policy: dsrl.NoisePolicy) -> float:
@@ -245,8 +245,8 @@ def zero_noise_success(args: Args, policy: dsrl.NoisePolicy) -> float:
 
     This is where DSRL's noise actor starts (its mean is ~0 and its spread small before training), so a
     gain over the N(0, I) base policy up to this number needs no learning from the reward at all."""
-    zeros = np.zeros(int(np.prod(policy.noise_shape)), np.float32)
-    return success_with_noise(args, policy, lambda obs: zeros)
+    noise_dim = int(np.prod(policy.noise_shape))
+    return success_with_noise(args, policy, lambda envs, obs: np.zeros((len(envs), noise_dim), np.float32))
 
 
 def _train_and_summarize(args: Args) -> dict[str, Any]:

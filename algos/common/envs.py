@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -45,8 +45,13 @@ class RewardEnvArgs:
     """bootstrap terminations too (ManiSkill's bootstrap_at_done='always'): with a non-negative dense reward and
     a task that ends on success, not bootstrapping makes succeeding cost the reward the agent could linger for"""
 
+    def reward_model(self) -> RewardModel:
+        """The run's reward model, built once: every env of the run (training and evaluation) shares it."""
+        return build_model(self.model, self.model_kwargs)
 
-AUTORESET = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
+
+AUTORESET = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP,
+             "disabled": AutoresetMode.DISABLED}
 
 
 @contextmanager
@@ -70,34 +75,43 @@ def _render_mode(model: RewardModel) -> str | None:
 def make_env(env_id: str, *, model: str | RewardModel, form: str, instruction: str,
              model_kwargs: Mapping[str, Any] | None = None, reward_kwargs: Mapping[str, Any] | None = None,
              env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
-    """One env whose reward is the learned one (the simulator's stays in ``info["env_reward"]``)."""
+    """One env whose reward is the learned one (the simulator's stays in ``info["env_reward"]``).
+    ``model``: a registered name (built here, with ``model_kwargs``) or a model to share."""
     reward_model = build_model(model, model_kwargs)
     with simulator_hint(env_id):
         env = gym.make(env_id, render_mode=_render_mode(reward_model), **dict(env_kwargs or {}))
     return vrg.wrap(env, model=reward_model, form=form, instruction=instruction, **dict(reward_kwargs or {}))
 
 
-def make_vector_env(env_id: str, num_envs: int, *, model: str | RewardModel, form: str, instruction: str,
-                    model_kwargs: Mapping[str, Any] | None = None, reward_kwargs: Mapping[str, Any] | None = None,
-                    env_kwargs: Mapping[str, Any] | None = None, vectorization: str = "sync",
-                    autoreset_mode: str = "next_step") -> VectorEnv:
+def make_vector_env(env_id: str, num_envs: int, *, model: str | RewardModel | None, form: str = "dense",
+                    instruction: str = "", model_kwargs: Mapping[str, Any] | None = None,
+                    reward_kwargs: Mapping[str, Any] | None = None, env_kwargs: Mapping[str, Any] | None = None,
+                    vectorization: str = "sync", autoreset_mode: str = "next_step",
+                    wrappers: Sequence[Callable[[gym.Env], gym.Env]] = ()) -> VectorEnv:
     """``num_envs`` copies of ``env_id`` in a Gymnasium vector env, wrapped by the batched twin of
     the reward form so all sub-envs share one model call per step.
 
-    ``vectorization="async"`` runs each sub-env in its own process (spawned: simulators such as
+    ``model``: a registered name (built here, with ``model_kwargs``), a model to share (a run builds
+    its model once, :meth:`RewardEnvArgs.reward_model`), or None for the bare simulator (its own
+    reward). ``vectorization="async"`` runs each sub-env in its own process (spawned: simulators such as
     SAPIEN hang after a fork). ``autoreset_mode``: ``next_step`` (Gymnasium's default; needed by
-    frame-reading models unless they read frames from the observation) or ``same_step``.
+    frame-reading models unless they read frames from the observation), ``same_step``, or ``disabled``
+    (the caller resets ended sub-envs with ``reset(options={"reset_mask": ...})``, as chunked
+    execution does). ``wrappers`` wrap each sub-env (inside the learned-reward wrapper).
     """
     if vectorization not in VECTORIZATION:
         raise ValueError(f"vectorization must be one of {VECTORIZATION}, got {vectorization!r}")
     if autoreset_mode not in AUTORESET:
         raise ValueError(f"autoreset_mode must be one of {list(AUTORESET)}, got {autoreset_mode!r}")
-    reward_model = build_model(model, model_kwargs)
+    reward_model = None if model is None else build_model(model, model_kwargs)
     vector_kwargs: dict[str, Any] = {"autoreset_mode": AUTORESET[autoreset_mode]}
     if vectorization == "async":
         vector_kwargs["context"] = "spawn"
     with simulator_hint(env_id):
         envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=vectorization,
-                            vector_kwargs=vector_kwargs, render_mode=_render_mode(reward_model),
+                            vector_kwargs=vector_kwargs, wrappers=list(wrappers) or None,
+                            render_mode=None if reward_model is None else _render_mode(reward_model),
                             **dict(env_kwargs or {}))
+    if reward_model is None:
+        return envs
     return vrg.wrap(envs, model=reward_model, form=form, instruction=instruction, **dict(reward_kwargs or {}))
