@@ -6,7 +6,9 @@
 The frozen policy maps (observation, noise w) deterministically to an action chunk (DDIM, eta = 0).
 :class:`ChunkRunner` makes that noise the agent's action: it decodes a chunk, executes it (stopping
 where the episode ends) and pays the sum of the chunk's rewards, so an episodic reward paid on an
-episode's last step lands in that chunk's reward. The ``num_envs`` envs are one vector env under the
+episode's last step lands in that chunk's reward. A potential-based reward (``relative`` dense or
+stage-gated) is shaped per env step with ``gamma ** (1 / chunk length)`` and summed with that discount,
+so a chunk pays ``gamma * potential_end - potential_start`` and the return telescopes (:func:`step_discount`). The ``num_envs`` envs are one vector env under the
 batched twin of the reward form, stepped together: one reward-model call per env step for all of
 them, and one reward model per run, shared with the evaluation env.
 
@@ -25,8 +27,8 @@ i.e. every executed action of a chunk. Time-outs are bootstrapped unless the for
 Late scoring (``--reward-kwargs scoring async`` or ``deferred``): a chunk whose reward is still
 being scored enters the replay buffer pending, keyed by the ``(env, episode, step)`` of each of its
 env steps. Before each batch of updates the rewards that have arrived (``pop_relabels()``; with
-``deferred``, which scores nothing until asked, ``flush()``) fill those chunks with the sum of their
-step rewards, exactly the sync reward; only complete transitions are sampled, so the critic never
+``deferred``, which scores nothing until asked, ``flush()``) fill in those chunks' rewards
+(:func:`chunk_return` of their steps'), exactly the sync reward; only complete transitions are sampled, so the critic never
 sees a NaN. At the end the envs are flushed and a reward that never arrived raises. Evaluation
 scores synchronously.
 
@@ -55,7 +57,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from tqdm.auto import tqdm
 
 from algos.common.checkpoint import rng_state, save_checkpoint
-from algos.common.envs import RewardEnvArgs, make_vector_env
+from algos.common.envs import RewardEnvArgs, is_potential_based, make_vector_env
 from algos.common.late_rewards import Key, by_key, late_rewards, step_key
 from algos.common.logger import RunLogger
 from algos.common.metrics import RolloutStats, fields_from_infos, run_name
@@ -76,10 +78,30 @@ class NoisePolicy(Protocol):
         """obs: a batch of B observations; noise (B, *noise_shape) -> actions (B, chunk, act_dim)."""
 
 
-def chunk_return(step_rewards: Sequence[float]) -> float:
-    """The reward of a chunk: its steps' rewards summed in order (NaN while one is pending), as the authors'
-    ``ActionChunkWrapper.step`` (ajwagen/dsrl, env_utils.py) sums a chunk's rewards."""
-    return float(sum(float(r) for r in step_rewards))
+def chunk_return(step_rewards: Sequence[float], step_discount: float = 1.0) -> float:
+    """The reward of a chunk: its steps' rewards, the j-th (from 0) weighted ``step_discount ** j``, summed in order
+    (NaN while one is pending). With ``step_discount`` 1 the plain sum of the authors' ``ActionChunkWrapper.step``
+    (ajwagen/dsrl, env_utils.py); see :func:`step_discount` for when it is not 1."""
+    return float(sum(step_discount ** j * float(r) for j, r in enumerate(step_rewards)))
+
+
+def step_discount(args: Args, policy: NoisePolicy) -> float:
+    """The discount per env step within a chunk: ``gamma ** (1 / chunk length)`` for a potential-based reward
+    (relative ``dense`` / ``stage_gated``), else 1.
+
+    The critic discounts once per chunk, by ``gamma``. A potential-based reward shaped with this per-step
+    gamma ``g`` pays ``g * P_t - P_(t-1)`` per step, so the chunk's steps weighted ``g ** j``
+    (:func:`chunk_return`) sum to ``g**k * P_end - P_start = gamma * P_end - P_start`` for a chunk of ``k``
+    steps: exactly the potential-based reward of the chunk-level MDP, whose discounted return telescopes.
+    Deliberate difference from the authors, who sum a chunk's rewards plainly (ajwagen/dsrl, env_utils.py,
+    ``ActionChunkWrapper.step``): with a per-step potential reward and a per-chunk discount the plain sum pays
+    ``gamma * P_end - P_start - (1 - gamma) * (P_1 + ... + P_(k-1))``, a penalty growing with progress (on PointReach,
+    chunks of 4, an error of ~0.12 a chunk). Their rewards are sparse simulator rewards, for which the plain sum is
+    kept. (A chunk cut short by a time-out pays ``g**m * P_end - P_start`` for its ``m`` steps and is bootstrapped
+    with ``gamma``; the difference, ``(g**m - gamma) * P_end``, is under 1 % of the potential.)"""
+    if not is_potential_based(args.form, args.reward_kwargs):
+        return 1.0
+    return args.gamma ** (1.0 / policy.action_shape[0])
 
 
 @dataclass
@@ -93,6 +115,8 @@ class Chunk:
     """the initial noise, flat (noise_dim,)"""
     actions: np.ndarray
     """the whole decoded chunk (chunk, act_dim), for the NA critic"""
+    step_discount: float = 1.0
+    """the weight of a step's reward is ``step_discount ** j`` (:func:`chunk_return`)"""
     rewards: list[float] = field(default_factory=list)
     """each executed step's learned reward (NaN: pending, relabelled later)"""
     keys: list[tuple[int, int]] = field(default_factory=list)
@@ -111,7 +135,7 @@ class Chunk:
 
     @property
     def reward(self) -> float:
-        return chunk_return(self.rewards)
+        return chunk_return(self.rewards, self.step_discount)
 
     @property
     def ended(self) -> bool:
@@ -138,11 +162,11 @@ class ChunkRunner:
     instead of idling until the others finish theirs.
     """
 
-    def __init__(self, envs: VectorEnv, policy: NoisePolicy):
+    def __init__(self, envs: VectorEnv, policy: NoisePolicy, step_discount: float = 1.0):
         if envs.metadata.get("autoreset_mode") != AutoresetMode.DISABLED:
             raise ValueError("ChunkRunner needs a vector env made with autoreset_mode 'disabled': a chunk that "
                              "ends its episode must not run on into the next one")
-        self.envs, self.policy, self.num_envs = envs, policy, envs.num_envs
+        self.envs, self.policy, self.num_envs, self.step_discount = envs, policy, envs.num_envs, step_discount
         self.noise_shape = tuple(policy.noise_shape)
         self.noise_dim = int(np.prod(self.noise_shape))
         space = envs.single_action_space
@@ -177,7 +201,7 @@ class ChunkRunner:
             batch = select(self.obs, starting)
             noise = np.asarray(choose(np.array(starting), batch), np.float32).reshape(len(starting), -1)
             for i, w, actions in zip(starting, noise, self.decode(batch, noise)):
-                self._running[i] = Chunk(i, sub_obs(self.obs, i), w, actions)
+                self._running[i] = Chunk(i, sub_obs(self.obs, i), w, actions, self.step_discount)
         actions = np.stack([np.clip(c.actions[c.steps][:self._act_dim], self._low, self._high) for c in self._running])
         obs, rewards, terminated, truncated, info = self.envs.step(actions.astype(self._dtype))
         self.obs, ended = obs, []
@@ -324,8 +348,8 @@ class ReplayBuffer:
     all, and then gets their sum, as a sync run would. :meth:`sample` never returns a pending one.
     """
 
-    def __init__(self, capacity: int, obs_dim: int, noise_dim: int, chunk_dim: int):
-        self.capacity, self.size, self.pos = capacity, 0, 0
+    def __init__(self, capacity: int, obs_dim: int, noise_dim: int, chunk_dim: int, step_discount: float = 1.0):
+        self.capacity, self.size, self.pos, self.step_discount = capacity, 0, 0, step_discount
         self.obs = np.zeros((capacity, obs_dim), np.float32)
         self.next_obs = np.zeros((capacity, obs_dim), np.float32)
         self.noise = np.zeros((capacity, noise_dim), np.float32)
@@ -364,7 +388,7 @@ class ReplayBuffer:
             todo = np.isnan(rewards)
             rewards[todo] = [np.nan if r is None else r.reward for r in late_rewards(keys[todo], arrived, strict)]
             if not np.isnan(rewards).any():
-                self.reward[i] = chunk_return(rewards)  # as the chunk's reward is computed when all are in
+                self.reward[i] = chunk_return(rewards, self.step_discount)  # the chunk's reward, as if all were in
                 del self.pending[i]
                 for key in map(tuple, keys.tolist()):
                     arrived.pop(key, None)
@@ -539,12 +563,14 @@ def make_runner(args: Args, policy: NoisePolicy, num_envs: int = 1, model: Rewar
                 sync_scoring: bool = False) -> ChunkRunner:
     """``num_envs`` learned-reward envs of ``args`` (one batched reward query per env step) under a
     :class:`ChunkRunner`; ``model``: the run's reward model to share (None: built from ``args``); with
-    ``sync_scoring``: rewards at once, whatever ``reward_kwargs`` says, as evaluation wants."""
-    reward_kwargs = {**args.reward_kwargs, "scoring": "sync"} if sync_scoring else args.reward_kwargs
+    ``sync_scoring``: rewards at once, whatever ``reward_kwargs`` says, as evaluation wants. A potential-based
+    reward is shaped with :func:`step_discount`, which also weights the chunk's steps."""
+    discount = step_discount(args, policy)  # the one place: the form's shaping gamma and the chunk's weights
     envs = make_vector_env(args.env_id, num_envs, model=model if model is not None else args.reward_model(),
-                           form=args.form, instruction=args.instruction, reward_kwargs=reward_kwargs,
-                           env_kwargs=args.env_kwargs, autoreset_mode="disabled")
-    return ChunkRunner(envs, policy)
+                           form=args.form, instruction=args.instruction,
+                           reward_kwargs=args.form_kwargs(discount, sync_scoring), env_kwargs=args.env_kwargs,
+                           autoreset_mode="disabled")
+    return ChunkRunner(envs, policy, discount)
 
 
 def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
@@ -559,7 +585,7 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     obs_dim = int(np.prod(runner.envs.single_observation_space.shape))
     agent = DSRLAgent(args, obs_dim, policy)
     buffer = ReplayBuffer(min(args.buffer_size, args.total_timesteps + args.num_envs), obs_dim,
-                          int(np.prod(agent.noise_shape)), int(np.prod(policy.action_shape)))
+                          int(np.prod(agent.noise_shape)), int(np.prod(policy.action_shape)), runner.step_discount)
     run_path = args.run_path
     run_path.mkdir(parents=True, exist_ok=True)
     logger = RunLogger(run_path, asdict(args), args.tensorboard)

@@ -213,10 +213,11 @@ def make_agent(args: Args, envs) -> Agent:
 
 def make_envs(args: Args, num_envs: int, sync_scoring: bool = False, model: RewardModel | None = None):
     """The training (or, with ``sync_scoring``, evaluation) vector env of ``args``; ``model``: the run's reward
-    model to share (None: built from ``args``)."""
-    reward_kwargs = {**args.reward_kwargs, "scoring": "sync"} if sync_scoring else args.reward_kwargs
+    model to share (None: built from ``args``). A potential-based reward is shaped with ``gamma``, the discount
+    GAE applies per step, so its return telescopes."""
     return make_vector_env(args.env_id, num_envs, model=model if model is not None else args.reward_model(),
-                           form=args.form, instruction=args.instruction, reward_kwargs=reward_kwargs,
+                           form=args.form, instruction=args.instruction,
+                           reward_kwargs=args.form_kwargs(args.gamma, sync_scoring),
                            env_kwargs=args.env_kwargs, vectorization=args.vectorization,
                            autoreset_mode=args.autoreset_mode)
 

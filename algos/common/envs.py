@@ -7,6 +7,7 @@ if the reward model reads frames; the policy sees the env's own (state) observat
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -48,6 +49,41 @@ class RewardEnvArgs:
     def reward_model(self) -> RewardModel:
         """The run's reward model, built once: every env of the run (training and evaluation) shares it."""
         return build_model(self.model, self.model_kwargs)
+
+    def form_kwargs(self, step_gamma: float, sync_scoring: bool = False) -> dict[str, Any]:
+        """The reward form's options: ``reward_kwargs`` with a potential-based form's shaping gamma set to
+        ``step_gamma``, the algorithm's discount per env step (:func:`shaped_reward_kwargs`), and with
+        ``sync_scoring`` the rewards scored at once whatever ``scoring`` says (as evaluation wants)."""
+        kwargs = shaped_reward_kwargs(self.form, self.reward_kwargs, step_gamma)
+        return {**kwargs, "scoring": "sync"} if sync_scoring else kwargs
+
+
+POTENTIAL_FORMS = ("dense", "stage_gated")
+"""forms that pay a potential-based reward ``gamma * potential' - potential`` with ``relative=True``"""
+
+
+def is_potential_based(form: str, reward_kwargs: Mapping[str, Any]) -> bool:
+    return form.replace("-", "_") in POTENTIAL_FORMS and bool(reward_kwargs.get("relative", False))
+
+
+def shaped_reward_kwargs(form: str, reward_kwargs: Mapping[str, Any], step_gamma: float) -> dict[str, Any]:
+    """``reward_kwargs`` with the shaping gamma of a potential-based reward set to ``step_gamma``.
+
+    A relative ``dense`` or ``stage_gated`` reward pays ``g * potential_new - potential_held`` every step
+    (``vlmreward_gym.wrappers.engine.shaping_reward``), so its return telescopes to ``g**T * potential_T -
+    potential_0`` exactly when ``g`` is the discount the algorithm applies per env step: PPO's ``gamma``,
+    DSRL's ``gamma ** (1 / chunk length)`` (:func:`algos.dsrl.step_discount`). The algorithm therefore sets it
+    here, in one place; a ``gamma`` given in ``reward_kwargs`` that says otherwise is refused. Other forms'
+    options are returned as given."""
+    kwargs = dict(reward_kwargs)
+    if not is_potential_based(form, kwargs):
+        return kwargs
+    given = kwargs.get("gamma")
+    if given is not None and not math.isclose(float(given), step_gamma, rel_tol=1e-9):
+        raise ValueError(f"reward_kwargs gives the potential-based {form} reward the shaping gamma {given}, but the "
+                         f"algorithm's discount per env step is {step_gamma:.6g}, and only that makes the return "
+                         f"telescope: leave gamma out of reward_kwargs, the algorithm sets it")
+    return {**kwargs, "gamma": step_gamma}
 
 
 AUTORESET = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP,
