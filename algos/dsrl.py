@@ -13,13 +13,16 @@ batched twin of the reward form, stepped together: one reward-model call per env
 them, and one reward model per run, shared with the evaluation env.
 
 - ``variant="sac"`` (DSRL-SAC): SAC with the noise as the action; critics Q(s, w).
-- ``variant="na"`` (DSRL-NA, noise aliasing): critics Q^A(s, a) on the real action chunks,
-  distilled into a noise critic Q^W(s, w) ~ min_i Q^A_i(s, pi(s, w)); the actor maximises Q^W.
+- ``variant="na"`` (DSRL-NA, noise aliasing): critics Q^A_i(s, a) on the real action chunks, each
+  distilled into a noise critic Q^W_i(s, w) ~ Q^A_i(s, pi(s, w)); the actor maximises min_i Q^W_i.
   Noise that decodes to the same chunk shares its value, which SAC has to learn separately.
 
 Both: a tanh-squashed Gaussian actor scaled to ``action_magnitude``, 2 critics with a min backup,
-automatic entropy temperature (target entropy 0), soft target updates. The first
-``learning_starts`` env steps run the base policy (noise ~ N(0, I), clipped to the magnitude);
+automatic entropy temperature (target entropy 0), soft target updates; every one of the ``utd``
+gradient steps of an agent step updates the temperature, the critics and the actor, then DSRL-NA
+distills each noise critic from its action critic on N(0, I) noise, as the authors' code does
+(:meth:`DSRLAgent.gradient_step`, :meth:`DSRLAgent.distill_noise_critic`). The first
+``learning_starts`` env steps run the base policy (noise ~ N(0, I); DSRL-SAC clips it to the magnitude);
 that noise is decoded exactly once, by the runner, and stored as the agent's action. Budgets
 (``total_timesteps``, ``learning_starts``, evaluation and logging periods) count *env* steps,
 i.e. every executed action of a chunk. Time-outs are bootstrapped unless the form is episodic.
@@ -273,8 +276,11 @@ class Actor(nn.Module):
         log_std = low + 0.5 * (high - low) * (torch.tanh(log_std) + 1.0)
         u = mean if deterministic else mean + log_std.exp() * torch.randn(mean.shape, generator=generator)
         squashed = torch.tanh(u)
+        # The log-prob of the squashed Gaussian on [-1, 1]^D, as SB3's SquashedDiagGaussianDistribution (epsilon
+        # 1e-6) that the authors' actor uses: the magnitude is a fixed rescaling (SB3's unscale_action), left out
+        # of the entropy, so a target entropy means what it means in their configs.
         log_prob = (torch.distributions.Normal(mean, log_std.exp()).log_prob(u)
-                    - torch.log(self.magnitude * (1.0 - squashed.pow(2)) + 1e-6)).sum(-1)
+                    - torch.log(1.0 - squashed.pow(2) + 1e-6)).sum(-1)
         return self.magnitude * squashed, log_prob
 
 
@@ -293,22 +299,24 @@ class Args(RewardEnvArgs):
     """env steps of the base policy (noise ~ N(0, I)) before learning"""
     action_magnitude: float = 1.5
     utd: int = 20
-    """critic gradient steps per agent step (one chunk in every env); Lift: 30"""
+    """gradient steps per agent step (one chunk in every env), each of the critics, the actor and the temperature
+    (the authors' ``gradient_steps``); Lift: 30"""
     noise_critic_updates: int = 10
-    """DSRL-NA: Q^W distillation gradient steps per agent step"""
+    """DSRL-NA: Q^W distillation gradient steps per agent step, after the UTD steps"""
     hidden: int = 2048
     layers: int = 3
     batch_size: int = 256
     learning_rate: float = 3e-4
     actor_learning_rate: float | None = None
-    """the actor's (and temperature's) learning rate; None: ``learning_rate``. With a UTD far below the paper's
-    20-30, a lower one keeps the actor from outrunning the critic it climbs"""
+    """the actor's (and temperature's) learning rate; None: ``learning_rate``, one rate for all as the authors'"""
     critic_warmup_updates: int = 0
-    """gradient steps of the critics (and of Q^W) on the warm-up data before the actor's first update"""
+    """gradient steps of the critics (and of Q^W) on the warm-up data before the actor's first update (not in the
+    authors' code)"""
     tau: float = 0.005
     gamma: float = 0.99
     """discount per agent step (per chunk)"""
     target_entropy: float = 0.0
+    """of the actor's squashed distribution on [-1, 1]^noise_dim, before the magnitude (the authors' convention)"""
     init_temperature: float = 1.0
     buffer_size: int = 1_000_000
     # evaluation, logging
@@ -427,7 +435,8 @@ class DSRLAgent(nn.Module):
         self.critic_target = Critics(obs_dim, critic_in, args.hidden, args.layers)
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
-        self.noise_critic = Critics(obs_dim, noise_dim, args.hidden, args.layers, n=1) if args.variant == "na" else None
+        # NA: one noise critic per critic, each distilled from its own (the authors' critic_noise, n_critics of them)
+        self.noise_critic = Critics(obs_dim, noise_dim, args.hidden, args.layers) if args.variant == "na" else None
         self.log_alpha = nn.Parameter(torch.tensor(math.log(args.init_temperature)))
         actor_lr = args.learning_rate if args.actor_learning_rate is None else args.actor_learning_rate
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=actor_lr)
@@ -451,17 +460,22 @@ class DSRLAgent(nn.Module):
             return self.actor(torch.as_tensor(np.asarray(obs), dtype=torch.float32), deterministic,
                               generator)[0].numpy()
 
-    def critic_input(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """What the critics read for noise ``noise``: the noise (SAC) or its decoded chunk (NA)."""
-        return self.decode(obs, noise) if self.args.variant == "na" else noise
+    def scale(self, noise: torch.Tensor) -> torch.Tensor:
+        """Noise as the critics read it: divided by ``action_magnitude``, SB3's ``scale_action`` to [-1, 1] (the
+        authors' critics read the actor's [-1, 1] output; a rescaled input, not a different function)."""
+        return noise / self.args.action_magnitude
 
-    def update_critic(self, batch: dict[str, torch.Tensor]) -> float:
+    def critic_input(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """What the critics read for noise ``noise``: the scaled noise (SAC) or its decoded chunk (NA)."""
+        return self.decode(obs, noise) if self.args.variant == "na" else self.scale(noise)
+
+    def update_critic(self, batch: dict[str, torch.Tensor], alpha: torch.Tensor) -> float:
         """One TD step: y = r + gamma (1 - done) (min_i Q_i^targ(s', w') - alpha log pi(w'|s'))."""
         with torch.no_grad():
             next_noise, next_logp = self.actor(batch["next_obs"])
             next_q = self.critic_target(batch["next_obs"], self.critic_input(batch["next_obs"], next_noise)).min(0).values
-            target = batch["reward"] + self.args.gamma * (1.0 - batch["done"]) * (next_q - self.alpha * next_logp)
-        x = batch["chunk"] if self.args.variant == "na" else batch["noise"]
+            target = batch["reward"] + self.args.gamma * (1.0 - batch["done"]) * (next_q - alpha * next_logp)
+        x = batch["chunk"] if self.args.variant == "na" else self.scale(batch["noise"])
         loss = ((self.critic(batch["obs"], x) - target) ** 2).mean(1).sum()
         self.critic_opt.zero_grad()
         loss.backward()
@@ -470,36 +484,53 @@ class DSRLAgent(nn.Module):
         return loss.item()
 
     def distill_noise_critic(self, obs: torch.Tensor) -> float:
-        """One Q^W step toward min_i Q^A_i(s, pi(s, w)), half the noise from the actor, half from the
-        base distribution N(0, I), both within +-action_magnitude."""
+        """One Q^W step: each noise critic Q^W_i(s, w) toward its own Q^A_i(s, pi(s, w)), with w ~ N(0, I) unclipped,
+        as the authors' ``DSRL.update_noise_critic`` (stable_baselines3/dsrl/dsrl.py of their SB3 fork): the
+        base policy's noise covers the actor's (it starts at w ~ 0 with a small spread), and the actor climbs
+        the minimum of the distilled critics as the backup takes the minimum of the critics."""
+        noise = torch.randn(obs.shape[0], int(np.prod(self.noise_shape)))
         with torch.no_grad():
-            half = obs.shape[0] // 2
-            actor_noise = self.actor(obs[:half])[0]
-            base_noise = torch.randn(obs.shape[0] - half, actor_noise.shape[1]).clamp(
-                -self.args.action_magnitude, self.args.action_magnitude)
-            noise = torch.cat([actor_noise, base_noise])
-            target = self.critic(obs, self.decode(obs, noise)).min(0).values
-        loss = ((self.noise_critic(obs, noise)[0] - target) ** 2).mean()
+            target = self.critic(obs, self.decode(obs, noise))
+        loss = ((self.noise_critics(obs, noise) - target) ** 2).mean(1).sum()
         self.noise_critic_opt.zero_grad()
         loss.backward()
         self.noise_critic_opt.step()
         return loss.item()
 
-    def noise_q(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """The value the actor climbs: Q^W(s, w) (NA) or min_i Q_i(s, w) (SAC), shape (B,)."""
-        return self.noise_critic(obs, noise)[0] if self.noise_critic is not None else self.critic(obs, noise).min(0).values
+    def noise_critics(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Q^W_i(s, w) (NA) or Q_i(s, w) (SAC) for each critic, shape (n, B)."""
+        return (self.noise_critic if self.noise_critic is not None else self.critic)(obs, self.scale(noise))
 
-    def update_actor(self, obs: torch.Tensor) -> tuple[float, float]:
-        noise, logp = self.actor(obs)
-        actor_loss = (self.alpha * logp - self.noise_q(obs, noise)).mean()
-        self.actor_opt.zero_grad()
-        actor_loss.backward()
-        self.actor_opt.step()
+    def update_temperature(self, logp: torch.Tensor) -> float:
         alpha_loss = -(self.log_alpha * (logp.detach() + self.args.target_entropy)).mean()
         self.alpha_opt.zero_grad()
         alpha_loss.backward()
         self.alpha_opt.step()
-        return actor_loss.item(), alpha_loss.item()
+        return alpha_loss.item()
+
+    def update_actor(self, obs: torch.Tensor, noise: torch.Tensor, logp: torch.Tensor, alpha: torch.Tensor) -> float:
+        """One actor step on the value of its ``noise`` (sampled with log-prob ``logp`` for ``obs``): the minimum
+        of the noise critics (NA) or of the critics (SAC)."""
+        actor_loss = (alpha * logp - self.noise_critics(obs, noise).min(0).values).mean()
+        self.actor_opt.zero_grad()
+        actor_loss.backward()
+        self.actor_opt.step()
+        return actor_loss.item()
+
+    def gradient_step(self, batch: dict[str, torch.Tensor], update_actor: bool = True) -> dict[str, float]:
+        """One of the ``utd`` gradient steps of an agent step, in the order of SB3's ``SAC.train`` and the
+        authors' ``DSRL.train`` (stable_baselines3/dsrl/dsrl.py of their fork, ``actor_gradient_steps=-1``: the
+        actor in every step): the actor samples noise for the batch's states, the temperature steps on its
+        log-prob, the critics take a TD step, then the actor steps, all with the temperature from before this
+        step's update. ``update_actor`` False: the critics only (``critic_warmup_updates``)."""
+        alpha, losses = self.alpha, {}
+        if update_actor:
+            noise, logp = self.actor(batch["obs"])
+            losses["losses/alpha_loss"] = self.update_temperature(logp)
+        losses["losses/critic_loss"] = self.update_critic(batch, alpha)
+        if update_actor:
+            losses["losses/actor_loss"] = self.update_actor(batch["obs"], noise, logp, alpha)
+        return losses
 
 
 def load_policy(path: str | Path) -> NoisePolicy:
@@ -636,9 +667,18 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     def choose(envs: np.ndarray, obs: Any) -> np.ndarray:
         """The noise of the sub-envs starting a chunk: the base policy's until ``learning_starts``, then the actor's."""
         if global_step < args.learning_starts:  # decoded once, by the runner, and stored as the action
-            return np.clip(rng.standard_normal((len(envs), runner.noise_dim)), -args.action_magnitude,
-                           args.action_magnitude).astype(np.float32)
+            noise = rng.standard_normal((len(envs), runner.noise_dim)).astype(np.float32)
+            # SAC: the noise is its action, so within the action space; NA stores the chunk: the base policy as it
+            # is (the authors' collect_rollouts in ajwagen/dsrl utils.py clips for dsrl_sac only)
+            return np.clip(noise, -args.action_magnitude, args.action_magnitude) if args.variant == "sac" else noise
         return agent.act(np.asarray(obs).reshape(len(envs), -1))
+
+    def distill(updates: int) -> dict[str, float]:
+        """``updates`` Q^W distillation steps (DSRL-NA); the mean loss."""
+        if agent.noise_critic is None or not updates:
+            return {}
+        return {"losses/noise_critic_loss": float(np.mean([agent.distill_noise_critic(
+            buffer.sample(args.batch_size, rng)["obs"]) for _ in range(updates)]))}
 
     runner.reset(seed=args.seed)  # sub-env i from seed + i
     global_step, losses, critics_fitted, new_transitions = 0, {}, False, 0
@@ -668,19 +708,18 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
         elif ended:
             take_late_rewards(wait=False)
         for _ in range(rounds if buffer.ready >= 2 else 0):
-            critic_losses, nc_losses = [], []
-            # the first learning step fits the critics to the warm-up data before the actor moves
-            warmup, critics_fitted = (0 if critics_fitted else args.critic_warmup_updates), True
-            for _ in range(args.utd + warmup):
-                critic_losses.append(agent.update_critic(buffer.sample(args.batch_size, rng)))
-            if agent.noise_critic is not None:
-                for _ in range(args.noise_critic_updates + warmup):
-                    nc_losses.append(agent.distill_noise_critic(buffer.sample(args.batch_size, rng)["obs"]))
-            actor_loss, alpha_loss = agent.update_actor(buffer.sample(args.batch_size, rng)["obs"])
-            losses = {"losses/critic_loss": float(np.mean(critic_losses)), "losses/actor_loss": actor_loss,
-                      "losses/alpha_loss": alpha_loss, "losses/alpha": agent.alpha.item()}
-            if nc_losses:
-                losses["losses/noise_critic_loss"] = float(np.mean(nc_losses))
+            steps: list[dict[str, float]] = []
+            if not critics_fitted:  # not the authors': fit the critics and Q^W to the warm-up data before the actor moves
+                critics_fitted = True
+                steps += [agent.gradient_step(buffer.sample(args.batch_size, rng), update_actor=False)
+                          for _ in range(args.critic_warmup_updates)]
+                distill(args.critic_warmup_updates)
+            steps += [agent.gradient_step(buffer.sample(args.batch_size, rng)) for _ in range(args.utd)]
+            # Q^W after the UTD loop, as the authors' DSRL.train: the actor climbs the one distilled last time
+            losses = {key: float(np.mean([step[key] for step in steps if key in step])) for key in
+                      ("losses/critic_loss", "losses/actor_loss", "losses/alpha_loss") if any(key in st for st in steps)}
+            losses.update(distill(args.noise_critic_updates))
+            losses["losses/alpha"] = agent.alpha.item()
         if global_step >= next_eval:
             eval_metrics = evaluate(global_step)
             next_eval += args.eval_every
