@@ -4,27 +4,34 @@
         --form dense --variant na
 
 The frozen policy maps (observation, noise w) deterministically to an action chunk (DDIM, eta = 0).
-:class:`NoiseActionWrapper` turns an env into one whose action *is* that noise: a step decodes the
-chunk, executes it (stopping where the episode ends), and pays the sum of the chunk's rewards, so
-an episodic reward paid on an episode's last step lands in that chunk's reward.
+:class:`ChunkRunner` makes that noise the agent's action: it decodes a chunk, executes it (stopping
+where the episode ends) and pays the sum of the chunk's rewards, so an episodic reward paid on an
+episode's last step lands in that chunk's reward. A potential-based reward (``relative`` dense or
+stage-gated) is shaped per env step with ``gamma ** (1 / chunk length)`` and summed with that discount,
+so a chunk pays ``gamma * potential_end - potential_start`` and the return telescopes (:func:`step_discount`). The ``num_envs`` envs are one vector env under the
+batched twin of the reward form, stepped together: one reward-model call per env step for all of
+them, and one reward model per run, shared with the evaluation env.
 
-- ``variant="sac"`` (DSRL-SAC): SAC on the wrapped env; critics Q(s, w).
-- ``variant="na"`` (DSRL-NA, noise aliasing): critics Q^A(s, a) on the real action chunks,
-  distilled into a noise critic Q^W(s, w) ~ min_i Q^A_i(s, pi(s, w)); the actor maximises Q^W.
+- ``variant="sac"`` (DSRL-SAC): SAC with the noise as the action; critics Q(s, w).
+- ``variant="na"`` (DSRL-NA, noise aliasing): critics Q^A_i(s, a) on the real action chunks, each
+  distilled into a noise critic Q^W_i(s, w) ~ Q^A_i(s, pi(s, w)); the actor maximises min_i Q^W_i.
   Noise that decodes to the same chunk shares its value, which SAC has to learn separately.
 
 Both: a tanh-squashed Gaussian actor scaled to ``action_magnitude``, 2 critics with a min backup,
-automatic entropy temperature (target entropy 0), soft target updates. The first
-``learning_starts`` env steps run the base policy (noise ~ N(0, I), clipped to the magnitude);
-that noise is decoded exactly once, by the wrapper, and stored as the agent's action. Budgets
+automatic entropy temperature (target entropy 0), soft target updates; every one of the ``utd``
+gradient steps of an agent step updates the temperature, the critics and the actor, then DSRL-NA
+distills each noise critic from its action critic on N(0, I) noise, as the authors' code does
+(:meth:`DSRLAgent.gradient_step`, :meth:`DSRLAgent.distill_noise_critic`). The first
+``learning_starts`` env steps run the base policy (noise ~ N(0, I); DSRL-SAC clips it to the magnitude);
+that noise is decoded exactly once, by the runner, and stored as the agent's action. Budgets
 (``total_timesteps``, ``learning_starts``, evaluation and logging periods) count *env* steps,
 i.e. every executed action of a chunk. Time-outs are bootstrapped unless the form is episodic.
 
 Late scoring (``--reward-kwargs scoring async`` or ``deferred``): a chunk whose reward is still
 being scored enters the replay buffer pending, keyed by the ``(env, episode, step)`` of each of its
 env steps. Before each batch of updates the rewards that have arrived (``pop_relabels()``; with
-``deferred``, which scores nothing until asked, ``flush()``) fill those chunks with the sum of their
-step rewards, exactly the sync reward; only complete transitions are sampled, so the critic never
+``deferred``, which scores nothing until asked, ``flush()``) fill in those chunks' rewards
+(:func:`chunk_return` of their steps'), exactly the sync reward; only complete transitions are sampled, so the critic never
 sees a NaN. At the end the envs are flushed and a reward that never arrived raises. Evaluation
 scores synchronously.
 
@@ -41,23 +48,25 @@ import json
 import math
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, MutableMapping, Protocol, Sequence
 
-import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
 import tyro
+from gymnasium.vector import AutoresetMode, VectorEnv
 from tqdm.auto import tqdm
 
 from algos.common.checkpoint import rng_state, save_checkpoint
-from algos.common.envs import RewardEnvArgs, make_env
+from algos.common.envs import RewardEnvArgs, is_potential_based, make_vector_env
 from algos.common.late_rewards import Key, by_key, late_rewards, step_key
 from algos.common.logger import RunLogger
 from algos.common.metrics import RolloutStats, fields_from_infos, run_name
+from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.wrappers.scoring import Relabel
+from vlmreward_gym.wrappers.vector.base import sub_info, sub_obs
 
 VARIANTS = ("na", "sac")
 
@@ -72,63 +81,150 @@ class NoisePolicy(Protocol):
         """obs: a batch of B observations; noise (B, *noise_shape) -> actions (B, chunk, act_dim)."""
 
 
-class NoiseActionWrapper(gym.Wrapper):
-    """An env whose action is the frozen policy's initial noise, flattened and bounded by ``action_magnitude``.
+def chunk_return(step_rewards: Sequence[float], step_discount: float = 1.0) -> float:
+    """The reward of a chunk: its steps' rewards, the j-th (from 0) weighted ``step_discount ** j``, summed in order
+    (NaN while one is pending). With ``step_discount`` 1 the plain sum of the authors' ``ActionChunkWrapper.step``
+    (ajwagen/dsrl, env_utils.py); see :func:`step_discount` for when it is not 1."""
+    return float(sum(step_discount ** j * float(r) for j, r in enumerate(step_rewards)))
 
-    ``step(w)`` decodes ``policy.sample(obs, w)`` into a chunk, executes its actions (clipped to the
-    env's action space) until the chunk is done or the episode ends, and returns the last
-    observation, the **sum** of the chunk's rewards, the last step's ``terminated``/``truncated``
-    and its info with ``chunk_steps`` (actions executed), ``action_chunk`` (the whole decoded chunk,
-    (chunk, act_dim)), ``env_reward`` (the simulator's reward summed over the chunk, where the
-    env reports it), ``step_rewards`` (chunk_steps,) and ``step_keys`` (chunk_steps, 2) int, each
-    executed step's reward and its ``(episode, step)`` from ``info["reward_model"]`` (0 without one).
-    With late scoring a step's reward may be NaN (pending), and then so is the sum; the real one
-    arrives through the learned-reward wrapper's ``pop_relabels()`` / ``flush()``.
+
+def step_discount(args: Args, policy: NoisePolicy) -> float:
+    """The discount per env step within a chunk: ``gamma ** (1 / chunk length)`` for a potential-based reward
+    (relative ``dense`` / ``stage_gated``), else 1.
+
+    The critic discounts once per chunk, by ``gamma``. A potential-based reward shaped with this per-step
+    gamma ``g`` pays ``g * P_t - P_(t-1)`` per step, so the chunk's steps weighted ``g ** j``
+    (:func:`chunk_return`) sum to ``g**k * P_end - P_start = gamma * P_end - P_start`` for a chunk of ``k``
+    steps: exactly the potential-based reward of the chunk-level MDP, whose discounted return telescopes.
+    Deliberate difference from the authors, who sum a chunk's rewards plainly (ajwagen/dsrl, env_utils.py,
+    ``ActionChunkWrapper.step``): with a per-step potential reward and a per-chunk discount the plain sum pays
+    ``gamma * P_end - P_start - (1 - gamma) * (P_1 + ... + P_(k-1))``, a penalty growing with progress (on PointReach,
+    chunks of 4, an error of ~0.12 a chunk). Their rewards are sparse simulator rewards, for which the plain sum is
+    kept. (A chunk cut short by a time-out pays ``g**m * P_end - P_start`` for its ``m`` steps and is bootstrapped
+    with ``gamma``; the difference, ``(g**m - gamma) * P_end``, is under 1 % of the potential.)"""
+    if not is_potential_based(args.form, args.reward_kwargs):
+        return 1.0
+    return args.gamma ** (1.0 / policy.action_shape[0])
+
+
+@dataclass
+class Chunk:
+    """What one sub-env did with one decoded action chunk."""
+
+    env: int
+    obs: Any
+    """the observation the chunk was decoded from"""
+    noise: np.ndarray
+    """the initial noise, flat (noise_dim,)"""
+    actions: np.ndarray
+    """the whole decoded chunk (chunk, act_dim), for the NA critic"""
+    step_discount: float = 1.0
+    """the weight of a step's reward is ``step_discount ** j`` (:func:`chunk_return`)"""
+    rewards: list[float] = field(default_factory=list)
+    """each executed step's learned reward (NaN: pending, relabelled later)"""
+    keys: list[tuple[int, int]] = field(default_factory=list)
+    """each executed step's ``(episode, step)`` from ``info["reward_model"]`` (0 without one)"""
+    env_reward: float | None = None
+    """the simulator's reward summed over the executed steps (None if the env reports none)"""
+    next_obs: Any = None
+    terminated: bool = False
+    truncated: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+    """the last executed step's info (its ``env_reward`` the chunk's sum)"""
+
+    @property
+    def steps(self) -> int:
+        return len(self.rewards)
+
+    @property
+    def reward(self) -> float:
+        return chunk_return(self.rewards, self.step_discount)
+
+    @property
+    def ended(self) -> bool:
+        return self.terminated or self.truncated
+
+
+def select(obs: Any, envs: Sequence[int]) -> Any:
+    """The observations of sub-envs ``envs`` as a policy batch: rows of an array, or a list of per-env dicts."""
+    if isinstance(obs, dict):
+        return [sub_obs(obs, i) for i in envs]
+    return np.asarray(obs)[np.asarray(envs, np.int64)]
+
+
+class ChunkRunner:
+    """Executes a frozen policy's action chunks in the sub-envs of a vector env, one env step in all of them at a
+    time, so a learned reward is asked once per step for every sub-env (the batched twin of the reward form).
+
+    The vector env must not autoreset (``autoreset_mode="disabled"``). A sub-env without a running chunk
+    gets one before the step: ``choose(envs, obs)`` gives the noise of all such sub-envs at once and the
+    policy decodes it in one call (DDIM, eta = 0); its actions are clipped to the env's action space as they
+    are executed. A chunk ends when its actions are all executed or its episode ends; :meth:`step` returns
+    the chunks that ended, and the caller :meth:`reset`\\ s the sub-envs whose episode ended before the next
+    step. Chunk boundaries are per sub-env: one that starts a new episode decodes its next chunk at once
+    instead of idling until the others finish theirs.
     """
 
-    def __init__(self, env: gym.Env, policy: NoisePolicy, action_magnitude: float = 1.5):
-        super().__init__(env)
-        self.policy, self.action_magnitude = policy, float(action_magnitude)
+    def __init__(self, envs: VectorEnv, policy: NoisePolicy, step_discount: float = 1.0):
+        if envs.metadata.get("autoreset_mode") != AutoresetMode.DISABLED:
+            raise ValueError("ChunkRunner needs a vector env made with autoreset_mode 'disabled': a chunk that "
+                             "ends its episode must not run on into the next one")
+        self.envs, self.policy, self.num_envs, self.step_discount = envs, policy, envs.num_envs, step_discount
         self.noise_shape = tuple(policy.noise_shape)
-        self.action_space = gym.spaces.Box(-self.action_magnitude, self.action_magnitude,
-                                           shape=(int(np.prod(self.noise_shape)),), dtype=np.float32)
-        self._obs: Any = None
+        self.noise_dim = int(np.prod(self.noise_shape))
+        space = envs.single_action_space
+        self._low, self._high, self._dtype, self._act_dim = space.low, space.high, space.dtype, space.shape[0]
+        self.obs: Any = None
+        self._running: list[Chunk | None] = [None] * self.num_envs
 
-    def reset(self, **kwargs: Any):
-        self._obs, info = self.env.reset(**kwargs)
-        return self._obs, info
+    def reset(self, seed: int | Sequence[int | None] | None = None,
+              mask: np.ndarray | None = None) -> dict[str, Any]:
+        """Reset every sub-env, or those in ``mask``; ``seed`` as Gymnasium's vector ``reset``. Returns the info."""
+        if mask is None:
+            self.obs, info = self.envs.reset(seed=seed)
+            self._running = [None] * self.num_envs
+            return info
+        mask = np.asarray(mask, bool)
+        # a masked reset returns every sub-env's current observation, the others' unchanged
+        self.obs, info = self.envs.reset(seed=seed, options={"reset_mask": mask})
+        for i in np.flatnonzero(mask):
+            self._running[i] = None
+        return info
 
-    def decode(self, noise: np.ndarray) -> np.ndarray:
-        """The chunk (chunk, act_dim) the policy makes of ``noise`` in the current observation (no clipping)."""
-        batch_obs = self._obs[None] if isinstance(self._obs, np.ndarray) else [self._obs]
+    def decode(self, obs: Any, noise: np.ndarray) -> np.ndarray:
+        """The chunks (B, chunk, act_dim) the policy makes of ``noise`` (B, noise_dim) for a batch of observations."""
         with torch.no_grad():
-            chunk = self.policy.sample(batch_obs, torch.as_tensor(noise, dtype=torch.float32).reshape(1, *self.noise_shape))
-        return chunk[0].numpy()
+            noise = torch.as_tensor(np.asarray(noise), dtype=torch.float32).reshape(-1, *self.noise_shape)
+            return self.policy.sample(obs, noise).numpy()
 
-    def step(self, action: np.ndarray):
-        noise = np.clip(np.asarray(action, np.float32), -self.action_magnitude, self.action_magnitude)
-        return self.execute(self.decode(noise))
+    def step(self, choose: Callable[[np.ndarray, Any], np.ndarray]) -> list[Chunk]:
+        """One env step in every sub-env (chunks decoded first where needed); the chunks that ended, by sub-env."""
+        starting = [i for i, chunk in enumerate(self._running) if chunk is None]
+        if starting:
+            batch = select(self.obs, starting)
+            noise = np.asarray(choose(np.array(starting), batch), np.float32).reshape(len(starting), -1)
+            for i, w, actions in zip(starting, noise, self.decode(batch, noise)):
+                self._running[i] = Chunk(i, sub_obs(self.obs, i), w, actions, self.step_discount)
+        actions = np.stack([np.clip(c.actions[c.steps][:self._act_dim], self._low, self._high) for c in self._running])
+        obs, rewards, terminated, truncated, info = self.envs.step(actions.astype(self._dtype))
+        self.obs, ended = obs, []
+        for i, chunk in enumerate(self._running):
+            step_info = sub_info(info, i)
+            rm = step_info.get("reward_model", {})
+            chunk.rewards.append(float(rewards[i]))
+            chunk.keys.append((int(rm.get("episode", 0)), int(rm.get("step", 0))))
+            if "env_reward" in step_info:
+                chunk.env_reward = (chunk.env_reward or 0.0) + float(step_info["env_reward"])
+            if terminated[i] or truncated[i] or chunk.steps == len(chunk.actions):
+                chunk.next_obs, chunk.terminated, chunk.truncated = sub_obs(obs, i), bool(terminated[i]), bool(truncated[i])
+                chunk.info = step_info if chunk.env_reward is None else {**step_info, "env_reward": chunk.env_reward}
+                ended.append(chunk)
+                self._running[i] = None
+        return ended
 
-    def execute(self, chunk: np.ndarray):
-        """Run the actions of ``chunk`` (chunk, >= act_dim) until it is done or the episode ends."""
-        space = self.env.action_space
-        rewards, keys, env_total, has_env_reward = [], [], 0.0, False
-        for k, action in enumerate(chunk, start=1):
-            action = np.clip(action[:space.shape[0]], space.low, space.high).astype(space.dtype)
-            obs, reward, terminated, truncated, info = self.env.step(action)
-            rewards.append(float(reward))
-            rm = info.get("reward_model", {})
-            keys.append((rm.get("episode", 0), rm.get("step", 0)))
-            if "env_reward" in info:
-                has_env_reward, env_total = True, env_total + float(info["env_reward"])
-            if terminated or truncated:
-                break
-        self._obs = obs
-        info = {**info, "chunk_steps": k, "action_chunk": np.asarray(chunk), "step_rewards": np.array(rewards),
-                "step_keys": np.array(keys, np.int64)}
-        if has_env_reward:
-            info["env_reward"] = env_total
-        return obs, sum(rewards), bool(terminated), bool(truncated), info
+    def close(self) -> None:
+        self.envs.close()
+
 
 
 def mlp(in_dim: int, out_dim: int, hidden: int, layers: int) -> nn.Sequential:
@@ -180,8 +276,11 @@ class Actor(nn.Module):
         log_std = low + 0.5 * (high - low) * (torch.tanh(log_std) + 1.0)
         u = mean if deterministic else mean + log_std.exp() * torch.randn(mean.shape, generator=generator)
         squashed = torch.tanh(u)
+        # The log-prob of the squashed Gaussian on [-1, 1]^D, as SB3's SquashedDiagGaussianDistribution (epsilon
+        # 1e-6) that the authors' actor uses: the magnitude is a fixed rescaling (SB3's unscale_action), left out
+        # of the entropy, so a target entropy means what it means in their configs.
         log_prob = (torch.distributions.Normal(mean, log_std.exp()).log_prob(u)
-                    - torch.log(self.magnitude * (1.0 - squashed.pow(2)) + 1e-6)).sum(-1)
+                    - torch.log(1.0 - squashed.pow(2) + 1e-6)).sum(-1)
         return self.magnitude * squashed, log_prob
 
 
@@ -200,22 +299,24 @@ class Args(RewardEnvArgs):
     """env steps of the base policy (noise ~ N(0, I)) before learning"""
     action_magnitude: float = 1.5
     utd: int = 20
-    """critic gradient steps per agent step (one chunk in every env); Lift: 30"""
+    """gradient steps per agent step (one chunk in every env), each of the critics, the actor and the temperature
+    (the authors' ``gradient_steps``); Lift: 30"""
     noise_critic_updates: int = 10
-    """DSRL-NA: Q^W distillation gradient steps per agent step"""
+    """DSRL-NA: Q^W distillation gradient steps per agent step, after the UTD steps"""
     hidden: int = 2048
     layers: int = 3
     batch_size: int = 256
     learning_rate: float = 3e-4
     actor_learning_rate: float | None = None
-    """the actor's (and temperature's) learning rate; None: ``learning_rate``. With a UTD far below the paper's
-    20-30, a lower one keeps the actor from outrunning the critic it climbs"""
+    """the actor's (and temperature's) learning rate; None: ``learning_rate``, one rate for all as the authors'"""
     critic_warmup_updates: int = 0
-    """gradient steps of the critics (and of Q^W) on the warm-up data before the actor's first update"""
+    """gradient steps of the critics (and of Q^W) on the warm-up data before the actor's first update (not in the
+    authors' code)"""
     tau: float = 0.005
     gamma: float = 0.99
     """discount per agent step (per chunk)"""
     target_entropy: float = 0.0
+    """of the actor's squashed distribution on [-1, 1]^noise_dim, before the magnitude (the authors' convention)"""
     init_temperature: float = 1.0
     buffer_size: int = 1_000_000
     # evaluation, logging
@@ -255,8 +356,8 @@ class ReplayBuffer:
     all, and then gets their sum, as a sync run would. :meth:`sample` never returns a pending one.
     """
 
-    def __init__(self, capacity: int, obs_dim: int, noise_dim: int, chunk_dim: int):
-        self.capacity, self.size, self.pos = capacity, 0, 0
+    def __init__(self, capacity: int, obs_dim: int, noise_dim: int, chunk_dim: int, step_discount: float = 1.0):
+        self.capacity, self.size, self.pos, self.step_discount = capacity, 0, 0, step_discount
         self.obs = np.zeros((capacity, obs_dim), np.float32)
         self.next_obs = np.zeros((capacity, obs_dim), np.float32)
         self.noise = np.zeros((capacity, noise_dim), np.float32)
@@ -286,16 +387,19 @@ class ReplayBuffer:
         """How many transitions can be sampled (those whose reward is complete)."""
         return self.size - len(self.pending)
 
-    def fill(self, arrived: Mapping[Key, Relabel], strict: bool) -> None:
-        """Fill pending steps from ``arrived`` (late rewards keyed ``(env, episode, step)``); a transition
-        whose steps are all in gets their sum. ``strict`` (after a flush): a step still missing raises
+    def fill(self, arrived: MutableMapping[Key, Relabel], strict: bool) -> None:
+        """Fill pending steps from ``arrived`` (late rewards keyed ``(env, episode, step)``), taking out of it the
+        ones used (the others may belong to chunks still running); a transition whose steps are all in gets
+        their :func:`chunk_return`. ``strict`` (after a flush): a step still missing raises
         :class:`~algos.common.late_rewards.MissingRewardError`."""
         for i, (rewards, keys) in list(self.pending.items()):
             todo = np.isnan(rewards)
             rewards[todo] = [np.nan if r is None else r.reward for r in late_rewards(keys[todo], arrived, strict)]
             if not np.isnan(rewards).any():
-                self.reward[i] = sum(rewards.tolist())  # summed in the chunk's order, as the wrapper does
+                self.reward[i] = chunk_return(rewards, self.step_discount)  # the chunk's reward, as if all were in
                 del self.pending[i]
+                for key in map(tuple, keys.tolist()):
+                    arrived.pop(key, None)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """``batch_size`` transitions drawn uniformly, with replacement, from those not pending."""
@@ -331,7 +435,8 @@ class DSRLAgent(nn.Module):
         self.critic_target = Critics(obs_dim, critic_in, args.hidden, args.layers)
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
-        self.noise_critic = Critics(obs_dim, noise_dim, args.hidden, args.layers, n=1) if args.variant == "na" else None
+        # NA: one noise critic per critic, each distilled from its own (the authors' critic_noise, n_critics of them)
+        self.noise_critic = Critics(obs_dim, noise_dim, args.hidden, args.layers) if args.variant == "na" else None
         self.log_alpha = nn.Parameter(torch.tensor(math.log(args.init_temperature)))
         actor_lr = args.learning_rate if args.actor_learning_rate is None else args.actor_learning_rate
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=actor_lr)
@@ -355,17 +460,22 @@ class DSRLAgent(nn.Module):
             return self.actor(torch.as_tensor(np.asarray(obs), dtype=torch.float32), deterministic,
                               generator)[0].numpy()
 
-    def critic_input(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """What the critics read for noise ``noise``: the noise (SAC) or its decoded chunk (NA)."""
-        return self.decode(obs, noise) if self.args.variant == "na" else noise
+    def scale(self, noise: torch.Tensor) -> torch.Tensor:
+        """Noise as the critics read it: divided by ``action_magnitude``, SB3's ``scale_action`` to [-1, 1] (the
+        authors' critics read the actor's [-1, 1] output; a rescaled input, not a different function)."""
+        return noise / self.args.action_magnitude
 
-    def update_critic(self, batch: dict[str, torch.Tensor]) -> float:
+    def critic_input(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """What the critics read for noise ``noise``: the scaled noise (SAC) or its decoded chunk (NA)."""
+        return self.decode(obs, noise) if self.args.variant == "na" else self.scale(noise)
+
+    def update_critic(self, batch: dict[str, torch.Tensor], alpha: torch.Tensor) -> float:
         """One TD step: y = r + gamma (1 - done) (min_i Q_i^targ(s', w') - alpha log pi(w'|s'))."""
         with torch.no_grad():
             next_noise, next_logp = self.actor(batch["next_obs"])
             next_q = self.critic_target(batch["next_obs"], self.critic_input(batch["next_obs"], next_noise)).min(0).values
-            target = batch["reward"] + self.args.gamma * (1.0 - batch["done"]) * (next_q - self.alpha * next_logp)
-        x = batch["chunk"] if self.args.variant == "na" else batch["noise"]
+            target = batch["reward"] + self.args.gamma * (1.0 - batch["done"]) * (next_q - alpha * next_logp)
+        x = batch["chunk"] if self.args.variant == "na" else self.scale(batch["noise"])
         loss = ((self.critic(batch["obs"], x) - target) ** 2).mean(1).sum()
         self.critic_opt.zero_grad()
         loss.backward()
@@ -374,36 +484,53 @@ class DSRLAgent(nn.Module):
         return loss.item()
 
     def distill_noise_critic(self, obs: torch.Tensor) -> float:
-        """One Q^W step toward min_i Q^A_i(s, pi(s, w)), half the noise from the actor, half from the
-        base distribution N(0, I), both within +-action_magnitude."""
+        """One Q^W step: each noise critic Q^W_i(s, w) toward its own Q^A_i(s, pi(s, w)), with w ~ N(0, I) unclipped,
+        as the authors' ``DSRL.update_noise_critic`` (stable_baselines3/dsrl/dsrl.py of their SB3 fork): the
+        base policy's noise covers the actor's (it starts at w ~ 0 with a small spread), and the actor climbs
+        the minimum of the distilled critics as the backup takes the minimum of the critics."""
+        noise = torch.randn(obs.shape[0], int(np.prod(self.noise_shape)))
         with torch.no_grad():
-            half = obs.shape[0] // 2
-            actor_noise = self.actor(obs[:half])[0]
-            base_noise = torch.randn(obs.shape[0] - half, actor_noise.shape[1]).clamp(
-                -self.args.action_magnitude, self.args.action_magnitude)
-            noise = torch.cat([actor_noise, base_noise])
-            target = self.critic(obs, self.decode(obs, noise)).min(0).values
-        loss = ((self.noise_critic(obs, noise)[0] - target) ** 2).mean()
+            target = self.critic(obs, self.decode(obs, noise))
+        loss = ((self.noise_critics(obs, noise) - target) ** 2).mean(1).sum()
         self.noise_critic_opt.zero_grad()
         loss.backward()
         self.noise_critic_opt.step()
         return loss.item()
 
-    def noise_q(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """The value the actor climbs: Q^W(s, w) (NA) or min_i Q_i(s, w) (SAC), shape (B,)."""
-        return self.noise_critic(obs, noise)[0] if self.noise_critic is not None else self.critic(obs, noise).min(0).values
+    def noise_critics(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Q^W_i(s, w) (NA) or Q_i(s, w) (SAC) for each critic, shape (n, B)."""
+        return (self.noise_critic if self.noise_critic is not None else self.critic)(obs, self.scale(noise))
 
-    def update_actor(self, obs: torch.Tensor) -> tuple[float, float]:
-        noise, logp = self.actor(obs)
-        actor_loss = (self.alpha * logp - self.noise_q(obs, noise)).mean()
-        self.actor_opt.zero_grad()
-        actor_loss.backward()
-        self.actor_opt.step()
+    def update_temperature(self, logp: torch.Tensor) -> float:
         alpha_loss = -(self.log_alpha * (logp.detach() + self.args.target_entropy)).mean()
         self.alpha_opt.zero_grad()
         alpha_loss.backward()
         self.alpha_opt.step()
-        return actor_loss.item(), alpha_loss.item()
+        return alpha_loss.item()
+
+    def update_actor(self, obs: torch.Tensor, noise: torch.Tensor, logp: torch.Tensor, alpha: torch.Tensor) -> float:
+        """One actor step on the value of its ``noise`` (sampled with log-prob ``logp`` for ``obs``): the minimum
+        of the noise critics (NA) or of the critics (SAC)."""
+        actor_loss = (alpha * logp - self.noise_critics(obs, noise).min(0).values).mean()
+        self.actor_opt.zero_grad()
+        actor_loss.backward()
+        self.actor_opt.step()
+        return actor_loss.item()
+
+    def gradient_step(self, batch: dict[str, torch.Tensor], update_actor: bool = True) -> dict[str, float]:
+        """One of the ``utd`` gradient steps of an agent step, in the order of SB3's ``SAC.train`` and the
+        authors' ``DSRL.train`` (stable_baselines3/dsrl/dsrl.py of their fork, ``actor_gradient_steps=-1``: the
+        actor in every step): the actor samples noise for the batch's states, the temperature steps on its
+        log-prob, the critics take a TD step, then the actor steps, all with the temperature from before this
+        step's update. ``update_actor`` False: the critics only (``critic_warmup_updates``)."""
+        alpha, losses = self.alpha, {}
+        if update_actor:
+            noise, logp = self.actor(batch["obs"])
+            losses["losses/alpha_loss"] = self.update_temperature(logp)
+        losses["losses/critic_loss"] = self.update_critic(batch, alpha)
+        if update_actor:
+            losses["losses/actor_loss"] = self.update_actor(batch["obs"], noise, logp, alpha)
+        return losses
 
 
 def load_policy(path: str | Path) -> NoisePolicy:
@@ -412,33 +539,41 @@ def load_policy(path: str | Path) -> NoisePolicy:
     return DiffusionPolicy.load(path)
 
 
-def run_episodes(env: NoiseActionWrapper, choose: Callable[[np.ndarray], np.ndarray | None], episodes: int,
-                 seed: int) -> dict[str, float]:
-    """Roll out ``episodes`` episodes; ``choose(obs)`` gives the noise, or None for the base policy
-    (unclipped N(0, I) noise). Chunk-level rollout metrics (``charts/``, ``reward/`` keys)."""
+Choose = Callable[[np.ndarray, Any], np.ndarray]
+"""``choose(envs, obs)``: the noise (len(envs), noise_dim) for the sub-envs ``envs`` and their observations."""
+
+
+def base_noise(noise_shape: Sequence[int], generator: torch.Generator) -> Choose:
+    """The base policy's noise: N(0, I), unclipped, drawn from ``generator``."""
+    return lambda envs, obs: torch.randn((len(envs), *noise_shape), generator=generator).flatten(1).numpy()
+
+
+def run_episodes(runner: ChunkRunner, choose: Choose | None, episodes: int, seed: int) -> dict[str, float]:
+    """Roll out ``episodes`` episodes, one after another in sub-env 0 of a one-env ``runner``, reset seeds
+    ``seed``, ``seed + 1``, ...; ``choose`` gives the noise, or None for the base policy (unclipped N(0, I),
+    drawn from a generator seeded ``seed``). Chunk-level rollout metrics (``charts/``, ``reward/`` keys)."""
+    if runner.num_envs != 1:
+        raise ValueError(f"run_episodes rolls out one episode at a time: give it a one-env runner, not {runner.num_envs}")
     stats = RolloutStats(1)
-    rng = torch.Generator().manual_seed(seed)
+    choose = choose or base_noise(runner.noise_shape, torch.Generator().manual_seed(seed))
     for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
+        runner.reset(seed=[seed + episode])
         done = False
         while not done:
-            noise = choose(obs)
-            if noise is None:
-                result = env.execute(env.decode(torch.randn(env.noise_shape, generator=rng).numpy()))
-            else:
-                result = env.step(noise)
-            obs, reward, terminated, truncated, info = result
-            done = terminated or truncated
-            stats.add(np.array([reward]), np.array([terminated]), np.array([truncated]), fields_from_infos([info]))
+            for chunk in runner.step(choose):
+                stats.add(np.array([chunk.reward]), np.array([chunk.terminated]), np.array([chunk.truncated]),
+                          fields_from_infos([chunk.info]))
+                done = chunk.ended
     return stats.summary()
 
 
 def evaluate_base_policy(policy: NoisePolicy, env_id: str, episodes: int, seed: int = 0,
                          **env_kwargs: Any) -> dict[str, float]:
     """Success of the base policy (noise ~ N(0, I)) in the bare env ``env_id``: base/success_rate, ..."""
-    env = NoiseActionWrapper(gym.make(env_id, **env_kwargs), policy)
-    summary = run_episodes(env, lambda obs: None, episodes, seed)
-    env.close()
+    runner = ChunkRunner(make_vector_env(env_id, 1, model=None, env_kwargs=env_kwargs, autoreset_mode="disabled"),
+                         policy)
+    summary = run_episodes(runner, None, episodes, seed)
+    runner.close()
     return {"base/success_rate": summary["charts/success_rate"], "base/success_once": summary["charts/success_once"],
             "base/episodic_length": summary["charts/episodic_length"]}
 
@@ -455,13 +590,18 @@ class TrainResult:
     agent: DSRLAgent
 
 
-def make_noise_env(args: Args, policy: NoisePolicy, sync_scoring: bool = False) -> NoiseActionWrapper:
-    """The learned-reward env under the noise-action wrapper (with ``sync_scoring``: rewards at once,
-    whatever ``reward_kwargs`` says, as evaluation wants)."""
-    reward_kwargs = {**args.reward_kwargs, "scoring": "sync"} if sync_scoring else args.reward_kwargs
-    env = make_env(args.env_id, model=args.model, form=args.form, instruction=args.instruction,
-                   model_kwargs=args.model_kwargs, reward_kwargs=reward_kwargs, env_kwargs=args.env_kwargs)
-    return NoiseActionWrapper(env, policy, args.action_magnitude)
+def make_runner(args: Args, policy: NoisePolicy, num_envs: int = 1, model: RewardModel | None = None,
+                sync_scoring: bool = False) -> ChunkRunner:
+    """``num_envs`` learned-reward envs of ``args`` (one batched reward query per env step) under a
+    :class:`ChunkRunner`; ``model``: the run's reward model to share (None: built from ``args``); with
+    ``sync_scoring``: rewards at once, whatever ``reward_kwargs`` says, as evaluation wants. A potential-based
+    reward is shaped with :func:`step_discount`, which also weights the chunk's steps."""
+    discount = step_discount(args, policy)  # the one place: the form's shaping gamma and the chunk's weights
+    envs = make_vector_env(args.env_id, num_envs, model=model if model is not None else args.reward_model(),
+                           form=args.form, instruction=args.instruction,
+                           reward_kwargs=args.form_kwargs(discount, sync_scoring), env_kwargs=args.env_kwargs,
+                           autoreset_mode="disabled")
+    return ChunkRunner(envs, policy, discount)
 
 
 def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
@@ -470,12 +610,13 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     policy = policy if policy is not None else load_policy(args.policy)
-    envs = [make_noise_env(args, policy) for _ in range(args.num_envs)]
-    eval_env = make_noise_env(args, policy, sync_scoring=True)
-    obs_dim = int(np.prod(envs[0].observation_space.shape))
+    reward_model = args.reward_model()  # one model for the run: the training and evaluation envs share it
+    runner = make_runner(args, policy, args.num_envs, reward_model)
+    eval_runner = make_runner(args, policy, 1, reward_model, sync_scoring=True)
+    obs_dim = int(np.prod(runner.envs.single_observation_space.shape))
     agent = DSRLAgent(args, obs_dim, policy)
     buffer = ReplayBuffer(min(args.buffer_size, args.total_timesteps + args.num_envs), obs_dim,
-                          int(np.prod(agent.noise_shape)), int(np.prod(policy.action_shape)))
+                          int(np.prod(agent.noise_shape)), int(np.prod(policy.action_shape)), runner.step_discount)
     run_path = args.run_path
     run_path.mkdir(parents=True, exist_ok=True)
     logger = RunLogger(run_path, asdict(args), args.tensorboard)
@@ -485,79 +626,100 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
         metrics = {}
         for prefix, deterministic in (("eval/", False), ("eval_mean/", True)):
             generator = torch.Generator().manual_seed(10_000 + args.seed)  # the same draws at every evaluation
-            summary = run_episodes(eval_env, lambda o: agent.act(np.ravel(o)[None], deterministic, generator)[0],
+            summary = run_episodes(eval_runner, lambda envs, obs: agent.act(obs.reshape(len(envs), -1), deterministic,
+                                                                             generator),
                                    args.eval_episodes, seed=10_000 + args.seed)
             metrics.update({prefix + k.split("/", 1)[1]: v for k, v in summary.items()})
         return metrics
 
     start_time = time.time()
     base = {"base/" + k.split("/", 1)[1]: v for k, v in run_episodes(
-        eval_env, lambda o: None, args.eval_episodes, seed=10_000 + args.seed).items()} if args.eval_base else {}
+        eval_runner, None, args.eval_episodes, seed=10_000 + args.seed).items()} if args.eval_base else {}
     if base:
         log(base, 0)
     stats = RolloutStats(args.num_envs)
-    # Agent steps (slots, terminated, truncated, infos) wait here until their chunk rewards are in.
-    waiting: deque[tuple[list[int], list[bool], list[bool], list[dict[str, Any]]]] = deque()
+    # The chunks that ended in one env step, as (replay slots, chunks), wait here until their rewards are in.
+    waiting: deque[tuple[list[int], list[Chunk]]] = deque()
+    late: dict[Key, Relabel] = {}  # late rewards that arrived and are not in the replay buffer yet
     deferred = args.reward_kwargs.get("scoring", "sync") == "deferred"
 
     def take_late_rewards(wait: bool) -> None:
         """Fill pending chunk rewards from what has arrived (everything, if ``wait``: a flush) and
-        show the training statistics, in order, every agent step whose rewards are all in."""
+        show the training statistics, in order, of every env step whose chunks' rewards are all in."""
         if buffer.pending:
-            arrived = {}
-            for i, env in enumerate(envs):
-                arrived.update(by_key(env.get_wrapper_attr("flush" if wait else "pop_relabels")(), env=i))
-            buffer.fill(arrived, strict=wait)
-            for _, _, _, infos in waiting:  # the reward model's answer at each chunk's last step
-                for i, info in enumerate(infos):
-                    if (key := step_key(info, i)) in arrived:
-                        info["reward_model"] = arrived[key].info
+            late.update(by_key(runner.envs.flush() if wait else runner.envs.pop_relabels()))
+            for _, chunks in waiting:  # the reward model's answer at each chunk's last step
+                for chunk in chunks:
+                    if (key := step_key(chunk.info, chunk.env)) in late:
+                        chunk.info["reward_model"] = late[key].info
+            buffer.fill(late, strict=wait)
         while waiting and not any(slot in buffer.pending for slot in waiting[0][0]):
-            slots, terms, truncs, infos = waiting.popleft()
-            stats.add(buffer.reward[slots].astype(np.float64), np.array(terms), np.array(truncs),
-                      fields_from_infos(infos))
+            slots, chunks = waiting.popleft()
+            show = np.zeros(args.num_envs, bool)
+            show[[c.env for c in chunks]] = True
+            rewards, terms, truncs = np.zeros(args.num_envs), np.zeros(args.num_envs, bool), np.zeros(args.num_envs, bool)
+            infos: list[dict[str, Any]] = [{}] * args.num_envs
+            for slot, chunk in zip(slots, chunks):
+                rewards[chunk.env], infos[chunk.env] = buffer.reward[slot], chunk.info
+                terms[chunk.env], truncs[chunk.env] = chunk.terminated, chunk.truncated
+            stats.add(rewards, terms, truncs, fields_from_infos(infos), show)
 
-    obs = [env.reset(seed=args.seed + i)[0] for i, env in enumerate(envs)]
-    global_step, losses, critics_fitted = 0, {}, False
+    def choose(envs: np.ndarray, obs: Any) -> np.ndarray:
+        """The noise of the sub-envs starting a chunk: the base policy's until ``learning_starts``, then the actor's."""
+        if global_step < args.learning_starts:  # decoded once, by the runner, and stored as the action
+            noise = rng.standard_normal((len(envs), runner.noise_dim)).astype(np.float32)
+            # SAC: the noise is its action, so within the action space; NA stores the chunk: the base policy as it
+            # is (the authors' collect_rollouts in ajwagen/dsrl utils.py clips for dsrl_sac only)
+            return np.clip(noise, -args.action_magnitude, args.action_magnitude) if args.variant == "sac" else noise
+        return agent.act(np.asarray(obs).reshape(len(envs), -1))
+
+    def distill(updates: int) -> dict[str, float]:
+        """``updates`` Q^W distillation steps (DSRL-NA); the mean loss."""
+        if agent.noise_critic is None or not updates:
+            return {}
+        return {"losses/noise_critic_loss": float(np.mean([agent.distill_noise_critic(
+            buffer.sample(args.batch_size, rng)["obs"]) for _ in range(updates)]))}
+
+    runner.reset(seed=args.seed)  # sub-env i from seed + i
+    global_step, losses, critics_fitted, new_transitions = 0, {}, False, 0
     next_eval, next_log = args.eval_every or math.inf, args.log_every
     eval_metrics: dict[str, float] = {}
     bar = tqdm(total=args.total_timesteps, disable=not args.progress_bar, desc=args.run_name, unit="step")
     while global_step < args.total_timesteps:
-        warm = global_step < args.learning_starts
-        slots, terms, truncs, infos = [], [], [], []
-        for i, env in enumerate(envs):
-            if warm:  # the base policy's noise, decoded once by the wrapper and stored as the action
-                noise = np.clip(rng.standard_normal(env.action_space.shape), -args.action_magnitude,
-                                args.action_magnitude).astype(np.float32)
-            else:
-                noise = agent.act(np.ravel(obs[i])[None])[0]
-            next_obs, reward, terminated, truncated, info = env.step(noise)
-            done = (terminated and not args.bootstrap_terminations) or (truncated and not args.bootstraps_timeouts)
-            keys = np.concatenate([np.full((info["chunk_steps"], 1), i), info["step_keys"]], axis=1)
-            slots.append(buffer.add(obs[i], noise, info["action_chunk"], reward, next_obs, done,
-                                    info["step_rewards"], keys))
-            global_step += info["chunk_steps"]
-            bar.update(info["chunk_steps"])
-            terms.append(terminated), truncs.append(truncated), infos.append(info)
-            obs[i] = env.reset()[0] if terminated or truncated else next_obs
-        waiting.append((slots, terms, truncs, infos))
+        ended = runner.step(choose)
+        global_step += args.num_envs
+        bar.update(args.num_envs)
+        slots = []
+        for chunk in ended:
+            done = (chunk.terminated and not args.bootstrap_terminations) or (
+                chunk.truncated and not args.bootstraps_timeouts)
+            keys = [(chunk.env, episode, step) for episode, step in chunk.keys]
+            slots.append(buffer.add(np.ravel(chunk.obs), chunk.noise, chunk.actions, chunk.reward,
+                                    np.ravel(chunk.next_obs), done, chunk.rewards, keys))
+        if ended:
+            waiting.append((slots, ended))
+        if any(chunk.ended for chunk in ended):
+            runner.reset(mask=np.isin(np.arange(args.num_envs), [c.env for c in ended if c.ended]))
         learning = global_step >= args.learning_starts
-        # Late scoring: learn from what has arrived; deferred queries are only scored when flushed.
-        take_late_rewards(wait=learning and deferred)
-        if learning and buffer.ready >= 2:
-            critic_losses, nc_losses = [], []
-            # the first learning step fits the critics to the warm-up data before the actor moves
-            warmup, critics_fitted = (0 if critics_fitted else args.critic_warmup_updates), True
-            for _ in range(args.utd + warmup):
-                critic_losses.append(agent.update_critic(buffer.sample(args.batch_size, rng)))
-            if agent.noise_critic is not None:
-                for _ in range(args.noise_critic_updates + warmup):
-                    nc_losses.append(agent.distill_noise_critic(buffer.sample(args.batch_size, rng)["obs"]))
-            actor_loss, alpha_loss = agent.update_actor(buffer.sample(args.batch_size, rng)["obs"])
-            losses = {"losses/critic_loss": float(np.mean(critic_losses)), "losses/actor_loss": actor_loss,
-                      "losses/alpha_loss": alpha_loss, "losses/alpha": agent.alpha.item()}
-            if nc_losses:
-                losses["losses/noise_critic_loss"] = float(np.mean(nc_losses))
+        # One round of updates per agent step, i.e. per num_envs chunks that ended (one in every sub-env).
+        rounds, new_transitions = divmod(new_transitions + len(ended), args.num_envs) if learning else (0, 0)
+        if rounds:  # late scoring: learn from what has arrived; deferred queries are only scored when flushed
+            take_late_rewards(wait=deferred)
+        elif ended:
+            take_late_rewards(wait=False)
+        for _ in range(rounds if buffer.ready >= 2 else 0):
+            steps: list[dict[str, float]] = []
+            if not critics_fitted:  # not the authors': fit the critics and Q^W to the warm-up data before the actor moves
+                critics_fitted = True
+                steps += [agent.gradient_step(buffer.sample(args.batch_size, rng), update_actor=False)
+                          for _ in range(args.critic_warmup_updates)]
+                distill(args.critic_warmup_updates)
+            steps += [agent.gradient_step(buffer.sample(args.batch_size, rng)) for _ in range(args.utd)]
+            # Q^W after the UTD loop, as the authors' DSRL.train: the actor climbs the one distilled last time
+            losses = {key: float(np.mean([step[key] for step in steps if key in step])) for key in
+                      ("losses/critic_loss", "losses/actor_loss", "losses/alpha_loss") if any(key in st for st in steps)}
+            losses.update(distill(args.noise_critic_updates))
+            losses["losses/alpha"] = agent.alpha.item()
         if global_step >= next_eval:
             eval_metrics = evaluate(global_step)
             next_eval += args.eval_every
@@ -575,8 +737,9 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
         log(eval_metrics, global_step)
     save_checkpoint(run_path / "checkpoint.pt", agent=agent.state_dict(), global_step=global_step, rng=rng_state(),
                     args=asdict(args))
-    for env in envs + [eval_env]:
-        env.close()
+    runner.close()
+    eval_runner.close()
+    reward_model.close()
     logger.close()
     return TrainResult(run_path, global_step, time.time() - start_time, base, eval_metrics, history, buffer, agent)
 

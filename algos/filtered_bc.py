@@ -32,17 +32,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import gymnasium as gym
 import numpy as np
 import torch
 import tyro
 
-from algos.common.envs import RewardEnvArgs, make_env, simulator_hint
+from algos.common.envs import RewardEnvArgs, make_vector_env
 from algos.common.logger import RunLogger, write_json
 from algos.common.metrics import precision_recall, run_name
 from algos.diffusion_policy import BCTraining, DiffusionPolicy
-from algos.dsrl import NoiseActionWrapper
+from algos.dsrl import ChunkRunner, NoisePolicy, base_noise
 from envs.dataset import Trajectory, TrajectoryRecorder, load_trajectories, write_trajectories
+from vlmreward_gym.models.base import RewardModel
 
 JUDGED_FORMS = ("episodic", "dense")
 EVAL_SEED = 1_000_000
@@ -65,7 +65,7 @@ class Args(RewardEnvArgs):
     rollouts: int = 50
     """N: episodes rolled out per round"""
     num_envs: int = 8
-    """envs stepped in lockstep (one batched policy call per chunk)"""
+    """envs stepped together: one batched reward-model call per env step, one batched policy call per chunk"""
     eval_episodes: int = 50
     bc: BCTraining = field(default_factory=lambda: BCTraining(steps=2_000))
     """architecture and training of the cloned policy (every round retrains from scratch)"""
@@ -137,42 +137,40 @@ def judge_reward_kwargs(args: Args) -> dict[str, Any]:
     raise ValueError(f"filtered BC judges with form {JUDGED_FORMS}, got {args.form!r}")
 
 
-def rollout(policy: DiffusionPolicy, envs: Sequence[NoiseActionWrapper], episodes: int, seeds: Sequence[int],
+def rollout(policy: NoisePolicy, runner: ChunkRunner, episodes: int, seeds: Sequence[int],
             generator: torch.Generator, judge: Callable[[float, dict[str, Any]], float] | None = None,
             instruction: str = "", env_id: str = "") -> list[Episode]:
-    """Roll ``policy`` (noise ~ N(0, I)) out for ``episodes`` episodes from reset seeds ``seeds`` over
-    ``envs`` (each a :class:`NoiseActionWrapper` over a :class:`TrajectoryRecorder`) in lockstep: one
-    batched DDIM decode per chunk for all running envs. Returns the episodes in seed order."""
+    """Roll ``policy`` (noise ~ N(0, I) from ``generator``) out for ``episodes`` episodes from reset seeds
+    ``seeds`` over the sub-envs of ``runner`` (each recording its episode, :class:`TrajectoryRecorder`), all
+    stepped together: one batched decode for the chunks that start together and one reward-model call per
+    env step. Returns the episodes in seed order. A sub-env left without an episode to run runs a throwaway
+    one (seed None, never recorded) until the last real episode ends, since a vector env steps all its
+    sub-envs."""
     if len(seeds) != episodes:
         raise ValueError(f"need one reset seed per episode, got {len(seeds)} for {episodes}")
+    runner.policy = policy
+    n = runner.num_envs
     out: list[Episode | None] = [None] * episodes
-    running: dict[int, tuple[int, np.ndarray]] = {}  # env index -> (episode index, observation)
-    started = 0
-
-    def start(i: int) -> None:
-        nonlocal started
-        if started < episodes:
-            obs, _ = envs[i].reset(seed=int(seeds[started]))
-            running[i] = (started, np.ravel(obs))
-            started += 1
-        else:
-            running.pop(i, None)
-
-    for i in range(min(len(envs), episodes)):
-        start(i)
-    while running:
-        order = sorted(running)
-        obs = np.stack([running[i][1] for i in order]).astype(np.float32)
-        with torch.no_grad():
-            chunks = policy.sample(obs, generator=generator).numpy()
-        for chunk, i in zip(chunks, order):
-            next_obs, reward, terminated, truncated, info = envs[i].execute(chunk)
-            if terminated or truncated:
-                traj = envs[i].env.trajectory(env_id, instruction, "filtered")
-                out[running[i][0]] = Episode(traj, judge(reward, info) if judge else float("nan"))
-                start(i)
-            else:
-                running[i] = (running[i][0], np.ravel(next_obs))
+    running = np.full(n, -1)  # the episode each sub-env runs (-1: a throwaway one)
+    started = min(n, episodes)
+    running[:started] = np.arange(started)
+    runner.reset(seed=[int(seeds[i]) if i < started else None for i in range(n)])
+    choose = base_noise(runner.noise_shape, generator)
+    sub_envs = runner.envs.unwrapped.envs
+    while (running >= 0).any():
+        restart, restart_seeds = np.zeros(n, bool), [None] * n
+        for chunk in runner.step(choose):
+            if not chunk.ended:
+                continue
+            i = chunk.env
+            if running[i] >= 0:
+                traj = sub_envs[i].trajectory(env_id, instruction, "filtered")
+                out[running[i]] = Episode(traj, judge(chunk.reward, chunk.info) if judge else float("nan"))
+            restart[i], running[i] = True, started if started < episodes else -1
+            if started < episodes:
+                restart_seeds[i], started = int(seeds[started]), started + 1
+        if restart.any() and (running >= 0).any():
+            runner.reset(seed=restart_seeds, mask=restart)
     return out  # type: ignore[return-value]
 
 
@@ -198,18 +196,13 @@ class TrainResult:
                 "rounds": self.rounds}
 
 
-def _make_envs(args: Args, policy: DiffusionPolicy, learned: bool) -> list[NoiseActionWrapper]:
-    envs = []
-    for _ in range(args.num_envs):
-        if learned:
-            env = make_env(args.env_id, model=args.model, form=args.form, instruction=args.instruction,
-                           model_kwargs=args.model_kwargs, reward_kwargs=judge_reward_kwargs(args),
-                           env_kwargs=args.env_kwargs)
-        else:
-            with simulator_hint(args.env_id):
-                env = gym.make(args.env_id, **args.env_kwargs)
-        envs.append(NoiseActionWrapper(TrajectoryRecorder(env), policy))
-    return envs
+def make_runner(args: Args, policy: NoisePolicy, model: RewardModel | None) -> ChunkRunner:
+    """``num_envs`` envs that record their episodes, under a :class:`ChunkRunner`: learned-reward ones set up to
+    judge each episode at its end (``model``: the run's reward model, shared) or, with None, the bare simulator."""
+    envs = make_vector_env(args.env_id, args.num_envs, model=model, form=args.form, instruction=args.instruction,
+                           reward_kwargs=judge_reward_kwargs(args) if model is not None else None,
+                           env_kwargs=args.env_kwargs, autoreset_mode="disabled", wrappers=[TrajectoryRecorder])
+    return ChunkRunner(envs, policy)
 
 
 def train(args: Args) -> TrainResult:
@@ -227,7 +220,8 @@ def train(args: Args) -> TrainResult:
     run_path.mkdir(parents=True, exist_ok=True)
     policy = DiffusionPolicy.load(args.policy) if args.policy else args.bc.fit(demos, seed=args.seed)[0]
     policy.save(run_path / "policy_0")
-    envs, eval_envs = _make_envs(args, policy, learned=True), _make_envs(args, policy, learned=False)
+    reward_model = args.reward_model()  # built once, shared by the run's envs
+    envs, eval_envs = make_runner(args, policy, reward_model), make_runner(args, policy, None)
     generator = torch.Generator().manual_seed(args.seed)
     logger = RunLogger(run_path, asdict(args), args.tensorboard)
     eval_seeds = EVAL_SEED + np.arange(args.eval_episodes)
@@ -262,8 +256,9 @@ def train(args: Args) -> TrainResult:
                     "filter/precision": report.precision, "filter/recall": report.recall,
                     "filter/bc_trajectories": len(data), "eval/success_rate": row["eval_success"]}, env_steps)
         print(json.dumps(row), flush=True)
-    for env in envs + eval_envs:
-        env.close()
+    envs.close()
+    eval_envs.close()
+    reward_model.close()
     logger.close()
     overall = filter_report(all_kept, all_success)
     result = TrainResult(run_path, rounds, success_before, rounds[-1]["eval_success"] if rounds else success_before,

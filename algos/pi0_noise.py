@@ -5,7 +5,7 @@
 
 ``PI0ForConditionalGeneration.sample_actions`` integrates the flow from a given noise
 (B, chunk_size, max_action_dim) with a fixed Euler schedule, so (observation, noise) -> chunk is
-deterministic, as DSRL needs (:class:`algos.dsrl.NoiseActionWrapper` accepts this policy). The
+deterministic, as DSRL needs (:class:`algos.dsrl.ChunkRunner` drives this policy). The
 noise covers all ``max_action_dim`` columns; the env executes the first ``act_dim``.
 
 Inputs are prepared without torchvision (PI0's own image processor needs it): images are resized

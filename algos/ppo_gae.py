@@ -44,6 +44,7 @@ from algos.common.gae import compute_gae
 from algos.common.late_rewards import by_key, late_rewards
 from algos.common.logger import RunLogger
 from algos.common.metrics import RolloutStats, fields_from_vector_info, run_name
+from vlmreward_gym.models.base import RewardModel
 
 @dataclass(frozen=True)
 class Args(RewardEnvArgs):
@@ -205,11 +206,20 @@ class TrainResult:
     history: list[dict[str, float]]
 
 
-def make_envs(args: Args, num_envs: int, sync_scoring: bool = False):
-    """The training (or, with ``sync_scoring``, evaluation) vector env of ``args``."""
-    reward_kwargs = {**args.reward_kwargs, "scoring": "sync"} if sync_scoring else args.reward_kwargs
-    return make_vector_env(args.env_id, num_envs, model=args.model, form=args.form, instruction=args.instruction,
-                           model_kwargs=args.model_kwargs, reward_kwargs=reward_kwargs,
+def make_agent(args: Args, envs) -> Agent:
+    """The (untrained) agent of ``args`` for the spaces of the vector env ``envs``: the one place that reads the
+    architecture from the arguments, so a study's "before RL" row evaluates the network that trains."""
+    return Agent(int(np.prod(envs.single_observation_space.shape)), int(np.prod(envs.single_action_space.shape)),
+                 args.hidden, args.norm_obs, args.layers, args.init_logstd)
+
+
+def make_envs(args: Args, num_envs: int, sync_scoring: bool = False, model: RewardModel | None = None):
+    """The training (or, with ``sync_scoring``, evaluation) vector env of ``args``; ``model``: the run's reward
+    model to share (None: built from ``args``). A potential-based reward is shaped with ``gamma``, the discount
+    GAE applies per step, so its return telescopes."""
+    return make_vector_env(args.env_id, num_envs, model=model if model is not None else args.reward_model(),
+                           form=args.form, instruction=args.instruction,
+                           reward_kwargs=args.form_kwargs(args.gamma, sync_scoring),
                            env_kwargs=args.env_kwargs, vectorization=args.vectorization,
                            autoreset_mode=args.autoreset_mode)
 
@@ -291,8 +301,9 @@ def train(args: Args) -> TrainResult:
         print(f"building {args.num_envs} training and {args.num_eval_envs} evaluation envs of {args.env_id} "
               f"({args.vectorization}, reward model {args.model}) ...", flush=True)
     started = time.time()
-    envs = make_envs(args, args.num_envs)
-    eval_envs = make_envs(args, args.num_eval_envs, sync_scoring=True)
+    reward_model = args.reward_model()  # one model for the run: training and evaluation envs share it
+    envs = make_envs(args, args.num_envs, model=reward_model)
+    eval_envs = make_envs(args, args.num_eval_envs, sync_scoring=True, model=reward_model)
     if args.progress_bar:
         print(f"envs ready in {time.time() - started:.0f} s; training", flush=True)
     if not isinstance(envs.single_action_space, gym.spaces.Box):
@@ -300,8 +311,7 @@ def train(args: Args) -> TrainResult:
     next_step_mode = _next_step(envs)
     obs_shape, act_shape = envs.single_observation_space.shape, envs.single_action_space.shape
     low, high = envs.single_action_space.low, envs.single_action_space.high
-    agent = Agent(int(np.prod(obs_shape)), int(np.prod(act_shape)), args.hidden, args.norm_obs, args.layers,
-                  args.init_logstd)
+    agent = make_agent(args, envs)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
 
     start_iteration, global_step, elapsed_before = 1, 0, 0.0
@@ -443,6 +453,7 @@ def train(args: Args) -> TrainResult:
     bar.close()
     envs.close()
     eval_envs.close()
+    reward_model.close()
     logger.close()
     return TrainResult(run_path, global_step, time.time() - start_time, train_metrics, eval_metrics, history)
 

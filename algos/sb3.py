@@ -18,6 +18,11 @@ The simulator's reward stays in ``info["env_reward"]`` and the model's answers i
 model, Pearson correlation of the learned reward with oracle progress, ...).
 
 For an env you built yourself, ``wrap_for_sb3(vlmreward_gym.wrap(env, ...))`` does the same per env.
+
+Rewards must be scored synchronously (``reward_kwargs scoring sync``, the default): SB3 stores each
+step's reward as it is returned and has no way to take the real one later, so the NaN of a pending
+``async`` or ``deferred`` reward would reach its buffers ("found nan in rewards", then a torch error).
+Both entry points refuse the other modes.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from algos.common.envs import make_env
+from algos.common.envs import build_model, make_env
 from algos.common.metrics import RolloutStats, fields_from_infos
+from vlmreward_gym.models.base import RewardModel
 
 
 class SuccessInfo(gym.Wrapper):
@@ -45,23 +51,44 @@ class SuccessInfo(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+def require_sync_scoring(scoring: str) -> None:
+    """Refuse a scoring mode that delivers rewards late (see the module docstring)."""
+    if scoring != "sync":
+        raise ValueError(f"SB3 needs every reward when the step returns, but scoring={scoring!r} pays NaN for a "
+                         f"pending one and delivers it later, which SB3 cannot take: use scoring='sync' (or "
+                         f"algos.ppo_gae / algos.dsrl, which relabel late rewards)")
+
+
 def wrap_for_sb3(env: gym.Env) -> gym.Env:
-    """A learned-reward env ready for SB3: ``is_success`` in info and a Monitor for episode stats."""
+    """A learned-reward env ready for SB3: ``is_success`` in info and a Monitor for episode stats.
+    Raises ValueError if the env's learned reward is scored late (``scoring`` other than ``sync``)."""
+    try:
+        engine = env.get_wrapper_attr("engine")
+    except AttributeError:  # no learned-reward wrapper: the env's own reward, always there at once
+        engine = None
+    if engine is not None:
+        require_sync_scoring(engine.scoring)
     return Monitor(SuccessInfo(env))
 
 
-def make_sb3_vec_env(env_id: str, n_envs: int = 1, *, model: str, form: str, instruction: str,
+def make_sb3_vec_env(env_id: str, n_envs: int = 1, *, model: str | RewardModel, form: str, instruction: str,
                      model_kwargs: Mapping[str, Any] | None = None, reward_kwargs: Mapping[str, Any] | None = None,
                      env_kwargs: Mapping[str, Any] | None = None, seed: int = 0,
                      vec_env_cls: type[VecEnv] = DummyVecEnv) -> VecEnv:
-    """``n_envs`` learned-reward copies of ``env_id`` as an SB3 VecEnv (seeded ``seed``, ``seed + 1``, ...).
+    """``n_envs`` learned-reward copies of ``env_id`` as an SB3 VecEnv (seeded ``seed``, ``seed + 1``, ...), sharing
+    one reward model (``model``: a registered name, built once with ``model_kwargs``, or a model). SB3 steps its
+    envs one after another, so each asks the model on its own.
 
     Pass ``vec_env_cls=SubprocVecEnv`` for one process per env (simulators: also
     ``vec_env_kwargs={"start_method": "spawn"}`` is needed; build it with SB3's make_vec_env directly).
+    ``reward_kwargs`` must leave ``scoring`` at ``sync`` (ValueError otherwise).
     """
+    require_sync_scoring(dict(reward_kwargs or {}).get("scoring", "sync"))
+    reward_model = build_model(model, model_kwargs)  # one model shared by the envs (a SubprocVecEnv copies it)
+
     def factory() -> gym.Env:
-        return SuccessInfo(make_env(env_id, model=model, form=form, instruction=instruction,
-                                    model_kwargs=model_kwargs, reward_kwargs=reward_kwargs, env_kwargs=env_kwargs))
+        return SuccessInfo(make_env(env_id, model=reward_model, form=form, instruction=instruction,
+                                    reward_kwargs=reward_kwargs, env_kwargs=env_kwargs))
 
     return make_vec_env(factory, n_envs=n_envs, seed=seed, vec_env_cls=vec_env_cls)
 

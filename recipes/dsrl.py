@@ -44,30 +44,36 @@ PAPER = Args(variant="na", action_magnitude=1.5, utd=20, noise_critic_updates=10
 _LIFT = replace(PAPER, env_id="vlmreward/Lift-v1", policy="runs/bc/lift", model="oracle", form="dense",
                 reward_kwargs={"relative": True}, instruction=LIFT, utd=30)
 _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_starts=1_000)
-# Lift on ONE CPU core in about 50 minutes (measured in the README's DSRL section). Each choice, and why:
+# Lift on ONE CPU core: about 50 minutes as measured in the README's DSRL section, when the actor stepped once a
+# chunk; about 70 with the actor and temperature in each gradient step (estimated below). Each choice, and why:
 # * nets 3x256 (LayerNorm+Tanh as the paper), batch 128, UTD 8 and 3 Q^W distillation steps a chunk: one core does a
 #   4-step chunk of robosuite (~20 ms a step: 25 OSC substeps in Python) in ~80 ms; at batch 128 on one torch thread
 #   a DSRL-NA critic update costs ~15 ms (half of it the DDIM decode of the next chunks through 8 steps), a Q^W step
-#   ~12 ms and an actor step ~5 ms, so a chunk costs ~0.25 s (17-18 env steps/s, two runs on the two cores). The
-#   paper's UTD 20-30 with 2048-wide nets would cost ~100x the env. UTD 2 with one Q^W step (an earlier version of
-#   this preset, 25k critic updates in 50k steps) reached +28 points where UTD 8 reached +44 and +82 (two seeds;
-#   README).
+#   ~12 ms and an actor step ~5 ms, so a chunk cost ~0.25 s (17-18 env steps/s, two runs on the two cores). A
+#   gradient step with the actor and temperature costs ~1.8x a critic-only one (measured on a loaded machine), so
+#   with them in each of the 8 steps a chunk costs ~0.35 s. The paper's UTD 20-30 with 2048-wide nets would cost
+#   ~100x the env. UTD 2 with one Q^W step (an earlier version of this preset, 25k critic updates in 50k steps)
+#   reached +28 points where UTD 8 reached +44 and +82 (two seeds; README; both with the actor stepped once a chunk).
 # * 2,000 warm-up env steps of the base policy (the paper's 1.5-2k).
 # * a 100-step horizon (about 3x the scripted expert's 32 steps; robomimic's 400 would spend most of the budget on
 #   failed episodes).
-# * temperature 0.001 at the start, auto-tuned to the paper's target entropy 0: the relative (potential-based)
-#   progress reward pays ~0.01-0.05 a chunk and at most ~1 an episode, while the fresh actor's 28-dim noise has
-#   an entropy of ~9 nats (~26 once it widens); at 1 (the paper's start) or 0.01 (an earlier run) the entropy term
-#   swamped the reward and the actor learnt nothing (README).
-# * the critics fitted for 1,000 steps on the warm-up data before the actor's first update, and the actor's learning
-#   rate 1e-4, a third of the critics' (the paper's UTD 20 gives the critic 20 steps per actor step, UTD 8 gives 8):
-#   with the paper's rates and an untrained critic, the actor left the base policy's mode (w ~ 0, where it starts,
-#   algos.dsrl.Actor) within the first 1k steps and training success fell to 0-10 % (a 50k run: 20 % at 25k).
+# * temperature 0.001 at the start, auto-tuned to the paper's target entropy 0 (of the squashed noise on [-1, 1]^28,
+#   the authors' convention): the relative (potential-based) progress reward pays ~0.01-0.05 a chunk and at most ~1
+#   an episode, while the fresh actor's noise has an entropy of ~-4 nats in that convention (noise std ~0.32; entropy
+#   0 is noise std ~0.37, a pre-squash std of 0.26); at 1 (the paper's start) or 0.01 (an earlier run) the entropy term
+#   swamped the reward and the actor learnt nothing (README; runs whose entropy was counted with the magnitude 1.5,
+#   i.e. whose target was -28 ln 1.5 = -11.4 nats in the authors' convention).
+# * the critics fitted for 1,000 steps on the warm-up data before the actor's first update, and the actor's (and
+#   temperature's) learning rate 1.25e-5: measured at 1e-4 when the actor stepped once per chunk, a third of the
+#   critics' rate; the actor (as in the authors' code) now steps in each of the 8 gradient steps of a chunk, and
+#   1e-4 / 8 keeps its Adam movement per chunk about what was measured. With the paper's rates and an untrained
+#   critic, the actor left the base policy's mode (w ~ 0, where it starts, algos.dsrl.Actor) within the first 1k
+#   steps and training success fell to 0-10 % (a 50k run: 20 % at 25k).
 # * 50k env steps (the issue's budget), 50-episode evaluations at 25k and 50k: the base policy before (noise
 #   N(0, I)), after the actor with its noise sampled (the DSRL authors' protocol) and with its mean.
 _LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000, "utd": 8, "noise_critic_updates": 3},
                     env_kwargs={"horizon": 100}, init_temperature=1e-3, critic_warmup_updates=1_000,
-                    actor_learning_rate=1e-4, total_timesteps=50_000, eval_every=25_000, eval_episodes=50,
+                    actor_learning_rate=1e-4 / 8, total_timesteps=50_000, eval_every=25_000, eval_episodes=50,
                     log_every=1_000)
 _POINTREACH = replace(PAPER, env_id="vlmreward/PointReach-v0", policy="runs/bc/pointreach", model="oracle",
                       form="dense", reward_kwargs={"relative": True}, instruction=POINTREACH,
@@ -227,18 +233,18 @@ def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000, n
     return policy_dir
 
 
-def success_with_noise(args: Args, policy: dsrl.NoisePolicy, choose: Callable[[Any], np.ndarray | None]) -> float:
-    """Success rate of ``policy`` fed the noise ``choose(obs)`` (None: N(0, I), unclipped) on the
+def success_with_noise(args: Args, policy: dsrl.NoisePolicy, choose: dsrl.Choose | None) -> float:
+    """Success rate of ``policy`` fed the noise ``choose(envs, obs)`` (None: N(0, I), unclipped) on the
     evaluation episodes of ``args`` (``eval_episodes``, reset seeds from ``10_000 + seed``, as before/after)."""
-    env = dsrl.make_noise_env(args, policy, sync_scoring=True)
-    summary = dsrl.run_episodes(env, choose, args.eval_episodes, seed=10_000 + args.seed)
-    env.close()
+    runner = dsrl.make_runner(args, policy, sync_scoring=True)
+    summary = dsrl.run_episodes(runner, choose, args.eval_episodes, seed=10_000 + args.seed)
+    runner.close()
     return summary["charts/success_rate"]
 
 
 def base_success(args: Args, policy: dsrl.NoisePolicy) -> float:
     """The base policy as it is (noise ~ N(0, I)): what ``train`` logs as ``base/``."""
-    return success_with_noise(args, policy, lambda obs: None)
+    return success_with_noise(args, policy, None)
 
 
 def zero_noise_success(args: Args, policy: dsrl.NoisePolicy) -> float:
@@ -246,8 +252,8 @@ def zero_noise_success(args: Args, policy: dsrl.NoisePolicy) -> float:
 
     This is where DSRL's noise actor starts (its mean is ~0 and its spread small before training), so a
     gain over the N(0, I) base policy up to this number needs no learning from the reward at all."""
-    zeros = np.zeros(int(np.prod(policy.noise_shape)), np.float32)
-    return success_with_noise(args, policy, lambda obs: zeros)
+    noise_dim = int(np.prod(policy.noise_shape))
+    return success_with_noise(args, policy, lambda envs, obs: np.zeros((len(envs), noise_dim), np.float32))
 
 
 def _train_and_summarize(args: Args) -> dict[str, Any]:

@@ -159,8 +159,7 @@ def _run_initial_policy(config: InitialPolicy) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     envs = ppo_gae.make_envs(args, args.num_eval_envs, sync_scoring=True)
     try:
-        agent = ppo_gae.Agent(int(np.prod(envs.single_observation_space.shape)),
-                              int(np.prod(envs.single_action_space.shape)), args.hidden, args.norm_obs)
+        agent = ppo_gae.make_agent(args, envs)
         metrics = ppo_gae.evaluate(agent, envs, args.eval_episodes, seed=10_000 + args.seed)
     finally:
         envs.close()

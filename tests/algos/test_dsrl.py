@@ -7,10 +7,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from gymnasium.vector import AutoresetMode
 
-import vlmreward_gym as vrg
 from algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
-from algos.dsrl import Args, DSRLAgent, NoiseActionWrapper, train
+from algos.common.envs import make_vector_env
+from algos.dsrl import Args, Chunk, ChunkRunner, DSRLAgent, train
 
 INSTRUCTION = "move the red dot onto the green dot"
 
@@ -44,29 +45,58 @@ class Counter(gym.Env):
         return np.array([self.t], np.float32), float(action[0]), self.t >= self.length, False, {"env_reward": 2.0}
 
 
+def run_chunk(runner: ChunkRunner, noise) -> Chunk:
+    """Step a one-env ``runner`` until the chunk decoded from ``noise`` ends."""
+    while not (ended := runner.step(lambda envs, obs: np.asarray(noise, np.float32)[None])):
+        pass
+    return ended[0]
+
+
+def counters(*lengths: int) -> ChunkRunner:
+    envs = gym.vector.SyncVectorEnv([lambda n=n: Counter(n) for n in lengths], autoreset_mode=AutoresetMode.DISABLED)
+    return ChunkRunner(envs, ShiftPolicy())
+
+
 def test_chunk_execution_sums_rewards_and_stops_at_the_episode_end():
-    env = NoiseActionWrapper(Counter(length=5), ShiftPolicy(), action_magnitude=1.5)
-    assert env.action_space.shape == (3,) and env.action_space.high[0] == 1.5
-    env.reset()
-    obs, reward, terminated, truncated, info = env.step(np.array([1.0, 2.0, 9.0]))  # noise is clipped to 1.5
-    np.testing.assert_allclose(env.env.actions, [0.1, 0.15, 0.15], atol=1e-6)
-    assert info["chunk_steps"] == 3 and reward == pytest.approx(0.4) and info["env_reward"] == 6.0
-    assert obs[0] == 3 and not terminated
-    _, reward, terminated, _, info = env.step(np.zeros(3))  # obs 3 -> actions 3 (clipped to 1): 2 steps left
-    assert terminated and info["chunk_steps"] == 2 and reward == pytest.approx(2.0)
-    assert info["action_chunk"].shape == (3, 1)  # the whole decoded chunk, for the NA critic
+    runner = counters(5)
+    runner.reset()
+    chunk = run_chunk(runner, [1.0, 1.5, 1.5])
+    np.testing.assert_allclose(runner.envs.envs[0].actions, [0.1, 0.15, 0.15], atol=1e-6)
+    assert chunk.steps == 3 and chunk.reward == pytest.approx(0.4) and chunk.info["env_reward"] == 6.0
+    assert chunk.next_obs[0] == 3 and not chunk.ended
+    chunk = run_chunk(runner, np.zeros(3))  # obs 3 -> actions 3 (clipped to 1): 2 steps left
+    assert chunk.terminated and chunk.steps == 2 and chunk.reward == pytest.approx(2.0)
+    assert chunk.actions.shape == (3, 1)  # the whole decoded chunk, for the NA critic
+
+
+def test_a_sub_env_that_starts_an_episode_decodes_its_next_chunk_at_once():
+    runner, starts = counters(2, 6), []
+    runner.reset()
+
+    def choose(envs, obs):
+        starts.append(envs.tolist())
+        return np.zeros((len(envs), 3), np.float32)
+
+    def step() -> list[tuple[int, int, bool]]:
+        return [(c.env, c.steps, c.ended) for c in runner.step(choose)]
+
+    assert step() == [] and step() == [(0, 2, True)]
+    runner.reset(mask=np.array([True, False]))  # the caller resets the sub-env whose episode ended
+    assert step() == [(1, 3, False)] and step() == [(0, 2, True)]
+    assert starts == [[0, 1], [0], [1]]  # one decode for both; then each as soon as it needs a chunk
+    assert len(runner.envs.envs[0].actions) == len(runner.envs.envs[1].actions) == 4
 
 
 def test_an_episodic_reward_paid_on_the_last_step_lands_in_the_chunk():
-    env = gym.make("vlmreward/PointReach-v0", max_episode_steps=6)
-    env = vrg.wrap(env, model="oracle", form="episodic", instruction=INSTRUCTION, scale="raw")
     policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
-    env = NoiseActionWrapper(env, policy)
-    env.reset(seed=0)
-    _, first, *_ = env.step(np.zeros(8))
-    _, last, terminated, truncated, info = env.step(np.zeros(8))
-    assert first == 0.0 and info["chunk_steps"] == 2 and (terminated or truncated)
-    assert last >= 1.0  # the 1-5 episode score, paid on the 6th env step inside the second chunk
+    envs = make_vector_env("vlmreward/PointReach-v0", 1, model="oracle", form="episodic", instruction=INSTRUCTION,
+                           reward_kwargs={"scale": "raw"}, env_kwargs={"max_episode_steps": 6},
+                           autoreset_mode="disabled")
+    runner = ChunkRunner(envs, policy)
+    runner.reset(seed=0)
+    first, last = run_chunk(runner, np.zeros(8)), run_chunk(runner, np.zeros(8))
+    assert first.reward == 0.0 and last.steps == 2 and last.ended
+    assert last.reward >= 1.0  # the 1-5 episode score, paid on the 6th env step inside the second chunk
 
 
 def _args(tmp_path, **kw) -> Args:
@@ -86,7 +116,9 @@ def test_warm_up_noise_is_decoded_once_and_budgets_count_env_steps(tmp_path, var
     warm = slice(0, 5)  # the first 5 agent steps (20 env steps) are the base policy's
     decoded = policy.sample(torch.as_tensor(buf.obs[warm]), torch.as_tensor(buf.noise[warm]).view(-1, 4, 2))
     np.testing.assert_allclose(buf.chunk[warm], decoded.flatten(1).numpy(), atol=1e-6)
-    assert np.abs(buf.noise[:buf.size]).max() <= 1.5
+    # SAC's warm-up noise is its action, within the magnitude; NA's is the base policy's as it is (N(0, I))
+    assert (np.abs(buf.noise[warm]).max() <= 1.5) == (variant == "sac")
+    assert np.abs(buf.noise[5:buf.size]).max() <= 1.5  # the actor's
     assert (result.run_path / "checkpoint.pt").exists() and "base/success_rate" in result.base
 
 
@@ -118,9 +150,11 @@ def test_critic_warmup_fits_the_critics_once_before_the_actor_moves(tmp_path, mo
     result = train(_args(tmp_path, total_timesteps=16, learning_starts=8, critic_warmup_updates=5, utd=2,
                          actor_learning_rate=1e-5), policy)
     before_actor = calls[:calls.index("update_actor")]
-    assert before_actor.count("update_critic") == 2 + 5 and before_actor.count("distill_noise_critic") == 1 + 5
-    later = calls[len(before_actor) + 1:]
-    assert later.count("update_critic") == 2 * later.count("update_actor")  # UTD 2 from then on
+    # the warm-up's 5 critic steps and 5 Q^W steps, then the first gradient step's critic update before its actor's
+    assert before_actor.count("update_critic") == 5 + 1 and before_actor.count("distill_noise_critic") == 5
+    later = calls[len(before_actor):]
+    assert later.count("update_actor") == later.count("update_critic") + 1  # the actor in every gradient step
+    assert later.count("update_critic") + 1 == 2 * later.count("distill_noise_critic")  # UTD 2, one Q^W step each
     assert result.agent.actor_opt.param_groups[0]["lr"] == 1e-5 and result.agent.critic_opt.param_groups[0]["lr"] == 3e-4
 
 
@@ -141,8 +175,8 @@ def test_na_distillation_reduces_the_gap_between_q_of_noise_and_q_of_the_decoded
 
     def gap() -> float:
         with torch.no_grad():
-            target = agent.critic(obs, agent.decode(obs, noise)).min(0).values
-            return float(((agent.noise_critic(obs, noise)[0] - target) ** 2).mean())
+            target = agent.critic(obs, agent.decode(obs, noise))  # each Q^W_i toward its Q^A_i
+            return float(((agent.noise_critics(obs, noise) - target) ** 2).mean())
 
     before = gap()
     for _ in range(100):

@@ -14,7 +14,7 @@ from algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
 from algos.dsrl import Args, ReplayBuffer, train
 from algos.ppo_gae import relabel_rollout
 from vlmreward_gym.models.control import OracleRewardModel
-from vlmreward_gym.wrappers.base import LearnedRewardWrapper
+from vlmreward_gym.wrappers.vector.base import LearnedRewardVectorWrapper
 from vlmreward_gym.wrappers.scoring import Relabel
 
 INSTRUCTION = "move the red dot onto the green dot"
@@ -151,8 +151,8 @@ def test_a_pending_slot_is_never_overwritten():
 
 
 def test_a_late_reward_that_never_arrives_raises(tmp_path, monkeypatch):
-    flush = LearnedRewardWrapper.flush
-    monkeypatch.setattr(LearnedRewardWrapper, "flush", lambda self: flush(self)[1:])  # loses one reward
+    flush = LearnedRewardVectorWrapper.flush
+    monkeypatch.setattr(LearnedRewardVectorWrapper, "flush", lambda self: flush(self)[1:])  # loses one reward
     with pytest.raises(MissingRewardError, match="no reward arrived for env 0, episode 1, step 1 "):
         run(tmp_path, "deferred")
 
@@ -173,9 +173,9 @@ def test_ppo_relabelling_uses_the_same_lookup():
 
 
 def test_evaluation_scores_synchronously():
-    env = dsrl.make_noise_env(Args(reward_kwargs={"scoring": "async"}), policy(), sync_scoring=True)
-    assert env.env.engine.scoring == "sync"
-    env.close()
+    runner = dsrl.make_runner(Args(reward_kwargs={"scoring": "async"}), policy(), sync_scoring=True)
+    assert runner.envs.engine.scoring == "sync"
+    runner.close()
 
 
 def test_the_throughput_benchmark_prints_every_scoring_mode(capsys):

@@ -8,10 +8,8 @@ import torch
 
 import vlmreward_gym  # noqa: F401  (registers PointReach)
 from algos import filtered_bc
-from algos.common.envs import make_env
 from algos.diffusion_policy import BCTraining
-from algos.dsrl import NoiseActionWrapper
-from envs.dataset import TrajectoryRecorder, load_trajectories
+from envs.dataset import load_trajectories
 from recipes.dsrl import POINTREACH, pointreach_demos
 
 ENV = "vlmreward/PointReach-v0"
@@ -46,10 +44,9 @@ class Scripted:
 
 def _envs(policy, n, model, form, model_kwargs=None):
     """``n`` learned-reward PointReach envs set up to judge episodes as filtered BC does."""
-    reward_kwargs = filtered_bc.judge_reward_kwargs(filtered_bc.Args(env_id=ENV, model=model, form=form))
-    return [NoiseActionWrapper(TrajectoryRecorder(make_env(ENV, model=model, model_kwargs=model_kwargs, form=form,
-                                                           instruction=POINTREACH, reward_kwargs=reward_kwargs)),
-                               policy) for _ in range(n)]
+    args = filtered_bc.Args(env_id=ENV, model=model, model_kwargs=model_kwargs or {}, form=form, num_envs=n,
+                            instruction=POINTREACH)
+    return filtered_bc.make_runner(args, policy, args.reward_model())
 
 
 @pytest.mark.parametrize("form", ["episodic", "dense"])

@@ -6,7 +6,7 @@ import torch
 
 pytest.importorskip("transformers")
 
-from algos.dsrl import NoiseActionWrapper  # noqa: E402
+from algos.dsrl import ChunkRunner  # noqa: E402
 from algos.pi0_noise import Pi0NoisePolicy  # noqa: E402
 
 
@@ -63,7 +63,10 @@ class DictObsEnv:
         import gymnasium as gym
 
         self.action_space = gym.spaces.Box(-1, 1, (3,), np.float32)
-        self.observation_space = gym.spaces.Dict({})
+        self.observation_space = gym.spaces.Dict({
+            "state": gym.spaces.Box(-np.inf, np.inf, (5,), np.float64),
+            "images": gym.spaces.Box(0, 255, (1, 48, 40, 3), np.uint8),
+            "instruction": gym.spaces.Text(64)})
         self.executed = []
 
     def reset(self, **kwargs):
@@ -76,18 +79,21 @@ class DictObsEnv:
         return _obs(self.t), 1.0, self.t >= 3, False, {}
 
 
-def test_noise_action_wrapper_drives_pi0(tiny_pi0):
+def test_the_chunk_runner_drives_pi0(tiny_pi0):
     import gymnasium as gym
+    from gymnasium.vector import AutoresetMode
 
     class Env(DictObsEnv, gym.Env):
         pass
 
     policy = Pi0NoisePolicy.from_pretrained(tiny_pi0, tokenizer=byte_tokenize, act_dim=3)
-    env = NoiseActionWrapper(Env(), policy, action_magnitude=1.5)
-    assert env.action_space.shape == (24,)
-    env.reset()
+    runner = ChunkRunner(gym.vector.SyncVectorEnv([Env], autoreset_mode=AutoresetMode.DISABLED), policy)
+    assert runner.noise_dim == 24
+    runner.reset()
     noise = np.linspace(-1, 1, 24, dtype=np.float32)
-    _, reward, terminated, _, info = env.step(noise)
-    assert info["chunk_steps"] == 3 and reward == 3.0 and terminated
+    while not (ended := runner.step(lambda envs, obs: noise[None])):
+        pass
+    (chunk,) = ended
+    assert chunk.steps == 3 and chunk.reward == 3.0 and chunk.terminated
     expected = policy.sample([_obs(0)], torch.as_tensor(noise).view(1, 4, 6))[0].numpy()
-    np.testing.assert_allclose(np.stack(env.env.executed), np.clip(expected[:3], -1, 1), atol=1e-6)
+    np.testing.assert_allclose(np.stack(runner.envs.envs[0].executed), np.clip(expected[:3], -1, 1), atol=1e-6)

@@ -1,5 +1,6 @@
 """SB3 PPO and SAC train a few hundred steps on a learned-reward PointReach; the callback logs fidelity."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from stable_baselines3 import PPO, SAC
@@ -47,8 +48,6 @@ def test_sb3_trains_on_learned_reward(tmp_path, algo):
 
 
 def test_wrap_for_sb3_on_a_user_built_env():
-    import gymnasium as gym
-
     env = wrap_for_sb3(vrg.wrap(gym.make("vlmreward/PointReach-v0"), model="oracle", form="episodic",
                                 instruction=INSTRUCTION, scale="unit"))
     env.reset(seed=0)
@@ -60,3 +59,18 @@ def test_wrap_for_sb3_on_a_user_built_env():
             break
     assert truncated and "episode" in info and info["episode"]["r"] == pytest.approx(total)
     assert info["is_success"] is False
+
+
+@pytest.mark.parametrize("scoring", ["async", "deferred"])
+def test_late_scoring_is_refused_with_a_clear_message(scoring):
+    """SB3 would store the NaN of a pending reward ("found nan in rewards", then a torch error)."""
+    with pytest.raises(ValueError, match=f"scoring='{scoring}'.*use scoring='sync'"):
+        make_sb3_vec_env("vlmreward/PointReach-v0", 1, model="oracle", form="dense", instruction=INSTRUCTION,
+                         reward_kwargs={"scoring": scoring})
+    env = vrg.wrap(gym.make("vlmreward/PointReach-v0"), model="oracle", form="dense",
+                   instruction=INSTRUCTION, scoring=scoring)
+    with pytest.raises(ValueError, match="use scoring='sync'"):
+        wrap_for_sb3(env)
+    env.close()
+    wrap_for_sb3(vrg.wrap(gym.make("vlmreward/PointReach-v0"), model="oracle", form="dense",
+                          instruction=INSTRUCTION, scoring="sync")).close()

@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from algos import dsrl, ppo_gae
 from recipes import trials as T
@@ -118,3 +119,17 @@ def test_a_dsrl_trial_records_step_success_pairs_for_the_sampled_actor_and_its_m
     assert metrics["history"] == [[0, 0.2], [100, 0.5], [200, 0.6]]  # what the studies' curves read
     assert metrics["history_mean"] == [[0, 0.2], [100, 0.3], [200, 0.4]]
     assert (metrics["success"], metrics["success_after_mean"]) == (0.6, 0.4)
+
+
+def test_the_initial_policy_row_evaluates_the_preset_network(monkeypatch):
+    """The "before RL" row of a 3-layer preset with initial log std -0.5 evaluates that network, not a 2-layer one."""
+    seen = []
+    monkeypatch.setattr(ppo_gae, "evaluate", lambda agent, *a, **kw: seen.append(agent) or {"eval/success_rate": 0.0})
+    args = ppo_gae.Args(hidden=16, layers=3, init_logstd=-0.5, num_eval_envs=1, eval_episodes=1)
+    T._run_initial_policy(T.InitialPolicy(args))
+    (agent,) = seen
+    linear = [m for m in agent.actor_mean if isinstance(m, torch.nn.Linear)]
+    assert len(linear) == args.layers + 1 and agent.actor_logstd.detach().eq(-0.5).all()
+    envs = ppo_gae.make_envs(args, 1)
+    assert agent.state_dict().keys() == ppo_gae.make_agent(args, envs).state_dict().keys()  # what train() builds
+    envs.close()
