@@ -337,7 +337,8 @@ class Args(RewardEnvArgs):
 
     @property
     def run_name(self) -> str:
-        return run_name(self.env_id, f"dsrl-{self.variant}", self.model, self.form, self.seed)
+        return run_name(self.env_id, f"dsrl-{self.variant}", self.model, self.form, self.seed, self.model_kwargs,
+                        self.reward_kwargs)
 
     @property
     def run_path(self) -> Path:

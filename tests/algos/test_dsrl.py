@@ -195,3 +195,10 @@ def test_presets_carry_the_paper_defaults_and_parse_overrides():
     args = tyro.extras.overridable_config_cli(PRESETS, args=["dsrl-pointreach-noisy", "--seed", "3"])
     assert args.seed == 3 and args.model == "noisy-oracle" and args.model_kwargs == {"mae": 0.5}
 
+
+
+def test_runs_that_differ_only_in_reward_options_get_their_own_folders(tmp_path):
+    noisy = _args(tmp_path, model="noisy-oracle", model_kwargs={"mae": 0.5})
+    assert noisy.run_name != replace(noisy, model_kwargs={"mae": 1.0}).run_name
+    assert noisy.run_name != replace(noisy, reward_kwargs={"relative": False}).run_name
+    assert "mae=0.5" in noisy.run_name
