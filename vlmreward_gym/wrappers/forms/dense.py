@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from vlmreward_gym.types import Capability, subsample_indices
-from vlmreward_gym.wrappers.base import LearnedRewardWrapper
-from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           DetectionState, SuccessDetector, check_fill, detection_info,
-                                           fill_reward, shaping_reward, success_termination)
+from vlmreward_gym.wrappers.forms.base import (ClipAnswer, ClipRequest, DetectionState, EpisodeRecord, Payment,
+                                               RewardForm, SuccessDetector, check_fill, detection_info,
+                                               fill_reward, shaping_reward, success_termination)
 
 
 @dataclass
@@ -82,7 +81,7 @@ class DenseForm(RewardForm):
         return self._info(state, answer)
 
     def pay(self, state: _DenseState, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
-            env_reward: float) -> StepReward:
+            env_reward: float) -> Payment:
         if answer is None:
             reward = shaping_reward(self.gamma, state.potential) if self.relative else fill_reward(
                 self.fill, state.potential, env_reward)
@@ -91,14 +90,8 @@ class DenseForm(RewardForm):
             reward = shaping_reward(self.gamma, state.potential, progress) if self.relative else progress
             state.potential = progress
             self.detector.observe(state, answer.success)
-        return StepReward(reward, self.terminate_on_success and state.detected, self._info(state, answer))
+        return Payment(reward, self.terminate_on_success and state.detected, self._info(state, answer))
 
     def _info(self, state: _DenseState, answer: ClipAnswer | None) -> dict[str, Any]:
         return {"queried": answer is not None, "progress": state.potential, **detection_info(state),
                 "raw": answer.raw if answer else {}}
-
-
-class DenseReward(LearnedRewardWrapper):
-    """Single-env dense learned reward; keyword arguments as in :class:`DenseForm`."""
-
-    form_class = DenseForm

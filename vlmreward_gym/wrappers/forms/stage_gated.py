@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from vlmreward_gym.types import Capability, subsample_indices
-from vlmreward_gym.wrappers.base import LearnedRewardWrapper
-from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           DetectionState, SuccessDetector, check_fill, detection_info, fill_reward,
-                                           shaping_reward)
+from vlmreward_gym.wrappers.forms.base import (ClipAnswer, ClipRequest, DetectionState, EpisodeRecord, Payment,
+                                               RewardForm, SuccessDetector, check_fill, detection_info,
+                                               fill_reward, shaping_reward)
 
 
 @dataclass
@@ -92,7 +91,7 @@ class StageGatedForm(RewardForm):
         return min(1.0, (state.stage + state.progress) / len(self.stages))
 
     def pay(self, state: _StageState, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
-            env_reward: float) -> StepReward:
+            env_reward: float) -> Payment:
         held = self.reward_of(state)  # the value of the last query: the potential of relative mode
         if answer is None:
             reward = shaping_reward(self.gamma, held) if self.relative else fill_reward(self.fill, held, env_reward)
@@ -107,10 +106,4 @@ class StageGatedForm(RewardForm):
         state.detected = state.stage >= len(self.stages)
         info: dict[str, Any] = {"queried": answer is not None, "stage": state.stage, "progress": state.progress,
                                 **detection_info(state), "raw": answer.raw if answer else {}}
-        return StepReward(reward, self.terminate_on_success and state.detected, info)
-
-
-class StageGatedReward(LearnedRewardWrapper):
-    """Single-env stage-gated learned reward; keyword arguments as in :class:`StageGatedForm`."""
-
-    form_class = StageGatedForm
+        return Payment(reward, self.terminate_on_success and state.detected, info)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vlmreward_gym.types import Capability, subsample_indices
-from vlmreward_gym.wrappers.base import LearnedRewardWrapper
-from vlmreward_gym.wrappers.engine import ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward
+from vlmreward_gym.wrappers.forms.base import ClipAnswer, ClipRequest, EpisodeRecord, Payment, RewardForm
 
 SCALES = ("raw", "unit", "binary")
 
@@ -59,14 +58,8 @@ class EpisodicForm(RewardForm):
         return score
 
     def pay(self, state: None, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
-            env_reward: float) -> StepReward:
+            env_reward: float) -> Payment:
         if answer is None:
-            return StepReward(0.0, False, {"queried": False, "raw": {}})
+            return Payment(0.0, False, {"queried": False, "raw": {}})
         info: dict[str, Any] = {"queried": True, "score": answer.score, "raw": answer.raw}
-        return StepReward(self.scaled(answer.score), False, info)
-
-
-class EpisodicReward(LearnedRewardWrapper):
-    """Single-env episodic learned reward; keyword arguments as in :class:`EpisodicForm`."""
-
-    form_class = EpisodicForm
+        return Payment(self.scaled(answer.score), False, info)

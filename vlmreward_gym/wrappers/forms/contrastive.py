@@ -8,10 +8,9 @@ from typing import Any
 import numpy as np
 
 from vlmreward_gym.types import Capability
-from vlmreward_gym.wrappers.base import LearnedRewardWrapper
-from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           DetectionState, SuccessDetector, check_fill, detection_info,
-                                           fill_reward, success_termination)
+from vlmreward_gym.wrappers.forms.base import (ClipAnswer, ClipRequest, DetectionState, EpisodeRecord, Payment,
+                                               RewardForm, SuccessDetector, check_fill, detection_info,
+                                               fill_reward, success_termination)
 
 OUTPUTS = ("sign", "value")
 
@@ -70,7 +69,7 @@ class ContrastiveForm(RewardForm):
         return ClipRequest(points, self.instructions[env])
 
     def pay(self, state: _ContrastiveState, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
-            env_reward: float) -> StepReward:
+            env_reward: float) -> Payment:
         if answer is None:
             reward = fill_reward(self.fill, state.last, env_reward)
         else:
@@ -79,10 +78,4 @@ class ContrastiveForm(RewardForm):
             self.detector.observe(state, answer.success)
         info: dict[str, Any] = {"queried": answer is not None, "comparison": state.last,
                                 **detection_info(state), "raw": answer.raw if answer else {}}
-        return StepReward(reward, self.terminate_on_success and state.detected, info)
-
-
-class ContrastiveReward(LearnedRewardWrapper):
-    """Single-env contrastive learned reward; keyword arguments as in :class:`ContrastiveForm`."""
-
-    form_class = ContrastiveForm
+        return Payment(reward, self.terminate_on_success and state.detected, info)
