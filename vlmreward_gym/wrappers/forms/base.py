@@ -207,6 +207,21 @@ def success_termination(terminate_on_success: bool) -> str | None:
     return "ends episodes on a detected success (terminate_on_success=True)" if terminate_on_success else None
 
 
+def check_period(value: int | None, name: str = "every") -> int | None:
+    """A period in env steps (>= 1), or None: never within the episode (a form's ``every=None`` queries only
+    at its end). A period longer than any episode, as ``every=1_000_000_000``, does the same."""
+    if value is None:
+        return None
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def on_period(t: int, period: int | None) -> bool:
+    """Whether step ``t`` falls on the period (step 0 always does; with ``period=None`` only step 0)."""
+    return t == 0 if period is None else t % period == 0
+
+
 def check_fill(fill: str) -> str:
     if fill not in FILL_MODES:
         raise ValueError(f"fill must be one of {FILL_MODES}, got {fill!r}")

@@ -9,8 +9,8 @@ import numpy as np
 
 from vlmreward_gym.types import Capability
 from vlmreward_gym.wrappers.forms.base import (ClipAnswer, ClipRequest, DetectionState, EpisodeRecord, Payment,
-                                               RewardForm, SuccessDetector, check_fill, detection_info,
-                                               fill_reward, success_termination)
+                                               RewardForm, SuccessDetector, check_fill, check_period, detection_info,
+                                               fill_reward, on_period, success_termination)
 
 OUTPUTS = ("sign", "value")
 
@@ -28,7 +28,7 @@ class ContrastiveForm(RewardForm):
 
     Args:
         delta: how far back the reference frame is, in env steps (>= 1).
-        every: query period in env steps (>= 1).
+        every: query period in env steps (>= 1), or None to query only on the episode's last step.
         output: ``sign`` pays -1 / 0 / +1 (the model's value rounded), ``value`` pays the model's
             value in [-1, 1] (its expected judgement, for models that give probabilities).
         fill: reward between queries: ``zero`` (default) | ``hold`` | ``env``.
@@ -37,13 +37,13 @@ class ContrastiveForm(RewardForm):
 
     pays_absolute_per_step = False  # a comparison of two frames, not a level
 
-    def __init__(self, delta: int = 1, every: int = 1, output: str = "sign", fill: str = "zero",
+    def __init__(self, delta: int = 1, every: int | None = 1, output: str = "sign", fill: str = "zero",
                  terminate_on_success: bool = False, success_threshold: float = 0.5, success_patience: int = 1):
-        if delta < 1 or every < 1:
+        if delta < 1 or (every is not None and every < 1):
             raise ValueError(f"delta and every must be >= 1, got delta={delta}, every={every}")
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        self.delta, self.every, self.output, self.fill = int(delta), int(every), output, check_fill(fill)
+        self.delta, self.every, self.output, self.fill = int(delta), check_period(every), output, check_fill(fill)
         self.terminate_on_success = bool(terminate_on_success)
         self.detector = SuccessDetector(success_threshold, success_patience)
         self.want = Capability.COMPARE | (Capability.SUCCESS if terminate_on_success else Capability.NONE)
@@ -56,11 +56,11 @@ class ContrastiveForm(RewardForm):
         return _ContrastiveState()
 
     def needs_point(self, state: _ContrastiveState, t: int, done: bool) -> bool:
-        return done or t % self.every == 0 or (t + self.delta) % self.every == 0
+        return done or on_period(t, self.every) or on_period(t + self.delta, self.every)
 
     def request(self, env: int, state: _ContrastiveState, record: EpisodeRecord, done: bool) -> ClipRequest | None:
         t = record.t
-        if t < 1 or not (done or t % self.every == 0):
+        if t < 1 or not (done or on_period(t, self.every)):
             return None
         reference, current = record.latest_at_or_before(max(0, t - self.delta)), len(record) - 1
         points = [reference, current]

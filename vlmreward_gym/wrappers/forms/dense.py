@@ -1,4 +1,4 @@
-"""Dense reward: the model's progress on the clip so far, every ``every`` steps."""
+"""Dense reward: the model's progress on the clip so far, every ``every`` steps (or only at the episode's end)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from vlmreward_gym.types import Capability, subsample_indices
 from vlmreward_gym.wrappers.forms.base import (ClipAnswer, ClipRequest, DetectionState, EpisodeRecord, Payment,
-                                               RewardForm, SuccessDetector, check_fill, detection_info,
-                                               fill_reward, shaping_reward, success_termination)
+                                               RewardForm, SuccessDetector, check_fill, check_period, detection_info,
+                                               fill_reward, on_period, shaping_reward, success_termination)
 
 
 @dataclass
@@ -28,29 +28,26 @@ class DenseForm(RewardForm):
     success (see :class:`~vlmreward_gym.wrappers.engine.SuccessTrap`); prefer ``relative=True`` there.
 
     Args:
-        every: query period in env steps (>= 1).
+        every: query period in env steps (>= 1), or None to query only on the episode's last step
+            (and, as always, at reset).
         relative: pay the change in progress instead of progress.
         gamma: discount of the potential-based shaping (relative mode).
         fill: reward between queries in absolute mode: ``hold`` | ``zero`` | ``env``.
-        frame_stride: record a frame every this many steps for the clip (default ``every``);
-            first and last frames are always recorded.
+        frame_stride: record a frame every this many steps for the clip (default ``every``; None
+            records the first and last frames only); first and last frames are always recorded.
         terminate_on_success: end the episode (``terminated=True``) once success is detected.
         success_threshold, success_patience: success = probability >= threshold on this many
             consecutive queries.
     """
 
-    def __init__(self, every: int = 1, relative: bool = False, gamma: float = 0.99, fill: str = "hold",
+    def __init__(self, every: int | None = 1, relative: bool = False, gamma: float = 0.99, fill: str = "hold",
                  frame_stride: int | None = None, terminate_on_success: bool = False,
                  success_threshold: float = 0.5, success_patience: int = 1):
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        self.every, self.relative, self.gamma = int(every), bool(relative), float(gamma)
+        self.every, self.relative, self.gamma = check_period(every), bool(relative), float(gamma)
         self.fill = check_fill(fill)
         if self.relative and self.fill != "hold":
             raise ValueError("relative=True holds the potential between queries; fill must be 'hold'")
-        self.frame_stride = int(frame_stride or every)
-        if self.frame_stride < 1:
-            raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
+        self.frame_stride = check_period(frame_stride or every, "frame_stride")
         self.terminate_on_success = bool(terminate_on_success)
         self.detector = SuccessDetector(success_threshold, success_patience)
         self.want = Capability.PROGRESS | (Capability.SUCCESS if terminate_on_success else Capability.NONE)
@@ -67,10 +64,10 @@ class DenseForm(RewardForm):
         return _DenseState()
 
     def needs_point(self, state: _DenseState, t: int, done: bool) -> bool:
-        return done or t % self.every == 0 or t % self.frame_stride == 0
+        return done or on_period(t, self.every) or on_period(t, self.frame_stride)
 
     def request(self, env: int, state: _DenseState, record: EpisodeRecord, done: bool) -> ClipRequest | None:
-        if not (done or record.t % self.every == 0):
+        if not (done or on_period(record.t, self.every)):
             return None
         return ClipRequest(subsample_indices(len(record), self.model.info.num_frames), self.instructions[env])
 
