@@ -34,6 +34,25 @@ def wrap(env: gym.Env | VectorEnv, model: str | RewardModel = "oracle", form: st
             ``frame_key``, ``scoring``, ``scoring_options``, and the form's options, e.g. ``every=5``.
             Anything else is a ``TypeError`` that names the closest option (or, for a model's
             option passed here, says to put it in ``model_kwargs``).
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> import vlmreward_gym as vrg
+        >>> env = vrg.wrap(gym.make("vlmreward/PointReach-v0", render_mode="rgb_array"), model="oracle",
+        ...                form="dense", instruction="reach the green dot", every=5)
+        >>> obs, info = env.reset(seed=0)
+        >>> for _ in range(5):  # head for the dot; the model is asked every 5 steps
+        ...     obs, reward, terminated, truncated, info = env.step(np.clip(10 * (obs[2:] - obs[:2]), -1, 1))
+        >>> round(reward, 2), round(info["env_reward"], 2), info["reward_model"]["queried"]
+        (0.51, -0.57, True)
+
+        A vector env gets the vector wrapper, one model call per vector step for all sub-envs:
+
+        >>> envs = vrg.wrap(gym.make_vec("vlmreward/PointReach-v0", num_envs=2, render_mode="rgb_array"),
+        ...                 model="oracle", form="episodic", instruction="reach the green dot")
+        >>> type(envs)
+        <class 'vlmreward_gym.wrappers.vector.EpisodicReward'>
     """
     generic = LearnedRewardVectorWrapper if isinstance(env, VectorEnv) else LearnedRewardWrapper
     return generic.named(form)(env, model=model, instruction=instruction, **kwargs)

@@ -33,6 +33,17 @@ class ContrastiveForm(RewardForm):
             value in [-1, 1] (its expected judgement, for models that give probabilities).
         fill: reward between queries: ``zero`` (default) | ``hold`` | ``env``.
         terminate_on_success, success_threshold, success_patience: as in the dense form.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> from vlmreward_gym.wrappers import ContrastiveReward
+        >>> env = ContrastiveReward(gym.make("vlmreward/PointReach-v0", render_mode="rgb_array"), model="oracle",
+        ...                         instruction="reach the green dot", delta=1)
+        >>> obs, info = env.reset(seed=0)
+        >>> obs, reward, terminated, truncated, info = env.step(np.clip(10 * (obs[2:] - obs[:2]), -1, 1))
+        >>> reward  # closer to done than a step ago
+        1.0
     """
 
     pays_absolute_per_step = False  # a comparison of two frames, not a level

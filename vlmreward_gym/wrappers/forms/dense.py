@@ -38,6 +38,20 @@ class DenseForm(RewardForm):
         terminate_on_success: end the episode (``terminated=True``) once success is detected.
         success_threshold, success_patience: success = probability >= threshold on this many
             consecutive queries.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> from vlmreward_gym.wrappers import DenseReward
+        >>> env = DenseReward(gym.make("vlmreward/PointReach-v0", render_mode="rgb_array"), model="oracle",
+        ...                   instruction="reach the green dot", every=5, relative=True)
+        >>> obs, info = env.reset(seed=0)
+        >>> for _ in range(5):  # head for the dot; the model is asked at reset and every 5 steps
+        ...     obs, reward, terminated, truncated, info = env.step(np.clip(10 * (obs[2:] - obs[:2]), -1, 1))
+        >>> info["reward_model"]["queried"], round(info["reward_model"]["progress"], 2)
+        (True, 0.51)
+        >>> round(reward, 2)  # 0.99 * 0.51 - 0.0: the change of the potential
+        0.5
     """
 
     def __init__(self, every: int | None = 1, relative: bool = False, gamma: float = 0.99, fill: str = "hold",

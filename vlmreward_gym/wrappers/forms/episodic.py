@@ -24,6 +24,23 @@ class EpisodicForm(RewardForm):
             episode length is unknown in advance, so 1 (default) renders every step; a larger
             stride renders less, None only the first and last frames.
         binary_threshold: score at or above which ``binary`` pays 1.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> from vlmreward_gym.wrappers import EpisodicReward
+        >>> env = EpisodicReward(gym.make("vlmreward/PointReach-v0", render_mode="rgb_array"), model="oracle",
+        ...                      instruction="reach the green dot")
+        >>> obs, info = env.reset(seed=0)
+        >>> rewards, done = [], False
+        >>> while not done:  # head for the dot
+        ...     obs, reward, terminated, truncated, info = env.step(np.clip(10 * (obs[2:] - obs[:2]), -1, 1))
+        ...     rewards.append(reward)
+        ...     done = terminated or truncated
+        >>> rewards  # the top score of 1-5 pays 1.0 on the last step
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+        >>> info["reward_model"]["score"]
+        5.0
     """
 
     want = Capability.EPISODE_SCORE

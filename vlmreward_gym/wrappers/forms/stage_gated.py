@@ -41,6 +41,20 @@ class StageGatedForm(RewardForm):
         terminate_on_success: end the episode at final success (default True).
         relative: pay the change of the stage reward instead of the reward (``fill`` must be ``hold``).
         gamma: discount of the potential-based shaping (relative mode).
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> from vlmreward_gym.wrappers import StageGatedReward
+        >>> env = StageGatedReward(gym.make("vlmreward/PointReach-v0", render_mode="rgb_array"), model="oracle",
+        ...                        stages=["approach the green dot", "touch it"], every=2, relative=True)
+        >>> obs, info = env.reset(seed=0)
+        >>> for _ in range(2):  # head for the dot; the model is asked every 2 steps
+        ...     obs, reward, terminated, truncated, info = env.step(np.clip(10 * (obs[2:] - obs[:2]), -1, 1))
+        >>> info["reward_model"]["stage"], round(info["reward_model"]["progress"], 2)  # within the first stage
+        (0, 0.22)
+        >>> round(reward, 2)  # 0.99 * (0 + 0.22) / 2 stages - 0.0
+        0.11
     """
 
     want = Capability.PROGRESS | Capability.SUCCESS
