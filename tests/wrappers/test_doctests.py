@@ -1,7 +1,7 @@
 """The public API's docstring examples run as written, as Gymnasium checks its wrappers' examples.
 
 ``vrg.wrap``, the generic wrappers, every registered form (whose docstring the named wrappers
-``DenseReward``, ... carry) show a short example;
+``DenseReward``, ... carry), ``make_reward_model`` and ``list_reward_models`` show a short example;
 this runs them with the rest of ``python -m pytest -q``.
 """
 
@@ -14,7 +14,7 @@ import vlmreward_gym as vrg
 from vlmreward_gym.wrappers import FORMS, LearnedRewardWrapper
 from vlmreward_gym.wrappers.vector import LearnedRewardVectorWrapper
 
-MODULES = ["vlmreward_gym.api", "vlmreward_gym.wrappers.single",
+MODULES = ["vlmreward_gym.api", "vlmreward_gym.models.registry", "vlmreward_gym.wrappers.single",
            "vlmreward_gym.wrappers.vector", *sorted({form.__module__ for form in FORMS.values()})]
 
 
@@ -26,7 +26,8 @@ def test_docstring_examples_run(name, capsys):
     assert result.failed == 0, capsys.readouterr().out
 
 
-@pytest.mark.parametrize("obj", [vrg.wrap, LearnedRewardWrapper, LearnedRewardVectorWrapper, *FORMS.values()],
+@pytest.mark.parametrize("obj", [vrg.wrap, vrg.make_reward_model, vrg.list_reward_models, LearnedRewardWrapper,
+                                 LearnedRewardVectorWrapper, *FORMS.values()],
                          ids=lambda obj: obj.__name__)
 def test_the_public_api_shows_an_example(obj):
     assert ">>> " in obj.__doc__
