@@ -7,13 +7,11 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector import VectorEnv
 
-from vlmreward_gym import wrappers
 from vlmreward_gym.models.base import RewardModel
-from vlmreward_gym.wrappers import vector
+from vlmreward_gym.wrappers import FORMS, LearnedRewardWrapper
+from vlmreward_gym.wrappers.vector import LearnedRewardVectorWrapper
 
-FORMS = ("episodic", "dense", "contrastive", "stage_gated")
-_CLASS_NAMES = {"episodic": "EpisodicReward", "dense": "DenseReward", "contrastive": "ContrastiveReward",
-                "stage_gated": "StageGatedReward"}
+__all__ = ["wrap", "FORMS"]
 
 
 def wrap(env: gym.Env | VectorEnv, model: str | RewardModel = "oracle", form: str = "dense",
@@ -29,15 +27,32 @@ def wrap(env: gym.Env | VectorEnv, model: str | RewardModel = "oracle", form: st
             image observation (pass ``frame_key``), unless the model reads no frames.
         model: a registered backend name or a :class:`RewardModel`. A model built here from a name
             is closed with the wrapper; a model passed in is the caller's to close.
-        form: ``episodic`` | ``dense`` | ``contrastive`` | ``stage_gated`` (``-`` also accepted).
+        form: a registered form (:data:`FORMS`): ``episodic`` | ``dense`` | ``contrastive`` |
+            ``stage_gated`` (``-`` also accepted).
         instruction: the task in words (``stage_gated`` takes ``stages=[...]`` instead).
         **kwargs: the wrapper's ``model_kwargs`` (the model's options, e.g. ``{"mae": 0.5}``),
             ``frame_key``, ``scoring``, ``scoring_options``, and the form's options, e.g. ``every=5``.
             Anything else is a ``TypeError`` that names the closest option (or, for a model's
             option passed here, says to put it in ``model_kwargs``).
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> import vlmreward_gym as vrg
+        >>> env = vrg.wrap(gym.make("vlmreward/PointReach-v0", render_mode="rgb_array"), model="oracle",
+        ...                form="dense", instruction="reach the green dot", every=5)
+        >>> obs, info = env.reset(seed=0)
+        >>> for _ in range(5):  # head for the dot; the model is asked every 5 steps
+        ...     obs, reward, terminated, truncated, info = env.step(np.clip(10 * (obs[2:] - obs[:2]), -1, 1))
+        >>> round(reward, 2), round(info["env_reward"], 2), info["reward_model"]["queried"]
+        (0.51, -0.57, True)
+
+        A vector env gets the vector wrapper, one model call per vector step for all sub-envs:
+
+        >>> envs = vrg.wrap(gym.make_vec("vlmreward/PointReach-v0", num_envs=2, render_mode="rgb_array"),
+        ...                 model="oracle", form="episodic", instruction="reach the green dot")
+        >>> type(envs)
+        <class 'vlmreward_gym.wrappers.vector.EpisodicReward'>
     """
-    key = form.replace("-", "_")
-    if key not in _CLASS_NAMES:
-        raise ValueError(f"unknown reward form {form!r}; choose one of {list(FORMS)}")
-    module = vector if isinstance(env, VectorEnv) else wrappers
-    return getattr(module, _CLASS_NAMES[key])(env, model=model, instruction=instruction, **kwargs)
+    generic = LearnedRewardVectorWrapper if isinstance(env, VectorEnv) else LearnedRewardWrapper
+    return generic.named(form)(env, model=model, instruction=instruction, **kwargs)

@@ -47,6 +47,30 @@ def test_dense_relative_is_potential_based_and_telescopes():
     assert discounted == pytest.approx(gamma**7 * 0.7 - 0.0)
 
 
+@pytest.mark.parametrize("form, kwargs, shown", [
+    ("dense", {"fill": "zero"}, [[[0]], [[0, 6]]]), ("dense", {"relative": True}, [[[0]], [[0, 6]]]),
+    ("contrastive", {"delta": 2}, [[[0, 6]]]),
+    ("stage_gated", {"stages": ["a"], "relative": True, "success_value": 6}, [[[0, 6]]])])
+def test_every_none_queries_only_at_the_episode_end_as_a_period_longer_than_it_does(form, kwargs, shown):
+    """``every=None``: no query within the episode (dense still asks at reset, for its potential), only on
+    the last step, with the first and last frames; a huge ``every`` keeps meaning the same."""
+    kwargs = dict(kwargs)
+    model_kwargs = {"success_value": kwargs.pop("success_value", 1000)}
+    runs = {}
+    for every in (None, 1_000_000_000):
+        env, model = ScriptedEnv(length=6), FrameProbeModel(**model_kwargs)
+        steps = run_episode(vrg.wrap(env, model=model, form=form, instruction="task", every=every, **kwargs))
+        runs[every] = [shown_steps(q) for q in model.queries], rewards(steps), env.render_calls, steps[-1][1]
+        assert [info["reward_model"]["queried"] for *_, info in steps] == [False] * 5 + [True]
+    assert runs[None] == runs[1_000_000_000] and runs[None][0] == shown and runs[None][2] == 2
+
+
+@pytest.mark.parametrize("form, kwargs", [("dense", {}), ("contrastive", {}), ("stage_gated", {"stages": ["a"]})])
+def test_every_must_be_positive_or_none(form, kwargs):
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        vrg.wrap(ScriptedEnv(), model="oracle", form=form, instruction="t", every=0, **kwargs)
+
+
 def test_the_one_subsample_keeps_first_and_last_and_the_last_frame_alone():
     assert subsample_indices(20, 8)[[0, -1]].tolist() == [0, 19] and len(subsample_indices(20, 8)) == 8
     assert subsample_indices(3, 8).tolist() == [0, 1, 2] == subsample_indices(3, None).tolist()

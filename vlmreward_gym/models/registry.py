@@ -102,7 +102,13 @@ def _load_entry_points() -> None:
 
 
 def list_reward_models() -> list[str]:
-    """Sorted names of every registered backend (built-in and entry points)."""
+    """Sorted names of every registered backend (built-in and entry points).
+
+    Example:
+        >>> import vlmreward_gym as vrg
+        >>> [name for name in vrg.list_reward_models() if "oracle" in name]
+        ['noisy-oracle', 'oracle']
+    """
     _load_entry_points()
     return sorted(_registry)
 
@@ -162,6 +168,17 @@ def make_reward_model(name: str | RewardModel, **kwargs: Any) -> RewardModel:
 
     Raises:
         UnknownRewardModelError: no such name; the message lists the known names.
+
+    Example:
+        >>> import vlmreward_gym as vrg
+        >>> model = vrg.make_reward_model("noisy-oracle", mae=0.1, seed=0)
+        >>> model.info.name, model.info.needs_frames, vrg.make_reward_model(model) is model
+        ('noisy-oracle', False, True)
+        >>> vrg.make_reward_model("oracel")
+        Traceback (most recent call last):
+        ...
+        vlmreward_gym.models.registry.UnknownRewardModelError: unknown reward model 'oracel'.
+        Did you mean ['oracle']? Known: [...]
     """
     if isinstance(name, RewardModel):
         if kwargs:

@@ -54,25 +54,6 @@ class Relabel:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class Answers:
-    """The eventual answer to one submitted query; ``get()`` raises the model's error, if any."""
-
-    def __init__(self, future: Future | None = None):
-        self._future = future if future is not None else Future()
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    def get(self, timeout: float | None = None) -> RewardOutput:
-        return self._future.result(timeout)
-
-    def _set(self, output: RewardOutput | None = None, error: BaseException | None = None) -> None:
-        if error is not None:
-            self._future.set_exception(error)
-        else:
-            self._future.set_result(output)
-
-
 def concat_queries(queries: list[RewardQuery]) -> RewardQuery:
     """One query holding every clip of ``queries`` in order (they must want the same outputs)."""
     def join(name: str) -> tuple | None:
@@ -100,15 +81,19 @@ def split_output(output: RewardOutput, sizes: list[int]) -> list[RewardOutput]:
 
 
 class Scorer:
-    """Runs ``model(query)`` now; the base of the other modes. Errors propagate at once."""
+    """Runs ``model(query)`` now; the base of the other modes. Errors propagate at once.
+
+    :meth:`submit` returns the query's eventual output as a :class:`~concurrent.futures.Future`, whose
+    ``result()`` raises the model's error, if any.
+    """
 
     def __init__(self, model: Callable[[RewardQuery], RewardOutput]):
         self.model = model
 
-    def submit(self, query: RewardQuery) -> Answers:
-        answers = Answers()
-        answers._set(self.model(query))
-        return answers
+    def submit(self, query: RewardQuery) -> Future[RewardOutput]:
+        output: Future[RewardOutput] = Future()
+        output.set_result(self.model(query))
+        return output
 
     def flush(self) -> None:
         """Start every query still held back (deferred mode)."""
@@ -129,14 +114,14 @@ class AsyncScorer(Scorer):
         self.max_pending = max_pending
         self._in_flight: deque[Future] = deque()
 
-    def submit(self, query: RewardQuery) -> Answers:
+    def submit(self, query: RewardQuery) -> Future[RewardOutput]:
         while self._in_flight and self._in_flight[0].done():
             self._in_flight.popleft()
         if len(self._in_flight) >= self.max_pending:
             self._in_flight.popleft().exception()  # wait; the error, if any, surfaces on delivery
         future = self.pool.submit(self.model, query)
         self._in_flight.append(future)
-        return Answers(future)
+        return future
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -151,19 +136,19 @@ class DeferredScorer(Scorer):
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.max_batch = max_batch
-        self._waiting: list[tuple[RewardQuery, Answers]] = []
+        self._waiting: list[tuple[RewardQuery, Future[RewardOutput]]] = []
         self._clips = 0
         self._lock = threading.Lock()
 
-    def submit(self, query: RewardQuery) -> Answers:
-        answers = Answers()
+    def submit(self, query: RewardQuery) -> Future[RewardOutput]:
+        output: Future[RewardOutput] = Future()
         with self._lock:
-            self._waiting.append((query, answers))
+            self._waiting.append((query, output))
             self._clips += query.batch_size
             full = self._clips >= self.max_batch
         if full:
             self.flush()
-        return answers
+        return output
 
     def flush(self) -> None:
         with self._lock:
@@ -177,11 +162,11 @@ class DeferredScorer(Scorer):
                 outputs = split_output(self.model(concat_queries([q for q, _ in group])),
                                        [q.batch_size for q, _ in group])
             except Exception as error:  # delivered to each waiting step, which raises it in order
-                for _, answers in group:
-                    answers._set(error=error)
+                for _, future in group:
+                    future.set_exception(error)
             else:
-                for (_, answers), output in zip(group, outputs):
-                    answers._set(output)
+                for (_, future), output in zip(group, outputs):
+                    future.set_result(output)
 
 
 def make_scorer(mode: str, model: Callable[[RewardQuery], RewardOutput], workers: int = 1, max_pending: int = 8,

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from vlmreward_gym.types import Capability, subsample_indices
-from vlmreward_gym.wrappers.base import LearnedRewardWrapper
-from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           DetectionState, SuccessDetector, check_fill, detection_info, fill_reward,
-                                           shaping_reward)
+from vlmreward_gym.wrappers.forms.base import (ClipAnswer, ClipRequest, DetectionState, EpisodeRecord, Payment,
+                                               RewardForm, SuccessDetector, check_fill, check_period, detection_info,
+                                               fill_reward, on_period, shaping_reward)
 
 
 @dataclass
@@ -36,18 +35,33 @@ class StageGatedForm(RewardForm):
     Args:
         stages: the sub-task instructions in order (at least one).
         threshold, patience: the success detector (defaults 0.65 and 2).
-        every: query period in env steps; frame_stride: frame recording period (default ``every``).
+        every: query period in env steps, or None to query only on the episode's last step;
+            frame_stride: frame recording period (default ``every``).
         fill: reward between queries: ``hold`` (default) | ``zero`` | ``env``.
         terminate_on_success: end the episode at final success (default True).
         relative: pay the change of the stage reward instead of the reward (``fill`` must be ``hold``).
         gamma: discount of the potential-based shaping (relative mode).
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> from vlmreward_gym.wrappers import StageGatedReward
+        >>> env = StageGatedReward(gym.make("vlmreward/PointReach-v0", render_mode="rgb_array"), model="oracle",
+        ...                        stages=["approach the green dot", "touch it"], every=2, relative=True)
+        >>> obs, info = env.reset(seed=0)
+        >>> for _ in range(2):  # head for the dot; the model is asked every 2 steps
+        ...     obs, reward, terminated, truncated, info = env.step(np.clip(10 * (obs[2:] - obs[:2]), -1, 1))
+        >>> info["reward_model"]["stage"], round(info["reward_model"]["progress"], 2)  # within the first stage
+        (0, 0.22)
+        >>> round(reward, 2)  # 0.99 * (0 + 0.22) / 2 stages - 0.0
+        0.11
     """
 
     want = Capability.PROGRESS | Capability.SUCCESS
 
-    def __init__(self, stages: Sequence[str] | None = None, threshold: float = 0.65, patience: int = 2, every: int = 1,
-                 frame_stride: int | None = None, fill: str = "hold", terminate_on_success: bool = True,
-                 relative: bool = False, gamma: float = 0.99):
+    def __init__(self, stages: Sequence[str] | None = None, threshold: float = 0.65, patience: int = 2,
+                 every: int | None = 1, frame_stride: int | None = None, fill: str = "hold",
+                 terminate_on_success: bool = True, relative: bool = False, gamma: float = 0.99):
         if stages is None:
             raise ValueError("the stage_gated reward form needs its sub-task instructions in order: pass "
                              "stages=[...], e.g. stages=['reach the red cube', 'grasp it', 'lift it'] (the "
@@ -55,13 +69,11 @@ class StageGatedForm(RewardForm):
         stages = [stages] if isinstance(stages, str) else list(stages)
         if not stages or any(not isinstance(s, str) or not s.strip() for s in stages):
             raise ValueError(f"stages must be a non-empty list of non-empty instructions, got {stages!r}")
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        self.stages, self.every, self.fill = stages, int(every), check_fill(fill)
+        self.stages, self.every, self.fill = stages, check_period(every), check_fill(fill)
         self.relative, self.gamma = bool(relative), float(gamma)
         if self.relative and self.fill != "hold":
             raise ValueError("relative=True holds the potential between queries; fill must be 'hold'")
-        self.frame_stride = int(frame_stride or every)
+        self.frame_stride = check_period(frame_stride or every, "frame_stride")
         self.detector = SuccessDetector(threshold, patience)
         self.terminate_on_success = bool(terminate_on_success)
 
@@ -78,10 +90,10 @@ class StageGatedForm(RewardForm):
         return _StageState()
 
     def needs_point(self, state: _StageState, t: int, done: bool) -> bool:
-        return done or t % self.every == 0 or t % self.frame_stride == 0
+        return done or on_period(t, self.every) or on_period(t, self.frame_stride)
 
     def request(self, env: int, state: _StageState, record: EpisodeRecord, done: bool) -> ClipRequest | None:
-        if record.t < 1 or state.stage >= len(self.stages) or not (done or record.t % self.every == 0):
+        if record.t < 1 or state.stage >= len(self.stages) or not (done or on_period(record.t, self.every)):
             return None
         first = record.latest_at_or_before(state.stage_start)
         points = list(range(first, len(record)))
@@ -92,7 +104,7 @@ class StageGatedForm(RewardForm):
         return min(1.0, (state.stage + state.progress) / len(self.stages))
 
     def pay(self, state: _StageState, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
-            env_reward: float) -> StepReward:
+            env_reward: float) -> Payment:
         held = self.reward_of(state)  # the value of the last query: the potential of relative mode
         if answer is None:
             reward = shaping_reward(self.gamma, held) if self.relative else fill_reward(self.fill, held, env_reward)
@@ -107,10 +119,4 @@ class StageGatedForm(RewardForm):
         state.detected = state.stage >= len(self.stages)
         info: dict[str, Any] = {"queried": answer is not None, "stage": state.stage, "progress": state.progress,
                                 **detection_info(state), "raw": answer.raw if answer else {}}
-        return StepReward(reward, self.terminate_on_success and state.detected, info)
-
-
-class StageGatedReward(LearnedRewardWrapper):
-    """Single-env stage-gated learned reward; keyword arguments as in :class:`StageGatedForm`."""
-
-    form_class = StageGatedForm
+        return Payment(reward, self.terminate_on_success and state.detected, info)

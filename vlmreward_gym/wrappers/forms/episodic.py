@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from vlmreward_gym.types import Capability, subsample_indices
-from vlmreward_gym.wrappers.base import LearnedRewardWrapper
-from vlmreward_gym.wrappers.engine import ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward
+from vlmreward_gym.wrappers.forms.base import (ClipAnswer, ClipRequest, EpisodeRecord, Payment, RewardForm,
+                                               check_period, on_period)
 
 SCALES = ("raw", "unit", "binary")
 
@@ -22,20 +22,36 @@ class EpisodicForm(RewardForm):
             ``binary`` 1.0 when the score reaches ``binary_threshold`` (default: the top score), else 0.
         frame_stride: record a frame every this many steps (first and last always recorded). The
             episode length is unknown in advance, so 1 (default) renders every step; a larger
-            stride renders less.
+            stride renders less, None only the first and last frames.
         binary_threshold: score at or above which ``binary`` pays 1.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> from vlmreward_gym.wrappers import EpisodicReward
+        >>> env = EpisodicReward(gym.make("vlmreward/PointReach-v0", render_mode="rgb_array"), model="oracle",
+        ...                      instruction="reach the green dot")
+        >>> obs, info = env.reset(seed=0)
+        >>> rewards, done = [], False
+        >>> while not done:  # head for the dot
+        ...     obs, reward, terminated, truncated, info = env.step(np.clip(10 * (obs[2:] - obs[:2]), -1, 1))
+        ...     rewards.append(reward)
+        ...     done = terminated or truncated
+        >>> rewards  # the top score of 1-5 pays 1.0 on the last step
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+        >>> info["reward_model"]["score"]
+        5.0
     """
 
     want = Capability.EPISODE_SCORE
     terminate_on_success = False
     pays_absolute_per_step = False  # one score, on the last step
 
-    def __init__(self, scale: str = "unit", frame_stride: int = 1, binary_threshold: float | None = None):
+    def __init__(self, scale: str = "unit", frame_stride: int | None = 1, binary_threshold: float | None = None):
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-        if frame_stride < 1:
-            raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
-        self.scale, self.frame_stride, self.binary_threshold = scale, int(frame_stride), binary_threshold
+        self.scale, self.frame_stride = scale, check_period(frame_stride, "frame_stride")
+        self.binary_threshold = binary_threshold
 
     sync_only = None  # nothing depends on an answer before the episode's end
 
@@ -43,7 +59,7 @@ class EpisodicForm(RewardForm):
         return None
 
     def needs_point(self, state: None, t: int, done: bool) -> bool:
-        return done or t % self.frame_stride == 0
+        return done or on_period(t, self.frame_stride)
 
     def request(self, env: int, state: None, record: EpisodeRecord, done: bool) -> ClipRequest | None:
         if not done:
@@ -59,14 +75,8 @@ class EpisodicForm(RewardForm):
         return score
 
     def pay(self, state: None, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
-            env_reward: float) -> StepReward:
+            env_reward: float) -> Payment:
         if answer is None:
-            return StepReward(0.0, False, {"queried": False, "raw": {}})
+            return Payment(0.0, False, {"queried": False, "raw": {}})
         info: dict[str, Any] = {"queried": True, "score": answer.score, "raw": answer.raw}
-        return StepReward(self.scaled(answer.score), False, info)
-
-
-class EpisodicReward(LearnedRewardWrapper):
-    """Single-env episodic learned reward; keyword arguments as in :class:`EpisodicForm`."""
-
-    form_class = EpisodicForm
+        return Payment(self.scaled(answer.score), False, info)

@@ -8,10 +8,9 @@ from typing import Any
 import numpy as np
 
 from vlmreward_gym.types import Capability
-from vlmreward_gym.wrappers.base import LearnedRewardWrapper
-from vlmreward_gym.wrappers.engine import (ClipAnswer, ClipRequest, EpisodeRecord, RewardForm, StepReward,
-                                           DetectionState, SuccessDetector, check_fill, detection_info,
-                                           fill_reward, success_termination)
+from vlmreward_gym.wrappers.forms.base import (ClipAnswer, ClipRequest, DetectionState, EpisodeRecord, Payment,
+                                               RewardForm, SuccessDetector, check_fill, check_period, detection_info,
+                                               fill_reward, on_period, success_termination)
 
 OUTPUTS = ("sign", "value")
 
@@ -29,22 +28,33 @@ class ContrastiveForm(RewardForm):
 
     Args:
         delta: how far back the reference frame is, in env steps (>= 1).
-        every: query period in env steps (>= 1).
+        every: query period in env steps (>= 1), or None to query only on the episode's last step.
         output: ``sign`` pays -1 / 0 / +1 (the model's value rounded), ``value`` pays the model's
             value in [-1, 1] (its expected judgement, for models that give probabilities).
         fill: reward between queries: ``zero`` (default) | ``hold`` | ``env``.
         terminate_on_success, success_threshold, success_patience: as in the dense form.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> from vlmreward_gym.wrappers import ContrastiveReward
+        >>> env = ContrastiveReward(gym.make("vlmreward/PointReach-v0", render_mode="rgb_array"), model="oracle",
+        ...                         instruction="reach the green dot", delta=1)
+        >>> obs, info = env.reset(seed=0)
+        >>> obs, reward, terminated, truncated, info = env.step(np.clip(10 * (obs[2:] - obs[:2]), -1, 1))
+        >>> reward  # closer to done than a step ago
+        1.0
     """
 
     pays_absolute_per_step = False  # a comparison of two frames, not a level
 
-    def __init__(self, delta: int = 1, every: int = 1, output: str = "sign", fill: str = "zero",
+    def __init__(self, delta: int = 1, every: int | None = 1, output: str = "sign", fill: str = "zero",
                  terminate_on_success: bool = False, success_threshold: float = 0.5, success_patience: int = 1):
-        if delta < 1 or every < 1:
+        if delta < 1 or (every is not None and every < 1):
             raise ValueError(f"delta and every must be >= 1, got delta={delta}, every={every}")
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        self.delta, self.every, self.output, self.fill = int(delta), int(every), output, check_fill(fill)
+        self.delta, self.every, self.output, self.fill = int(delta), check_period(every), output, check_fill(fill)
         self.terminate_on_success = bool(terminate_on_success)
         self.detector = SuccessDetector(success_threshold, success_patience)
         self.want = Capability.COMPARE | (Capability.SUCCESS if terminate_on_success else Capability.NONE)
@@ -57,11 +67,11 @@ class ContrastiveForm(RewardForm):
         return _ContrastiveState()
 
     def needs_point(self, state: _ContrastiveState, t: int, done: bool) -> bool:
-        return done or t % self.every == 0 or (t + self.delta) % self.every == 0
+        return done or on_period(t, self.every) or on_period(t + self.delta, self.every)
 
     def request(self, env: int, state: _ContrastiveState, record: EpisodeRecord, done: bool) -> ClipRequest | None:
         t = record.t
-        if t < 1 or not (done or t % self.every == 0):
+        if t < 1 or not (done or on_period(t, self.every)):
             return None
         reference, current = record.latest_at_or_before(max(0, t - self.delta)), len(record) - 1
         points = [reference, current]
@@ -70,7 +80,7 @@ class ContrastiveForm(RewardForm):
         return ClipRequest(points, self.instructions[env])
 
     def pay(self, state: _ContrastiveState, record: EpisodeRecord, done: bool, answer: ClipAnswer | None,
-            env_reward: float) -> StepReward:
+            env_reward: float) -> Payment:
         if answer is None:
             reward = fill_reward(self.fill, state.last, env_reward)
         else:
@@ -79,10 +89,4 @@ class ContrastiveForm(RewardForm):
             self.detector.observe(state, answer.success)
         info: dict[str, Any] = {"queried": answer is not None, "comparison": state.last,
                                 **detection_info(state), "raw": answer.raw if answer else {}}
-        return StepReward(reward, self.terminate_on_success and state.detected, info)
-
-
-class ContrastiveReward(LearnedRewardWrapper):
-    """Single-env contrastive learned reward; keyword arguments as in :class:`ContrastiveForm`."""
-
-    form_class = ContrastiveForm
+        return Payment(reward, self.terminate_on_success and state.detected, info)

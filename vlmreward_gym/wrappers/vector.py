@@ -1,17 +1,17 @@
-"""The vector-env learned-reward wrapper: one batched model call per vector step."""
+"""The vector-env learned-reward wrapper, generic over the form, and its named wrappers (``DenseReward``, ...):
+one batched model call per vector step."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, Sequence
 
+import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from vlmreward_gym.models.base import RewardModel
-from vlmreward_gym.wrappers.base import (Deliveries, LateRewardsMixin, ScoringOptions,
-                                         build_model_and_form, check_frame_source, check_instruction,
-                                         per_env_instructions, step_info)
-from vlmreward_gym.wrappers.engine import RewardEngine, RewardForm
+from vlmreward_gym.wrappers.common import (LearnedRewardBase, ScoringOptions, check_frame_source, check_instruction,
+                                           per_env_instructions, step_info)
 from vlmreward_gym.wrappers.frames import VectorFrames, frame_from_obs
 
 
@@ -33,8 +33,8 @@ def sub_obs(obs: Any, i: int) -> Any:
     return {k: sub_obs(v, i) for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
 
 
-class LearnedRewardVectorWrapper(LateRewardsMixin, VectorWrapper):
-    """Batched twin of :class:`~vlmreward_gym.wrappers.base.LearnedRewardWrapper` for vector envs.
+class LearnedRewardVectorWrapper(LearnedRewardBase, VectorWrapper, gym.utils.RecordConstructorArgs):
+    """Vector learned reward: the batched twin of :class:`~vlmreward_gym.wrappers.LearnedRewardWrapper`.
 
     Same arguments and rewards as ``num_envs`` single wrappers on the same seeds, but all
     sub-envs that need scoring in a vector step share one model call. ``instruction`` may be one
@@ -50,17 +50,28 @@ class LearnedRewardVectorWrapper(LateRewardsMixin, VectorWrapper):
     answers per sub-env, with the mask ``info["_reward_model"]``. ``scoring="async"`` /
     ``"deferred"`` return NaN for sub-envs whose answer is pending, delivered later by
     :meth:`pop_relabels` / :meth:`flush` (see :mod:`vlmreward_gym.wrappers.scoring`).
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> from vlmreward_gym.wrappers.vector import LearnedRewardVectorWrapper
+        >>> envs = gym.make_vec("vlmreward/PointReach-v0", num_envs=2, render_mode="rgb_array")
+        >>> envs = LearnedRewardVectorWrapper(envs, model="oracle", instruction=["reach the green dot"] * 2,
+        ...                                   form="stage_gated", stages=["approach the dot", "touch it"])
+        >>> obs, info = envs.reset(seed=0)
+        >>> obs, rewards, terminated, truncated, info = envs.step(np.zeros((2, 2), np.float32))
+        >>> rewards.shape, info["reward_model"]["stage"]
+        ((2,), array([0, 0]))
     """
 
-    form_class: ClassVar[type[RewardForm]]
-
     def __init__(self, env: VectorEnv, model: str | RewardModel = "oracle",
-                 instruction: str | Sequence[str] | None = None, *, model_kwargs: dict[str, Any] | None = None,
-                 frame_key: str | None = None, scoring: str = "sync", scoring_options: ScoringOptions | None = None,
-                 **form_kwargs: Any):
-        super().__init__(env)
-        self.model, self.owns_model, self.form = build_model_and_form(self.form_class, model, model_kwargs,
-                                                                      form_kwargs)
+                 instruction: str | Sequence[str] | None = None, *, form: str | None = None,
+                 model_kwargs: dict[str, Any] | None = None, frame_key: str | None = None, scoring: str = "sync",
+                 scoring_options: ScoringOptions | None = None, **form_kwargs: Any):
+        self._record_args(form, model=model, instruction=instruction, model_kwargs=model_kwargs, frame_key=frame_key,
+                          scoring=scoring, scoring_options=scoring_options, **form_kwargs)
+        VectorWrapper.__init__(self, env)
+        self._set_up(form, model, model_kwargs, form_kwargs)
         n = self.num_envs
         if instruction is None or isinstance(instruction, str):
             instructions = per_env_instructions(check_instruction(instruction, self.form), n)
@@ -73,8 +84,7 @@ class LearnedRewardVectorWrapper(LateRewardsMixin, VectorWrapper):
             if self.model.info.needs_frames and frame_key is None:
                 raise ValueError("with SAME_STEP autoreset, render() shows the reset state, not the terminal one: "
                                  "pass frame_key=<observation key> or use the NEXT_STEP autoreset mode")
-        self.engine = RewardEngine(self.model, self.form, instructions, scoring, **(scoring_options or {}))
-        self.deliveries = Deliveries(self.engine)
+        self._start_engine(instructions, scoring, scoring_options)
         self._starting = np.zeros(n, bool)  # NEXT_STEP: sub-envs whose next step is a reset
         self._forced = np.zeros(n, bool)  # NEXT_STEP: sub-envs ended by detected success, to reset next step
 
@@ -91,15 +101,15 @@ class LearnedRewardVectorWrapper(LateRewardsMixin, VectorWrapper):
         frame = self._frames(obs)
         for i in envs:
             self.engine.observe_reset(i, sub_info(info, i), lambda i=i: frame(i))
-        started = self.deliveries.settle()
+        started = self._settle()
         self._starting[envs] = False
         self._forced[envs] = False
         return obs, self._with_infos(info, {i: self._info_of(started, i, True) for i in envs})
 
-    def _info_of(self, delivered: dict, i: int, is_reset: bool, episode_step: tuple[int, int] | None = None):
+    def _info_of(self, settled: dict, i: int, is_reset: bool, episode_step: tuple[int, int] | None = None):
         record = self.engine.records[i]
         episode, step = episode_step or (record.episode, 0 if is_reset else record.t)
-        return step_info(delivered.get((i, is_reset)), episode, step)
+        return step_info(settled.get((i, is_reset)), episode, step)
 
     def _with_infos(self, info: dict[str, Any], per_env: dict[int, dict[str, Any]]) -> dict[str, Any]:
         rm_info: dict[str, Any] = {}
@@ -129,7 +139,7 @@ class LearnedRewardVectorWrapper(LateRewardsMixin, VectorWrapper):
             ended = {"final_obs": sub_obs(obs, i), "final_info": sub_info(info, i)}
             info = self._add_info(self._add_info(info, ended, i), sub_info(reset_info, i), i)
             self.engine.observe_reset(i, sub_info(reset_info, i), lambda i=i: frame(i))
-        self.deliveries.settle()
+        self._settle()
         return _splice(obs, reset_obs, envs), info
 
     def step(self, actions: Any):
@@ -157,18 +167,18 @@ class LearnedRewardVectorWrapper(LateRewardsMixin, VectorWrapper):
             stepped[i] = (self.engine.records[i].episode, self.engine.records[i].t)
             if same_step and done:
                 self.engine.observe_reset(i, sub_info(info, i), lambda i=i: frame(i))
-        delivered = self.deliveries.settle()
+        settled = self._settle()
         rewards = np.zeros(self.num_envs, np.float64)
         detected = np.zeros(self.num_envs, bool)
         per_env = {}
         for i in range(self.num_envs):
             if i in stepped:
-                paid = delivered.get((i, False))
+                paid = settled.get((i, False))
                 rewards[i] = np.nan if paid is None else paid.paid.reward
                 detected[i] = paid is not None and paid.paid.detected_success
-                per_env[i] = self._info_of(delivered, i, False, stepped[i])
+                per_env[i] = self._info_of(settled, i, False, stepped[i])
             else:
-                per_env[i] = self._info_of(delivered, i, True)
+                per_env[i] = self._info_of(settled, i, True)
         ended_by_success = detected & ~(terminated | truncated)  # the others the inner env resets anyway
         terminated |= detected  # also at a time-out, as the single wrapper: success is not bootstrapped
         if ended_by_success.any() and same_step:
@@ -187,3 +197,11 @@ def _splice(obs: Any, new: Any, envs: np.ndarray) -> Any:
     out = np.array(obs, copy=True)
     out[envs] = np.asarray(new)[envs]
     return out
+
+
+EpisodicReward = LearnedRewardVectorWrapper.named("episodic")
+DenseReward = LearnedRewardVectorWrapper.named("dense")
+ContrastiveReward = LearnedRewardVectorWrapper.named("contrastive")
+StageGatedReward = LearnedRewardVectorWrapper.named("stage_gated")
+
+__getattr__ = LearnedRewardVectorWrapper.module_getattr(__name__)  # the named wrapper of any registered form
