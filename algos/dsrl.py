@@ -66,7 +66,7 @@ from algos.common.logger import RunLogger
 from algos.common.metrics import RolloutStats, fields_from_infos, run_name
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.wrappers.scoring import Relabel
-from vlmreward_gym.wrappers.vector.base import sub_info, sub_obs
+from vlmreward_gym.wrappers.vector import sub_info, sub_obs
 
 VARIANTS = ("na", "sac")
 

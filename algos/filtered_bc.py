@@ -132,7 +132,7 @@ def judge_reward_kwargs(args: Args) -> dict[str, Any]:
     if args.form == "episodic":
         return {**args.reward_kwargs, "scale": "unit"}
     if args.form == "dense":  # one query, at the episode's end; detection at the last step ends nothing early
-        return {**args.reward_kwargs, "every": 1_000_000_000, "fill": "zero", "terminate_on_success": True,
+        return {**args.reward_kwargs, "every": None, "fill": "zero", "terminate_on_success": True,
                 "success_threshold": args.threshold}
     raise ValueError(f"filtered BC judges with form {JUDGED_FORMS}, got {args.form!r}")
 

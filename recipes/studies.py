@@ -393,7 +393,7 @@ _LIFT_FULL = dsrl_recipe.PRESETS["dsrl-lift"][1]
 _REWARD_TYPES = (
     RewardSpec("ground-truth binary success", "oracle", {}, "episodic", {"scale": "binary"}),
     RewardSpec("binary success", "noisy-oracle", NOISY, "episodic", {"scale": "binary", "binary_threshold": 4.5}),
-    RewardSpec("continuous progress", "noisy-oracle", NOISY, "dense", {"every": 1_000_000_000, "fill": "zero"},
+    RewardSpec("continuous progress", "noisy-oracle", NOISY, "dense", {"every": None, "fill": "zero"},
                bootstrap_timeouts=False),
     RewardSpec("discrete progress (1-5)", "noisy-oracle", NOISY, "episodic", {"scale": "unit"}),
 )

@@ -14,7 +14,7 @@ from algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
 from algos.dsrl import Args, ReplayBuffer, train
 from algos.ppo_gae import relabel_rollout
 from vlmreward_gym.models.control import OracleRewardModel
-from vlmreward_gym.wrappers.vector.base import LearnedRewardVectorWrapper
+from vlmreward_gym.wrappers.vector import LearnedRewardVectorWrapper
 from vlmreward_gym.wrappers.scoring import Relabel
 
 INSTRUCTION = "move the red dot onto the green dot"

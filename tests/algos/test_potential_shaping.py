@@ -9,7 +9,7 @@ from algos import dsrl, ppo_gae
 from algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
 from algos.common.envs import shaped_reward_kwargs
 from recipes.dsrl import POINTREACH
-from vlmreward_gym.wrappers.vector.base import sub_info
+from vlmreward_gym.wrappers.vector import sub_info
 
 ENV = "vlmreward/PointReach-v0"
 STAGES = ("move the red dot toward the green dot", "move the red dot onto the green dot")
