@@ -4,10 +4,10 @@
     vlmreward train dsrl-pointreach-noisy      # the same with the noisy-oracle at MAE 0.5
     vlmreward train dsrl-lift --policy DIR     # the paper's Robomimic Lift settings (needs a GPU-sized budget)
     vlmreward train dsrl-lift-cpu --policy DIR # Lift sized for a 2-core CPU
-    python -m recipes.dsrl lift-study [--out runs/dsrl_lift_study] [--total-timesteps N]
+    python -m vlmreward_rl.recipes.dsrl lift-study [--out runs/dsrl_lift_study] [--total-timesteps N]
                                                # demos -> weak BC -> DSRL-NA oracle and noisy-oracle -> table
 
-A preset is an :class:`algos.dsrl.Args`. For the PointReach presets, a missing ``--policy`` folder
+A preset is an :class:`vlmreward_rl.algos.dsrl.Args`. For the PointReach presets, a missing ``--policy`` folder
 is created first: a few noisy goal-seeking demos (:func:`pointreach_demos`) and a short BC run,
 which leave the base policy well below 100 % success. ``summary.json`` in the run dir holds the
 success before (base policy, N(0, I) noise) and after (the noise actor, its noise sampled; ``success_after_mean``
@@ -28,9 +28,9 @@ from typing import Any, Callable
 import numpy as np
 import tyro
 
-from algos import dsrl
-from algos.common.logger import write_json
-from algos.dsrl import Args
+from vlmreward_rl.algos import dsrl
+from vlmreward_rl.algos.common.logger import write_json
+from vlmreward_rl.algos.dsrl import Args
 
 POINTREACH = "move the red dot onto the green dot"
 LIFT = "lift the red cube"
@@ -67,7 +67,7 @@ _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_
 #   temperature's) learning rate 1.25e-5: measured at 1e-4 when the actor stepped once per chunk, a third of the
 #   critics' rate; the actor (as in the authors' code) now steps in each of the 8 gradient steps of a chunk, and
 #   1e-4 / 8 keeps its Adam movement per chunk about what was measured. With the paper's rates and an untrained
-#   critic, the actor left the base policy's mode (w ~ 0, where it starts, algos.dsrl.Actor) within the first 1k
+#   critic, the actor left the base policy's mode (w ~ 0, where it starts, vlmreward_rl.algos.dsrl.Actor) within the first 1k
 #   steps and training success fell to 0-10 % (a 50k run: 20 % at 25k).
 # * 50k env steps (the issue's budget), 50-episode evaluations at 25k and 50k: the base policy before (noise
 #   N(0, I)), after the actor with its noise sampled (the DSRL authors' protocol) and with its mean.
@@ -99,7 +99,7 @@ def pointreach_demos(out_dir: str | Path, episodes: int = 5, noise: float = 1.0,
     import gymnasium as gym
 
     import vlmreward_gym  # noqa: F401  (registers PointReach)
-    from envs.dataset import Trajectory, write_trajectories
+    from vlmreward_gym.data import Trajectory, write_trajectories
 
     env = gym.make("vlmreward/PointReach-v0")
     speed = env.unwrapped.max_speed
@@ -150,7 +150,7 @@ def build_atomically(target: Path, build: Callable[[Path], Any], marker: str) ->
 def ensure_pointreach_policy(path: str | Path, bc_steps: int = 1_000) -> Path:
     """Create the weak PointReach base policy at ``path`` unless it exists: 5 noisy demos (kept next to
     it, ``<path>_demos``), short BC; both built with :func:`build_atomically`."""
-    from algos import diffusion_policy
+    from vlmreward_rl.algos import diffusion_policy
 
     path = Path(path)
     if not (path / diffusion_policy.WEIGHTS_FILE).exists():
@@ -163,7 +163,7 @@ def ensure_pointreach_policy(path: str | Path, bc_steps: int = 1_000) -> Path:
 
 def ensure_policy(env_id: str, path: str | Path) -> Path:
     """The base policy DSRL steers: created for PointReach when missing, else it must exist."""
-    from algos import diffusion_policy
+    from vlmreward_rl.algos import diffusion_policy
 
     if env_id == "vlmreward/PointReach-v0":
         return ensure_pointreach_policy(path)
@@ -218,18 +218,20 @@ def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000, n
     """The weak Lift base policy under ``out``: ``demos`` scripted expert demos (state only), plus
     ``non_expert`` noisy ones when asked, and a short BC run on all of them; each step is skipped when its
     output exists."""
-    from algos import diffusion_policy
-    from envs import robomimic_demos
+    from vlmreward_rl.algos import diffusion_policy
+    from vlmreward_rl.envs import robomimic_demos
 
     out = Path(out)
     demo_dir, policy_dir = out / "demos", out / "bc"
     kinds = ["expert", "noisy"] if non_expert else ["expert"]
-    if not (demo_dir / "metadata.json").exists():
-        robomimic_demos.main(["--env", "Lift", "-n", str(demos), "--non-expert", str(non_expert),
-                              "--kinds", "noisy", "--no-frames", "--out", str(demo_dir)])
-    if not (policy_dir / diffusion_policy.WEIGHTS_FILE).exists():
-        diffusion_policy.main(["--demos", str(demo_dir), "--out", str(policy_dir), "--kinds", *kinds,
-                               "--max-trajectories", str(demos + non_expert), "--steps", str(bc_steps)])
+    if not demo_dir.exists():  # built aside and renamed into place: two studies may start together
+        build_atomically(demo_dir, lambda folder: robomimic_demos.main(
+            ["--env", "Lift", "-n", str(demos), "--non-expert", str(non_expert), "--kinds", "noisy", "--no-frames",
+             "--out", str(folder)]), "metadata.json")
+    if not policy_dir.exists():
+        build_atomically(policy_dir, lambda folder: diffusion_policy.main(
+            ["--demos", str(demo_dir), "--out", str(folder), "--kinds", *kinds, "--max-trajectories",
+             str(demos + non_expert), "--steps", str(bc_steps)]), diffusion_policy.WEIGHTS_FILE)
     return policy_dir
 
 
@@ -268,7 +270,7 @@ def lift_study(argv: list[str] | None = None) -> list[dict[str, Any]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from recipes.report import write_table
+    from vlmreward_rl.recipes.report import write_table
 
     study = tyro.cli(LiftStudyArgs, args=argv)
     out = Path(study.out)

@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("robosuite")
 
-from algos import dsrl  # noqa: E402
-from recipes import dsrl as recipe  # noqa: E402
+from vlmreward_rl.algos import dsrl  # noqa: E402
+from vlmreward_rl.recipes import dsrl as recipe  # noqa: E402
 
 
 def test_lift_study_builds_the_base_policy_runs_each_model_and_writes_the_table(tmp_path, monkeypatch):
@@ -48,6 +48,26 @@ def test_non_expert_demos_are_recorded_and_cloned_with_the_experts(tmp_path):
     counts = json.loads((tmp_path / "demos" / "metadata.json").read_text())["counts"]
     assert {kind: c["total"] for kind, c in counts.items()} == {"expert": 1, "noisy": 1}
     assert json.loads((policy_dir / "bc.json").read_text())["trajectories"] == 2
+
+
+def test_two_lift_studies_started_together_share_one_base_policy(tmp_path, monkeypatch):
+    """The second study to need the demos and base policy waits for neither and reads no half-written folder:
+    each builds aside; one rename wins (seen when seeds 1 and 2 were started together)."""
+    built = []
+
+    def slow_demos(argv):  # a rival study finishes the same demos while this one is still writing
+        out = Path(argv[argv.index("--out") + 1])
+        if not built:
+            built.append("rival")
+            recipe.ensure_lift_policy(tmp_path, demos=1, bc_steps=5)
+        return real_demos(argv[:argv.index("--out")] + ["--out", str(out)])
+
+    from vlmreward_rl.envs import robomimic_demos
+    real_demos = robomimic_demos.main
+    monkeypatch.setattr(robomimic_demos, "main", slow_demos)
+    policy_dir = recipe.ensure_lift_policy(tmp_path, demos=1, bc_steps=5)
+    assert (policy_dir / "model.safetensors").exists() and (tmp_path / "demos" / "metadata.json").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no scratch folder left behind
 
 
 def test_lift_cpu_preset_pays_progress_changes_on_short_episodes():
