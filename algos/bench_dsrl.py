@@ -1,6 +1,6 @@
 """DSRL throughput with a slow reward model: env steps/s with sync, async and deferred scoring.
 
-    OMP_NUM_THREADS=1 python -m algos.bench_dsrl [--model-ms 100 --env-ms 20 --every 4 --steps 400]
+    OMP_NUM_THREADS=1 python -m vlmreward_rl.algos.bench_dsrl [--model-ms 100 --env-ms 20 --every 4 --steps 400]
 
 Trains DSRL-NA (CPU-sized nets: 256 wide, UTD 2) over an untrained diffusion policy (chunks of 4)
 on PointReach slowed to ``env-ms`` per step (a rendering simulator), with a dense reward from the
@@ -19,8 +19,8 @@ import torch
 import tyro
 
 import vlmreward_gym as vrg
-from algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
-from algos.dsrl import Args, train
+from vlmreward_rl.algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
+from vlmreward_rl.algos.dsrl import Args, train
 from vlmreward_gym.bench import Slowed, SlowedModel
 from vlmreward_gym.point_reach import PointReachEnv
 
@@ -46,7 +46,7 @@ def register() -> None:
         gym.register(ENV_ID, entry_point=lambda seconds=0.0, **kw: Slowed(PointReachEnv(**kw), seconds),
                      max_episode_steps=50)
     if MODEL not in vrg.list_reward_models():
-        vrg.register_reward_model(MODEL, SlowedModel, origin="algos.bench_dsrl")
+        vrg.register_reward_model(MODEL, SlowedModel, origin="vlmreward_rl.algos.bench_dsrl")
 
 
 def steps_per_second(bench: DSRLBenchArgs, scoring: str, model_ms: float, run_dir: str) -> float:

@@ -5,7 +5,7 @@
 The policy predicts an action chunk ``(chunk_size, act_dim)`` from one observation. Training uses
 diffusers' :class:`DDPMScheduler` (epsilon prediction, cosine betas, ``train_timesteps`` steps);
 sampling uses :class:`DDIMScheduler` with ``eta = 0``, so the map (observation, initial noise) ->
-action chunk is deterministic: the property DSRL steers (:mod:`algos.dsrl`). Observations are
+action chunk is deterministic: the property DSRL steers (:mod:`vlmreward_rl.algos.dsrl`). Observations are
 standardised, actions mapped to [-1, 1] by the demos' per-dimension min/max (and back). Saved as
 ``model.safetensors`` + ``config.json``.
 """
@@ -25,7 +25,7 @@ import torch.nn as nn
 import tyro
 from safetensors.torch import load_file, save_file
 
-from envs.dataset import Trajectory, load_trajectories
+from vlmreward_gym.data import Trajectory, load_trajectories
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 
@@ -272,7 +272,7 @@ class BCTraining:
 @dataclass(frozen=True)
 class BCArgs(BCTraining):
     demos: str = field(kw_only=True)
-    """trajectory dataset folder (envs.dataset format)"""
+    """trajectory dataset folder (vlmreward_gym.data format)"""
     out: str = field(kw_only=True)
     """output folder: model.safetensors, config.json, bc.json"""
     kinds: tuple[str, ...] = ("expert",)
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"trajectories": len(trajectories), "demo_steps": int(sum(t.num_steps for t in trajectories)),
               "final_loss": float(np.mean(losses[-100:])), "seconds": round(time.time() - start, 1)}
     if args.eval_env:
-        from algos.dsrl import evaluate_base_policy
+        from vlmreward_rl.algos.dsrl import evaluate_base_policy
 
         report.update(evaluate_base_policy(policy, args.eval_env, args.eval_episodes, seed=args.seed))
     (Path(args.out) / "bc.json").write_text(json.dumps(report, indent=2) + "\n")

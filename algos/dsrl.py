@@ -1,6 +1,6 @@
 """DSRL: reinforcement learning over a frozen diffusion (or flow) policy's initial noise.
 
-    python -m algos.dsrl --policy runs/bc/pointreach --env-id vlmreward/PointReach-v0 --model oracle \
+    python -m vlmreward_rl.algos.dsrl --policy runs/bc/pointreach --env-id vlmreward/PointReach-v0 --model oracle \
         --form dense --variant na
 
 The frozen policy maps (observation, noise w) deterministically to an action chunk (DDIM, eta = 0).
@@ -35,7 +35,7 @@ env steps. Before each batch of updates the rewards that have arrived (``pop_rel
 sees a NaN. At the end the envs are flushed and a reward that never arrived raises. Evaluation
 scores synchronously.
 
-Logging as :mod:`algos.ppo_gae` (run ``<env>__dsrl-<variant>__<model>-<form>__s<seed>``): a chunk is
+Logging as :mod:`vlmreward_rl.algos.ppo_gae` (run ``<env>__dsrl-<variant>__<model>-<form>__s<seed>``): a chunk is
 one step of the rollout metrics; ``base/`` holds the base policy's evaluation before training. An
 evaluation rolls the actor out twice on the same reset seeds: with its noise sampled (``eval/``, seeded;
 the DSRL authors' protocol, ``deterministic_eval: False`` in their configs) and with its mean noise
@@ -59,11 +59,11 @@ import tyro
 from gymnasium.vector import AutoresetMode, VectorEnv
 from tqdm.auto import tqdm
 
-from algos.common.checkpoint import rng_state, save_checkpoint
-from algos.common.envs import RewardEnvArgs, is_potential_based, make_vector_env
-from algos.common.late_rewards import Key, by_key, late_rewards, step_key
-from algos.common.logger import RunLogger
-from algos.common.metrics import RolloutStats, fields_from_infos, run_name
+from vlmreward_rl.algos.common.checkpoint import rng_state, save_checkpoint
+from vlmreward_rl.algos.common.envs import RewardEnvArgs, is_potential_based, make_vector_env
+from vlmreward_rl.algos.common.late_rewards import Key, by_key, late_rewards, step_key
+from vlmreward_rl.algos.common.logger import RunLogger
+from vlmreward_rl.algos.common.metrics import RolloutStats, fields_from_infos, run_name
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.wrappers.scoring import Relabel
 from vlmreward_gym.wrappers.vector import sub_info, sub_obs
@@ -287,7 +287,7 @@ class Actor(nn.Module):
 @dataclass(frozen=True)
 class Args(RewardEnvArgs):
     policy: str = "runs/bc/pointreach"
-    """folder of the frozen diffusion policy (algos.diffusion_policy: model.safetensors + config.json)"""
+    """folder of the frozen diffusion policy (vlmreward_rl.algos.diffusion_policy: model.safetensors + config.json)"""
     variant: str = "na"
     """na (DSRL-NA, noise aliasing) | sac (DSRL-SAC)"""
     # DSRL (defaults: the paper's Robomimic settings, Wagenmaker et al. 2025 / RoboReward Tables 5-6)
@@ -392,7 +392,7 @@ class ReplayBuffer:
         """Fill pending steps from ``arrived`` (late rewards keyed ``(env, episode, step)``), taking out of it the
         ones used (the others may belong to chunks still running); a transition whose steps are all in gets
         their :func:`chunk_return`. ``strict`` (after a flush): a step still missing raises
-        :class:`~algos.common.late_rewards.MissingRewardError`."""
+        :class:`~vlmreward_rl.algos.common.late_rewards.MissingRewardError`."""
         for i, (rewards, keys) in list(self.pending.items()):
             todo = np.isnan(rewards)
             rewards[todo] = [np.nan if r is None else r.reward for r in late_rewards(keys[todo], arrived, strict)]
@@ -535,7 +535,7 @@ class DSRLAgent(nn.Module):
 
 
 def load_policy(path: str | Path) -> NoisePolicy:
-    from algos.diffusion_policy import DiffusionPolicy
+    from vlmreward_rl.algos.diffusion_policy import DiffusionPolicy
 
     return DiffusionPolicy.load(path)
 

@@ -1,12 +1,12 @@
 """Success-filtered behaviour cloning: a BC policy improves on those of its own rollouts that a
 reward model judges complete (LRM's trajectory filtering, Table VII, with any registered model).
 
-    python -m algos.filtered_bc --demos DIR --kinds noisy --env-id vlmreward/PointReach-v0 --model oracle \
+    python -m vlmreward_rl.algos.filtered_bc --demos DIR --kinds noisy --env-id vlmreward/PointReach-v0 --model oracle \
         --instruction "move the red dot onto the green dot" --rounds 3 --rollouts 50
 
 Round k = 1..K:
 
-1. roll the current diffusion policy (:mod:`algos.diffusion_policy`, noise ~ N(0, I), chunks executed
+1. roll the current diffusion policy (:mod:`vlmreward_rl.algos.diffusion_policy`, noise ~ N(0, I), chunks executed
    in full) out ``rollouts`` times in the learned-reward env, reset seeds ``seed * 100_000 + k * 1_000 + i``;
 2. judge each episode's end. ``form="episodic"``: the model's score of the whole clip on the unit
    scale (0 the lowest score, 1 the top: 5 on RoboReward's 1-5 rubric, 1 for ``lrm-completion``);
@@ -20,7 +20,7 @@ from the demos) and after each round is measured on ``eval_episodes`` other star
 from 1_000_000) in the bare simulator, so no reward-model call is spent on evaluation.
 
 Writes ``<run_dir>/<env>__filtered-bc__<model>-<form>__s<seed>/``: ``policy_<k>/`` (the policy after
-round k; ``policy_0`` the start), ``round_<k>_kept/`` (the kept episodes, :mod:`envs.dataset` format,
+round k; ``policy_0`` the start), ``round_<k>_kept/`` (the kept episodes, :mod:`vlmreward_gym.data` format,
 kind ``filtered``), ``metrics.jsonl`` / TensorBoard (``filter/``, ``charts/``, ``eval/``) and ``summary.json``.
 """
 
@@ -36,12 +36,12 @@ import numpy as np
 import torch
 import tyro
 
-from algos.common.envs import RewardEnvArgs, make_vector_env
-from algos.common.logger import RunLogger, write_json
-from algos.common.metrics import precision_recall, run_name
-from algos.diffusion_policy import BCTraining, DiffusionPolicy
-from algos.dsrl import ChunkRunner, NoisePolicy, base_noise
-from envs.dataset import Trajectory, TrajectoryRecorder, load_trajectories, write_trajectories
+from vlmreward_rl.algos.common.envs import RewardEnvArgs, make_vector_env
+from vlmreward_rl.algos.common.logger import RunLogger, write_json
+from vlmreward_rl.algos.common.metrics import precision_recall, run_name
+from vlmreward_rl.algos.diffusion_policy import BCTraining, DiffusionPolicy
+from vlmreward_rl.algos.dsrl import ChunkRunner, NoisePolicy, base_noise
+from vlmreward_gym.data import Trajectory, TrajectoryRecorder, load_trajectories, write_trajectories
 from vlmreward_gym.models.base import RewardModel
 
 JUDGED_FORMS = ("episodic", "dense")
@@ -51,7 +51,7 @@ EVAL_SEED = 1_000_000
 @dataclass(frozen=True)
 class Args(RewardEnvArgs):
     demos: str = ""
-    """the BC demonstrations (envs.dataset folder)"""
+    """the BC demonstrations (vlmreward_gym.data folder)"""
     kinds: tuple[str, ...] = ("expert",)
     """trajectory kinds of the demos to clone"""
     policy: str | None = None

@@ -5,7 +5,7 @@
 
 ``PI0ForConditionalGeneration.sample_actions`` integrates the flow from a given noise
 (B, chunk_size, max_action_dim) with a fixed Euler schedule, so (observation, noise) -> chunk is
-deterministic, as DSRL needs (:class:`algos.dsrl.ChunkRunner` drives this policy). The
+deterministic, as DSRL needs (:class:`vlmreward_rl.algos.dsrl.ChunkRunner` drives this policy). The
 noise covers all ``max_action_dim`` columns; the env executes the first ``act_dim``.
 
 Inputs are prepared without torchvision (PI0's own image processor needs it): images are resized
@@ -38,7 +38,7 @@ def prepare_images(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
 
 
 class Pi0NoisePolicy:
-    """A :class:`algos.dsrl.NoisePolicy` over ``PI0ForConditionalGeneration``.
+    """A :class:`vlmreward_rl.algos.dsrl.NoisePolicy` over ``PI0ForConditionalGeneration``.
 
     Observations are dicts: ``state`` (S,) float, ``images`` a list of uint8 (H, W, 3) camera
     images (at most ``max_cameras``), ``instruction`` str.

@@ -1,11 +1,11 @@
 """PPO with GAE for continuous actions on learned-reward Gymnasium vector envs (CleanRL style).
 
-    python -m algos.ppo_gae --env-id vlmreward/PointReach-v0 --model oracle --form dense \
+    python -m vlmreward_rl.algos.ppo_gae --env-id vlmreward/PointReach-v0 --model oracle --form dense \
         --instruction "move the red dot onto the green dot" --reward-kwargs relative=true
 
 What learned rewards need and this file does:
 - Time-outs are bootstrapped with the value of the episode's final observation; only
-  ``terminated`` cuts the return (see :mod:`algos.common.gae`). With the ``episodic`` form the
+  ``terminated`` cuts the return (see :mod:`vlmreward_rl.algos.common.gae`). With the ``episodic`` form the
   whole episode's score is paid on its last step, so a time-out is final (``bootstrap_timeouts``).
 - Gymnasium's NEXT_STEP autoreset spends one step per episode on the reset; those steps belong
   to no episode and are masked out of the loss, the advantages and the metrics.
@@ -38,12 +38,12 @@ from gymnasium.vector import AutoresetMode
 from torch.distributions.normal import Normal
 from tqdm.auto import tqdm
 
-from algos.common.checkpoint import check_same_config, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from algos.common.envs import RewardEnvArgs, make_vector_env
-from algos.common.gae import compute_gae
-from algos.common.late_rewards import by_key, late_rewards
-from algos.common.logger import RunLogger
-from algos.common.metrics import RolloutStats, fields_from_vector_info, run_name
+from vlmreward_rl.algos.common.checkpoint import check_same_config, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from vlmreward_rl.algos.common.envs import RewardEnvArgs, make_vector_env
+from vlmreward_rl.algos.common.gae import compute_gae
+from vlmreward_rl.algos.common.late_rewards import by_key, late_rewards
+from vlmreward_rl.algos.common.logger import RunLogger
+from vlmreward_rl.algos.common.metrics import RolloutStats, fields_from_vector_info, run_name
 from vlmreward_gym.models.base import RewardModel
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Stable-Baselines3 on learned-reward envs: an env adapter and a reward-fidelity callback.
 
     from stable_baselines3 import PPO, SAC
-    from algos.sb3 import RewardFidelityCallback, make_sb3_vec_env
+    from vlmreward_rl.algos.sb3 import RewardFidelityCallback, make_sb3_vec_env
 
     env = make_sb3_vec_env("vlmreward/PointReach-v0", n_envs=4, model="noisy-oracle", form="dense",
                            instruction="move the red dot onto the green dot",
@@ -14,7 +14,7 @@ The simulator's reward stays in ``info["env_reward"]`` and the model's answers i
 ``info["reward_model"]``. The adapter copies the simulator's ``info["success"]`` to
 ``info["is_success"]`` so SB3 logs ``rollout/success_rate``; time-outs reach SB3 as
 ``TimeLimit.truncated`` and are bootstrapped by its PPO and SAC. The callback logs the same
-``charts/`` and ``reward/`` scalars as :mod:`algos.ppo_gae` (success precision/recall of the reward
+``charts/`` and ``reward/`` scalars as :mod:`vlmreward_rl.algos.ppo_gae` (success precision/recall of the reward
 model, Pearson correlation of the learned reward with oracle progress, ...).
 
 For an env you built yourself, ``wrap_for_sb3(vlmreward_gym.wrap(env, ...))`` does the same per env.
@@ -36,8 +36,8 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from algos.common.envs import build_model, make_env
-from algos.common.metrics import RolloutStats, fields_from_infos
+from vlmreward_rl.algos.common.envs import build_model, make_env
+from vlmreward_rl.algos.common.metrics import RolloutStats, fields_from_infos
 from vlmreward_gym.models.base import RewardModel
 
 
@@ -56,7 +56,7 @@ def require_sync_scoring(scoring: str) -> None:
     if scoring != "sync":
         raise ValueError(f"SB3 needs every reward when the step returns, but scoring={scoring!r} pays NaN for a "
                          f"pending one and delivers it later, which SB3 cannot take: use scoring='sync' (or "
-                         f"algos.ppo_gae / algos.dsrl, which relabel late rewards)")
+                         f"vlmreward_rl.algos.ppo_gae / vlmreward_rl.algos.dsrl, which relabel late rewards)")
 
 
 def wrap_for_sb3(env: gym.Env) -> gym.Env:
@@ -94,7 +94,7 @@ def make_sb3_vec_env(env_id: str, n_envs: int = 1, *, model: str | RewardModel, 
 
 
 class RewardFidelityCallback(BaseCallback):
-    """Logs ``charts/`` and ``reward/`` metrics of the learned reward (see :mod:`algos.common.metrics`).
+    """Logs ``charts/`` and ``reward/`` metrics of the learned reward (see :mod:`vlmreward_rl.algos.common.metrics`).
 
     Steps are gathered from the training env's infos; every rollout end with at least
     ``log_every`` new steps (PPO: each rollout; SAC: every ``log_every`` steps) the window's

@@ -1,6 +1,6 @@
 """Throughput of a ManiSkill3 task on this machine: state steps/s and frames/s (not a test).
 
-    OMP_NUM_THREADS=1 python -m envs.bench_maniskill [--task PickCube] [--steps 500] [--frames 50]
+    OMP_NUM_THREADS=1 python -m vlmreward_rl.envs.bench_maniskill [--task PickCube] [--steps 500] [--frames 50]
         [--frame-size 128] [--frame-source render_camera|sensor]
 
 Prints: env creation time (s), state steps/s with random actions (no rendering; resets on
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from envs.maniskill import FRAME_SOURCES, make_env
+from vlmreward_rl.envs.maniskill import FRAME_SOURCES, make_env
 
 
 def _rate(n: int, seconds: float) -> float:

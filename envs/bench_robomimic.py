@@ -1,6 +1,6 @@
 """Benchmark the Robomimic envs: state steps/s (random actions) and rendered frames/s.
 
-    OMP_NUM_THREADS=1 python -m envs.bench_robomimic [--tasks Lift,Can,Square] [--steps 200]
+    OMP_NUM_THREADS=1 python -m vlmreward_rl.envs.bench_robomimic [--tasks Lift,Can,Square] [--steps 200]
         [--frames 50] [--frame-size 128] [--camera agentview]
 
 Not a test: numbers depend on the machine and its load. The first step of a fresh install
@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from envs.robomimic import TASKS, RobomimicEnv
+from vlmreward_rl.envs.robomimic import TASKS, RobomimicEnv
 
 
 def bench(task: str, steps: int, frames: int, frame_size: int, camera: str) -> tuple[float, float]:
@@ -37,7 +37,7 @@ def bench(task: str, steps: int, frames: int, frame_size: int, camera: str) -> t
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m envs.bench_robomimic", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m vlmreward_rl.envs.bench_robomimic", description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", default=",".join(TASKS))
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--frames", type=int, default=50)

@@ -36,10 +36,11 @@ from typing import Any, Iterator, Sequence
 import gymnasium as gym
 import numpy as np
 
-from envs import maniskill_setup
-from envs.maniskill_instructions import INSTRUCTIONS, STAGES, instructions_for, stages_for
 from vlmreward_gym.oracle import PROGRESS_KEY, SUCCESS_KEY
-from vlmreward_gym.registration import MANISKILL_TASKS, reward_options, wrap_if_requested
+from vlmreward_gym.registration import reward_options, wrap_if_requested
+from vlmreward_rl.envs import maniskill_setup
+from vlmreward_rl.envs.maniskill_instructions import INSTRUCTIONS, STAGES, instructions_for, stages_for
+from vlmreward_rl.envs.tasks import MANISKILL_TASKS
 
 # Before mani_skill / sapien are imported anywhere in this process.
 maniskill_setup.configure()

@@ -1,6 +1,6 @@
-"""Expert and non-expert ManiSkill3 trajectories in the shared dataset format (:mod:`envs.dataset`).
+"""Expert and non-expert ManiSkill3 trajectories in the shared dataset format (:mod:`vlmreward_gym.data`).
 
-    python -m envs.maniskill_demos --env PickCube-v1 -n 10 --out DIR [--noisy 5 --random 3 --early-stop 3 --failures 3]
+    python -m vlmreward_rl.envs.maniskill_demos --env PickCube-v1 -n 10 --out DIR [--noisy 5 --random 3 --early-stop 3 --failures 3]
     vlmreward demos --env PickCube-v1 -n 100 --out DIR ...      (the core CLI dispatches here)
 
 Kinds (the ``kind`` attribute of each trajectory):
@@ -34,7 +34,7 @@ Kinds (the ``kind`` attribute of each trajectory):
 All kinds use the planner's action space, ``control_mode="pd_joint_pos"``: actions are (A,) float32
 absolute Panda joint targets (7 arm joints in rad, then the gripper, -1 closed .. 1 open).
 Observations are ManiSkill's flat ``obs_mode="state"`` vectors, ``env_rewards`` the normalized
-dense reward, ``oracle_progress``/``success`` the oracle protocol of :mod:`envs.maniskill`.
+dense reward, ``oracle_progress``/``success`` the oracle protocol of :mod:`vlmreward_rl.envs.maniskill`.
 Frames (uint8, ``--frame-size``, from ``--frame-source``) show states 0, ``stride``, 2 ``stride``, ...
 and the final state. Expert plans run past the RL limit (PickCube: 49-88 steps vs 50), so demo
 episodes are capped at ``--max-steps`` instead.
@@ -49,8 +49,8 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
-from envs.dataset import Trajectory, TrajectoryWriter
-from envs.maniskill import FRAME_SOURCES, default_instruction, make_env, task_id
+from vlmreward_gym.data import Trajectory, TrajectoryWriter
+from vlmreward_rl.envs.maniskill import FRAME_SOURCES, default_instruction, make_env, task_id
 
 CONTROL_MODE = "pd_joint_pos"
 NUM_ARM_JOINTS = 7

@@ -1,6 +1,6 @@
 """A small two-task evaluation dataset from the built-in ``vlmreward/PointReach-v0`` env.
 
-    python -m envs.point_reach_demos --out DIR [--seeds 8] [--size 64] [--tasks reach corner ...] [--first-seed 0]
+    python -m vlmreward_rl.envs.point_reach_demos --out DIR [--seeds 8] [--size 64] [--tasks reach corner ...] [--first-seed 0]
 
 Tasks (same renderer, different targets and instructions):
 
@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 import vlmreward_gym  # noqa: F401  (registers vlmreward/PointReach-v0)
-from envs.dataset import Trajectory, TrajectoryWriter
+from vlmreward_gym.data import Trajectory, TrajectoryWriter
 
 ENV_ID = "vlmreward/PointReach-v0"
 TASKS = {
@@ -108,7 +108,7 @@ def generate(out_dir: str | Path, seeds: int = 8, size: int = 64, max_steps: int
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m envs.point_reach_demos", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m vlmreward_rl.envs.point_reach_demos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--seeds", type=int, default=8, help="start states per task")
     parser.add_argument("--size", type=int, default=64, help="frame size in pixels")

@@ -8,7 +8,7 @@ policies trained on robomimic's ``low_dim`` data run here with the same observat
 * action: float32 (7,) in [-1, 1]: end-effector delta position (1 = 5 cm), delta rotation as an
   axis-angle in the world frame (1 = 0.5 rad), gripper (-1 open, +1 close).
 * reward (bare env): robosuite's staged shaped reward (``reward_shaping=True``) in [0, 1]; see
-  :mod:`envs.robomimic_oracle` for the stages. Wrap with a reward model to replace it.
+  :mod:`vlmreward_rl.envs.robomimic_oracle` for the stages. Wrap with a reward model to replace it.
 * ``info["oracle_progress"]`` (float in [0, 1]) and ``info["success"]`` (bool, robomimic's
   ``is_success()["task"]``) in every ``reset()`` and ``step()`` info.
 * termination on success (``terminate_on_success=True``), truncation at the task's horizon
@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 from vlmreward_gym.oracle import PROGRESS_KEY, SUCCESS_KEY  # noqa: E402
 from vlmreward_gym.registration import reward_options, wrap_if_requested  # noqa: E402
 
-from envs.robomimic_oracle import oracle_progress  # noqa: E402
+from vlmreward_rl.envs.robomimic_oracle import oracle_progress  # noqa: E402
 
 
 @dataclass(frozen=True)

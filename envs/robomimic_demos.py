@@ -1,16 +1,16 @@
-"""Generate Robomimic demonstrations in the shared dataset format (:mod:`envs.dataset`).
+"""Generate Robomimic demonstrations in the shared dataset format (:mod:`vlmreward_gym.data`).
 
-    python -m envs.robomimic_demos --env Lift -n 50 --out data/lift_demos \\
+    python -m vlmreward_rl.envs.robomimic_demos --env Lift -n 50 --out data/lift_demos \\
         [--non-expert 10] [--frame-stride 5] [--frame-size 128] [--camera agentview] [--seed 0]
 
 Kinds (``Trajectory.kind``):
 
-* ``expert``: the scripted controller of :mod:`envs.robomimic_scripted`, ``-n`` episodes.
+* ``expert``: the scripted controller of :mod:`vlmreward_rl.envs.robomimic_scripted`, ``-n`` episodes.
 * ``noisy``: the expert's actions plus Gaussian noise (std ``--noise``, in action units), clipped;
   at most 3 typical expert lengths.
 * ``early_stop``: the expert, cut after a random 20-70 % of the task's typical expert length.
 * ``wrong_target``, ``near_miss``, ``drop``, ``shortcut``, ``stop_short``, ``knock``: the scripted
-  controller's failure variants (:mod:`envs.robomimic_scripted` describes each: a wrong goal, the
+  controller's failure variants (:mod:`vlmreward_rl.envs.robomimic_scripted` describes each: a wrong goal, the
   object let go next to the goal, dropped half way, the trip made without the object, held just
   short of the goal, knocked away); 2 typical expert lengths.
 
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.dataset import Trajectory, TrajectoryWriter, read_metadata
-from envs.robomimic import INSTRUCTIONS, OBS_KEYS, TASKS, RobomimicEnv
-from envs.robomimic_scripted import VARIANTS, make_controller
+from vlmreward_gym.data import Trajectory, TrajectoryWriter, read_metadata
+from vlmreward_rl.envs.robomimic import INSTRUCTIONS, OBS_KEYS, TASKS, RobomimicEnv
+from vlmreward_rl.envs.robomimic_scripted import VARIANTS, make_controller
 from vlmreward_gym.oracle import PROGRESS_KEY, SUCCESS_KEY
 
 #: The scripted controller's failure variants, each a demo kind of the same name.
@@ -90,7 +90,7 @@ def rollout(env: RobomimicEnv, kind: str, seed: int, *, frame_stride: int, noise
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m envs.robomimic_demos", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m vlmreward_rl.envs.robomimic_demos", description=__doc__.split("\n\n")[0])
     p.add_argument("--env", required=True, type=lambda s: s.removesuffix("-v1"), choices=sorted(TASKS),
                    help="Robomimic task (Lift, Can, Square; a -v1 suffix is accepted)")
     p.add_argument("-n", "--num-expert", type=int, default=50, help="expert episodes")
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, int]]:
     rng = np.random.default_rng(args.seed)
     plan = [("expert", args.num_expert)] + [(k, args.non_expert) for k in kinds]
     metadata = {"env_id": f"{args.env}-v1", "task": args.env, "robosuite_env": TASKS[args.env].robosuite_env,
-                "generator": "envs.robomimic_demos", "controller": "scripted OSC_POSE",
+                "generator": "vlmreward_rl.envs.robomimic_demos", "controller": "scripted OSC_POSE",
                 "obs_keys": [k for _, k in OBS_KEYS], "frame_size": args.frame_size, "camera": args.camera,
                 "frame_stride": None if args.no_frames else args.frame_stride, "noise": args.noise}
     start = time.perf_counter()

@@ -12,9 +12,9 @@ Layout (robomimic v0.3 / robosuite 1.4 datasets)::
     data/demo_k/next_obs/<key>  (N, ...) observation *after* action t (optional)
     mask/<filter>           (M,) demo names, e.g. "train", "valid" (optional)
 
-:func:`read_robomimic_hdf5` turns each demo into an :class:`envs.dataset.Trajectory` (T = N
+:func:`read_robomimic_hdf5` turns each demo into an :class:`vlmreward_gym.data.Trajectory` (T = N
 actions and N + 1 observations when ``next_obs`` exists, else the last action is dropped), with
-the same flat observation layout as :class:`envs.robomimic.RobomimicEnv`. Oracle progress and
+the same flat observation layout as :class:`vlmreward_rl.envs.robomimic.RobomimicEnv`. Oracle progress and
 success come from replaying ``states`` in the simulator (``oracle="replay"``, the default when
 states exist; ``states[t]`` precedes action t, so the final state's values come from the last
 reward: 1.0 / success when it is positive) or, without a simulator, from the file's reward
@@ -30,7 +30,7 @@ from typing import Any, Iterable
 import h5py
 import numpy as np
 
-from envs.dataset import DatasetFormatError, Trajectory
+from vlmreward_gym.data import DatasetFormatError, Trajectory
 
 #: robomimic dataset obs keys in the order RobomimicEnv flattens them.
 DEFAULT_OBS_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object")
@@ -77,13 +77,13 @@ class _Replayer:
     """Sets a RobomimicEnv to recorded flattened MuJoCo states and reads progress and success."""
 
     def __init__(self, task: str):
-        from envs.robomimic import RobomimicEnv
+        from vlmreward_rl.envs.robomimic import RobomimicEnv
 
         self.env = RobomimicEnv(task)
         self.task = task
 
     def __call__(self, states: np.ndarray, model_xml: str | None) -> tuple[np.ndarray, np.ndarray]:
-        from envs.robomimic_oracle import oracle_progress
+        from vlmreward_rl.envs.robomimic_oracle import oracle_progress
 
         rs_env = self.env.rs_env
         if model_xml is not None:  # the episode's own scene (object sizes, placements) as robomimic does
@@ -112,7 +112,7 @@ def read_robomimic_hdf5(path: str | Path, *, obs_keys: Iterable[str] = DEFAULT_O
         filter_key: read only the demos listed in ``mask/<filter_key>``.
         oracle: ``"replay"`` (needs ``states`` and the robomimic extra) or ``"rewards"``; default
             replay when the demos have states, else rewards.
-        instruction: default ``envs.robomimic.INSTRUCTIONS[task][0]``.
+        instruction: default ``vlmreward_rl.envs.robomimic.INSTRUCTIONS[task][0]``.
         kind: ``Trajectory.kind`` for every demo (robomimic's ``ph``/``mh`` data is human expert data).
         max_demos: read at most this many demos.
     """
@@ -120,7 +120,7 @@ def read_robomimic_hdf5(path: str | Path, *, obs_keys: Iterable[str] = DEFAULT_O
     env_args = read_env_args(path)
     task = task_of(env_args)
     if instruction is None:
-        from envs.robomimic import INSTRUCTIONS  # no simulator import
+        from vlmreward_rl.envs.robomimic import INSTRUCTIONS  # no simulator import
 
         instruction = INSTRUCTIONS[task][0]
     trajectories: list[Trajectory] = []

@@ -2,7 +2,7 @@
 
 Each controller is a small phase machine over end-effector waypoints: move above the object,
 descend, close the gripper, lift, carry over the target, lower, release. Actions follow
-:class:`envs.robomimic.RobomimicEnv`: (7,) float32 in [-1, 1] = delta position (1 = 5 cm), delta
+:class:`vlmreward_rl.envs.robomimic.RobomimicEnv`: (7,) float32 in [-1, 1] = delta position (1 = 5 cm), delta
 axis-angle rotation in the world frame (1 = 0.5 rad), gripper (-1 open, +1 close). The gripper is
 kept pointing down, and its yaw is aligned with the object where that matters (cube faces, nut handle).
 

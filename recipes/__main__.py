@@ -1,11 +1,11 @@
-"""``python -m recipes``: the studies that reproduce the papers' tables, and reward-model sweeps.
+"""``vlmreward studies``: the studies that reproduce the papers' tables, and reward-model sweeps.
 
-    python -m recipes list                              # the study presets (CPU size NAME, paper size NAME-full)
-    python -m recipes run NAME [--field value ...]      # one study: <out>/results.md, results.csv, results.png
-    python -m recipes sweep --preset P --models a,b --forms dense,episodic --seeds 0,1,2 [--address ...] [-- ...]
+    vlmreward studies list                              # the study presets (CPU size NAME, paper size NAME-full)
+    vlmreward studies run NAME [--field value ...]      # one study: <out>/results.md, results.csv, results.png
+    vlmreward studies sweep --preset P --models a,b --forms dense,episodic --seeds 0,1,2 [--address ...] [-- ...]
 
 See recipes/studies.py (the studies) and recipes/sweep.py (sweeps on Ray). Errors print one line;
-``python -m recipes --debug ...`` or ``VLMREWARD_DEBUG=1`` shows the traceback.
+``vlmreward studies --debug ...`` or ``VLMREWARD_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import tyro
 
 def run(argv: list[str]) -> dict[str, Any]:
     """Parse ``NAME [overrides]`` into a study preset, run it, print its table."""
-    from recipes.studies import STUDIES
+    from vlmreward_rl.recipes.studies import STUDIES
 
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
-        raise SystemExit(f"python -m recipes run NAME [--field value ...]; NAME is one of {sorted(STUDIES)}")
+        raise SystemExit(f"vlmreward studies run NAME [--field value ...]; NAME is one of {sorted(STUDIES)}")
     study = tyro.extras.overridable_config_cli(STUDIES, args=argv)
     out = Path(study.out or f"runs/studies/{argv[0]}")
     summary = study.run(out)
@@ -37,11 +37,11 @@ def main(argv: list[str] | None = None) -> Any:
     if command == "run":
         return run(rest)
     if command == "sweep":
-        from recipes import sweep
+        from vlmreward_rl.recipes import sweep
 
         return sweep.main(rest)
     if command == "list":
-        from recipes.studies import STUDIES
+        from vlmreward_rl.recipes.studies import STUDIES
 
         for name, (description, _) in STUDIES.items():
             print(f"{name:22s} {description}")
@@ -55,4 +55,4 @@ def main(argv: list[str] | None = None) -> Any:
 if __name__ == "__main__":
     from vlmreward_gym.cli import run_guarded
 
-    run_guarded(main, sys.argv[1:], "python -m recipes")
+    run_guarded(main, sys.argv[1:], "vlmreward studies")

@@ -1,9 +1,9 @@
-"""``vlmreward train filtered-bc-<preset> [--option value ...]``: success-filtered BC (:mod:`algos.filtered_bc`).
+"""``vlmreward train filtered-bc-<preset> [--option value ...]``: success-filtered BC (:mod:`vlmreward_rl.algos.filtered_bc`).
 
     vlmreward train filtered-bc-pointreach               # weak BC policy on 5 noisy demos, oracle judge, 3 rounds
     vlmreward train filtered-bc-pointreach-noisy         # the same judged by the noisy-oracle at MAE 1.0
 
-A missing PointReach demo folder is created first (:func:`recipes.dsrl.pointreach_demos`).
+A missing PointReach demo folder is created first (:func:`vlmreward_rl.recipes.dsrl.pointreach_demos`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 import tyro
 
-from algos import filtered_bc
-from algos.diffusion_policy import BCTraining
-from recipes.dsrl import POINTREACH, ensure_demos
+from vlmreward_rl.algos import filtered_bc
+from vlmreward_rl.algos.diffusion_policy import BCTraining
+from vlmreward_rl.recipes.dsrl import POINTREACH, ensure_demos
 
 _POINTREACH = filtered_bc.Args(env_id="vlmreward/PointReach-v0", instruction=POINTREACH, model="oracle",
                                demos="runs/bc/pointreach_demos", kinds=("noisy",), rounds=3, rollouts=50,

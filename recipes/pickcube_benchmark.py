@@ -1,10 +1,10 @@
 """PPO on ManiSkill3 PickCube (state): the oracle dense reward against the simulator's own reward, one budget.
 
-    python -m recipes.pickcube_benchmark                          # both rewards, the benchmark budget
-    python -m recipes.pickcube_benchmark --rewards oracle --total-timesteps 300000
-    python -m recipes.pickcube_benchmark --seeds 1 2 3 --out runs/bench_pickcube
+    python -m vlmreward_rl.recipes.pickcube_benchmark                          # both rewards, the benchmark budget
+    python -m vlmreward_rl.recipes.pickcube_benchmark --rewards oracle --total-timesteps 300000
+    python -m vlmreward_rl.recipes.pickcube_benchmark --seeds 1 2 3 --out runs/bench_pickcube
 
-Each (reward, seed) run is the ``pickcube-bench`` preset of :mod:`recipes.train` (``oracle``: the
+Each (reward, seed) run is the ``pickcube-bench`` preset of :mod:`vlmreward_rl.recipes.train` (``oracle``: the
 learned-reward pipeline with the oracle as the reward model; ``env``: the same run optimising
 ``info["env_reward"]``, ManiSkill's normalized dense reward). Runs resume from their checkpoint, so
 an interrupted benchmark continues where it stopped. The results (``<out>/results.md`` and
@@ -21,9 +21,9 @@ from typing import Any
 
 import tyro
 
-from algos import ppo_gae
-from algos.common.logger import read_metrics
-from algos.ppo_gae import Args
+from vlmreward_rl.algos import ppo_gae
+from vlmreward_rl.algos.common.logger import read_metrics
+from vlmreward_rl.algos.ppo_gae import Args
 
 REWARDS = ("oracle", "env")
 
@@ -43,7 +43,7 @@ class BenchmarkArgs:
 
 def run_args(bench: BenchmarkArgs, reward: str, seed: int) -> Args:
     """The PPO arguments of one benchmark run (resuming its own checkpoint if it exists)."""
-    from recipes.train import PRESETS
+    from vlmreward_rl.recipes.train import PRESETS
 
     if reward not in REWARDS:
         raise ValueError(f"unknown reward {reward!r}; choose from {REWARDS}")
@@ -68,7 +68,7 @@ def summarize_run(history: list[dict[str, float]], threshold: float) -> dict[str
 
 def write_results(rows: list[dict[str, Any]], out: Path, threshold: float) -> Path:
     """``results.csv`` and ``results.md`` (one row per run) in ``out``; returns the markdown path."""
-    from recipes.report import write_table
+    from vlmreward_rl.recipes.report import write_table
 
     def cell(v: Any) -> str:
         if isinstance(v, float):
@@ -84,7 +84,7 @@ def write_results(rows: list[dict[str, Any]], out: Path, threshold: float) -> Pa
 
 def plot(histories: dict[str, list[dict[str, float]]], path: Path, threshold: float) -> Path:
     """Evaluation success vs env steps, one line per run, and the threshold."""
-    from recipes.report import curves
+    from vlmreward_rl.recipes.report import curves
 
     series = {label: [[[r["global_step"], r["eval/success_rate"]] for r in history if "eval/success_rate" in r]]
               for label, history in histories.items()}

@@ -1,11 +1,11 @@
-"""The studies: one command per table or figure of the papers, ``python -m recipes run NAME [--field value ...]``.
+"""The studies: one command per table or figure of the papers, ``vlmreward studies run NAME [--field value ...]``.
 
 Each study is a frozen dataclass: a grid of reward settings x tasks x seeds over one training
 preset. ``NAME`` is its CPU size (at most 30 minutes on 2 cores, on the built-in PointReach env where
 the paper's simulator is too slow to learn anything in that time); ``NAME-full`` carries the paper's
 tasks, models and budgets (GPU-sized). Every study writes ``<out>/results.md``, ``results.csv``
 and ``results.png`` plus one result file per trial under ``<out>/trials/`` (a rerun skips finished
-trials; see :mod:`recipes.trials`). Reward models default to the ones that run here (``oracle``,
+trials; see :mod:`vlmreward_rl.recipes.trials`). Reward models default to the ones that run here (``oracle``,
 ``noisy-oracle`` as a stand-in for a learned model of known error, ``zero``); any registered name
 can be put in their place, e.g. ``--arms.0.model robometer-4b --arms.0.model-kwargs path=/ckpt``.
 """
@@ -20,15 +20,15 @@ from typing import Annotated, Any, Sequence
 import numpy as np
 import tyro
 
-from algos import dsrl, filtered_bc, ppo_gae
-from algos.common.envs import Kwargs
-from algos.common.logger import write_json
-from algos.common.metrics import pearson
-from algos.diffusion_policy import BCTraining
-from recipes import dsrl as dsrl_recipe
-from recipes import train as ppo_recipe
-from recipes.report import bar_plot, curves, num, pct, scatter_fit, write_table
-from recipes.trials import InitialPolicy, Trial, aggregate, make_trial, mean_se, metric, run_trials
+from vlmreward_rl.algos import dsrl, filtered_bc, ppo_gae
+from vlmreward_rl.algos.common.envs import Kwargs
+from vlmreward_rl.algos.common.logger import write_json
+from vlmreward_rl.algos.common.metrics import pearson
+from vlmreward_rl.algos.diffusion_policy import BCTraining
+from vlmreward_rl.recipes import dsrl as dsrl_recipe
+from vlmreward_rl.recipes import train as ppo_recipe
+from vlmreward_rl.recipes.report import bar_plot, curves, num, pct, scatter_fit, write_table
+from vlmreward_rl.recipes.trials import InitialPolicy, Trial, aggregate, make_trial, mean_se, metric, run_trials
 
 POINTREACH_ID = "vlmreward/PointReach-v0"
 MAX_MAE = 4.0  # the largest possible error on the 1-5 rubric: RoboReward's Fig. 3 plots MAX_MAE - MAE
@@ -45,11 +45,11 @@ def instruction_for(env_id: str) -> str:
     task = short(env_id)
     if env_id == POINTREACH_ID:
         return ppo_recipe.POINTREACH
-    from envs.robomimic import INSTRUCTIONS as ROBOMIMIC
+    from vlmreward_rl.envs.robomimic import INSTRUCTIONS as ROBOMIMIC
 
     if task in ROBOMIMIC:
         return ROBOMIMIC[task][0]
-    from envs.maniskill_instructions import instructions_for
+    from vlmreward_rl.envs.maniskill_instructions import instructions_for
 
     return instructions_for(task)[0]
 
@@ -58,7 +58,7 @@ def stages_for(env_id: str, stages: Sequence[str]) -> list[str]:
     """``stages`` if given, else the task's default sub-tasks (Robomimic)."""
     if stages:
         return list(stages)
-    from envs.robomimic import STAGES
+    from vlmreward_rl.envs.robomimic import STAGES
 
     if short(env_id) not in STAGES:
         raise ValueError(f"no default stages for {env_id}; give --stages")
@@ -175,7 +175,7 @@ class RewardAccuracy(Study):
     title = "Reward accuracy vs RL success (RoboReward Fig. 3)"
 
     def trials(self, out: Path) -> list[Trial]:
-        from recipes.sweep import parse_spec
+        from vlmreward_rl.recipes.sweep import parse_spec
 
         noisy = [make_trial(out, {"task": short(task), "mae": f"{mae:g}"}, seed, replace(
             for_task(self.trainer, task), model="noisy-oracle", model_kwargs={"mae": mae, "seed": seed}, seed=seed))
@@ -189,8 +189,8 @@ class RewardAccuracy(Study):
         """``{f"{mae:g}" or learned spec: MAE measured by vlmreward eval}`` on held-out PointReach episodes, or {}."""
         if self.mae_eval_seeds <= 0 or any(t != POINTREACH_ID for t in self.tasks):
             return {}
-        from envs.point_reach_demos import generate
-        from recipes.sweep import parse_spec
+        from vlmreward_rl.envs.point_reach_demos import generate
+        from vlmreward_rl.recipes.sweep import parse_spec
         from vlmreward_gym.evaluation import run_eval
 
         data = out / f"mae_data_{self.mae_eval_seeds}"

@@ -1,6 +1,6 @@
 """Reward-model ablation sweeps on Ray: models x forms x seeds over one training preset.
 
-    python -m recipes sweep --preset pointreach --models noisy-oracle:mae=0.5,noisy-oracle:mae=1.0 \
+    vlmreward studies sweep --preset pointreach --models noisy-oracle:mae=0.5,noisy-oracle:mae=1.0 \
         --forms dense:relative=true,episodic --seeds 0,1,2 [--address auto] [-- --total-timesteps 8192]
 
 ``--preset`` names a training preset (``vlmreward train --help``: PPO presets, ``dsrl-*``,
@@ -27,11 +27,11 @@ from typing import Any, Sequence
 
 import tyro
 
-from algos.common.logger import write_json
-from recipes.report import bar_plot, pct, write_table
-from recipes.train import all_presets
+from vlmreward_rl.algos.common.logger import write_json
+from vlmreward_rl.recipes.report import bar_plot, pct, write_table
+from vlmreward_rl.recipes.train import all_presets
 from vlmreward_gym.options import KwargsSyntaxError, parse_kwargs
-from recipes.trials import Resources, Trial, aggregate, default_resources, make_trial, run_trials
+from vlmreward_rl.recipes.trials import Resources, Trial, aggregate, default_resources, make_trial, run_trials
 
 CONTROLS = ("zero", "oracle")
 FORM_DEFAULTS: dict[str, dict[str, Any]] = {"episodic": {"scale": "unit"}}
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "--" in argv:
         cut = argv.index("--")
         argv, overrides = argv[:cut], argv[cut + 1:]
-    args = tyro.cli(SweepArgs, args=argv, prog="python -m recipes sweep", description=__doc__)
+    args = tyro.cli(SweepArgs, args=argv, prog="vlmreward studies sweep", description=__doc__)
     presets = all_presets()
     if args.preset not in presets:
         raise SystemExit(f"unknown preset {args.preset!r}; choose one of {sorted(presets)}")

@@ -2,12 +2,12 @@
 
     vlmreward train                          # the main job: PPO on ManiSkill3 PickCube, noisy-oracle dense reward
     vlmreward train pointreach               # the built-in PointReach env (about 20 s)
-    vlmreward train pickcube-oracle --seed 2 # any field of algos.ppo_gae.Args can be overridden
+    vlmreward train pickcube-oracle --seed 2 # any field of vlmreward_rl.algos.ppo_gae.Args can be overridden
     vlmreward train --help                   # every preset (PPO, DSRL, filtered BC); PRESET --help: its options
     vlmreward train dsrl-pointreach          # DSRL presets (recipes/dsrl.py): BC diffusion policy + DSRL-NA/SAC
     vlmreward train filtered-bc-pointreach   # success-filtered BC presets (recipes/filtered_bc.py)
 
-A preset is an :class:`algos.ppo_gae.Args`; its ``env_id`` is the config string of the env (any
+A preset is an :class:`vlmreward_rl.algos.ppo_gae.Args`; its ``env_id`` is the config string of the env (any
 Gymnasium id, e.g. ``vlmreward/PickCube-v1``), so a new simulator task is one entry. At the end
 the run prints the success rate and the reward fidelity and writes ``success.png`` (success
 rate vs env steps) and ``summary.json`` into the run dir.
@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import tyro
 
-from algos import ppo_gae
-from algos.common.logger import read_metrics, write_json
-from algos.ppo_gae import Args, TrainResult
+from vlmreward_rl.algos import ppo_gae
+from vlmreward_rl.algos.common.logger import read_metrics, write_json
+from vlmreward_rl.algos.ppo_gae import Args, TrainResult
 from vlmreward_gym.options import format_kwargs, parse_value
 
 POINTREACH = "move the red dot onto the green dot"
@@ -72,7 +72,7 @@ DEFAULT_PRESET = "pickcube"
 
 def plot_success(history_file: Path, out: Path, title: str) -> Path:
     """Success rate (training rollouts and deterministic evaluation) vs env steps, from ``metrics.jsonl``."""
-    from recipes.report import curves
+    from vlmreward_rl.recipes.report import curves
 
     rows = read_metrics(history_file)
     series = {label: [[[r["global_step"], r[key]] for r in rows if key in r]]
@@ -132,7 +132,7 @@ def report(summary: dict[str, Any]) -> str:
 
 def all_presets() -> dict[str, tuple[str, Any]]:
     """Every ``vlmreward train`` preset: PPO (here), DSRL (recipes/dsrl.py) and filtered BC (recipes/filtered_bc.py)."""
-    from recipes import dsrl, filtered_bc
+    from vlmreward_rl.recipes import dsrl, filtered_bc
 
     return {**PRESETS, **dsrl.PRESETS, **filtered_bc.PRESETS}
 
@@ -159,7 +159,7 @@ def undot_kwargs(argv: list[str], preset: Any) -> list[str]:
 
 def parse(argv: list[str]) -> Any:
     """The preset named first in ``argv`` (default: the main job) with the options that follow applied:
-    an :class:`algos.ppo_gae.Args`, :class:`algos.dsrl.Args` or :class:`algos.filtered_bc.Args`."""
+    an :class:`vlmreward_rl.algos.ppo_gae.Args`, :class:`vlmreward_rl.algos.dsrl.Args` or :class:`vlmreward_rl.algos.filtered_bc.Args`."""
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = [DEFAULT_PRESET, *argv]
     presets = all_presets()
@@ -171,8 +171,8 @@ def parse(argv: list[str]) -> Any:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run a preset (default: the main job); print success and reward fidelity; write the plot."""
-    from algos import filtered_bc as filtered_bc_algo
-    from recipes import dsrl, filtered_bc
+    from vlmreward_rl.algos import filtered_bc as filtered_bc_algo
+    from vlmreward_rl.recipes import dsrl, filtered_bc
 
     args = parse(list(sys.argv[1:] if argv is None else argv))
     other_recipes = {dsrl.Args: dsrl.run, filtered_bc_algo.Args: filtered_bc.run}

@@ -1,7 +1,7 @@
 """Trials: one training run of a study or sweep, run locally or on Ray, resumable, and aggregated.
 
-A :class:`Trial` is a labelled, seeded config of one algorithm (``algos.ppo_gae.Args``,
-``algos.dsrl.Args``, ``algos.filtered_bc.Args``, or :class:`InitialPolicy` for the untrained-policy
+A :class:`Trial` is a labelled, seeded config of one algorithm (``vlmreward_rl.algos.ppo_gae.Args``,
+``vlmreward_rl.algos.dsrl.Args``, ``vlmreward_rl.algos.filtered_bc.Args``, or :class:`InitialPolicy` for the untrained-policy
 row of a table). :func:`run_trials` runs the trials that have no result yet and writes each
 result as ``<out>/trials/<key>.json`` the moment it finishes, so a half-finished study or sweep
 picks up where it stopped. A result whose config differs from the trial's (the hash of the
@@ -27,8 +27,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from algos import dsrl, filtered_bc, ppo_gae
-from algos.common.logger import json_safe
+from vlmreward_rl.algos import dsrl, filtered_bc, ppo_gae
+from vlmreward_rl.algos.common.logger import json_safe
 
 EXECUTORS = ("local", "ray")
 _UNHASHED = ("run_dir", "tensorboard", "progress_bar")  # where and how a run logs, not what it computes
@@ -129,7 +129,7 @@ def _eval_history(history: Sequence[dict[str, float]], key: str = "eval/success_
 
 
 def _run_ppo(args: ppo_gae.Args) -> dict[str, Any]:
-    from recipes.train import summarize
+    from vlmreward_rl.recipes.train import summarize
 
     result = ppo_gae.train(args)
     return {**summarize(args, result), "success": result.eval["eval/success_rate"],
@@ -137,7 +137,7 @@ def _run_ppo(args: ppo_gae.Args) -> dict[str, Any]:
 
 
 def _run_dsrl(args: dsrl.Args) -> dict[str, Any]:
-    from recipes.dsrl import summarize
+    from vlmreward_rl.recipes.dsrl import summarize
 
     summary = summarize(args, dsrl.train(args))
     # [step, success] per evaluation, the base policy at step 0: the sampled actor, and its mean noise
@@ -174,7 +174,7 @@ RUNNERS: dict[type, Callable[[Any], dict[str, Any]]] = {
 def prepare(config: Config) -> None:
     """Create what a trial reads before it runs (the PointReach base policy or demos); done by the
     driver, once, so parallel trials never race to write the same files."""
-    from recipes.dsrl import ensure_demos, ensure_policy
+    from vlmreward_rl.recipes.dsrl import ensure_demos, ensure_policy
 
     if isinstance(config, dsrl.Args):
         ensure_policy(config.env_id, config.policy)

@@ -32,5 +32,5 @@ $PIP install --no-deps "robomimic==0.3.0"
 $PIP install "numpy<2" h5py tqdm egl_probe termcolor psutil imageio imageio-ffmpeg
 
 # Smoke check: the stack imports (robomimic needs the mujoco_py stand-in, see envs/robomimic.py).
-MUJOCO_GL=${MUJOCO_GL:-egl} "$PY" -c "import envs.robomimic, robosuite, robomimic.envs.env_robosuite, robomimic.utils.env_utils, numpy; assert int(numpy.__version__.split('.')[0]) < 2, numpy.__version__"
+MUJOCO_GL=${MUJOCO_GL:-egl} "$PY" -c "import vlmreward_rl.envs.robomimic, robosuite, robomimic.envs.env_robosuite, robomimic.utils.env_utils, numpy; assert int(numpy.__version__.split('.')[0]) < 2, numpy.__version__"
 echo "install_robomimic.sh: robosuite/robomimic ready in $VENV"

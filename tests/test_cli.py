@@ -97,8 +97,8 @@ def test_a_failure_is_one_line_and_the_traceback_is_behind_debug(capsys, monkeyp
 
 
 def test_model_kwargs_take_one_syntax_in_train_eval_sweep_and_serve(monkeypatch):
-    from recipes.sweep import parse_spec
-    from recipes.train import parse
+    from vlmreward_rl.recipes.sweep import parse_spec
+    from vlmreward_rl.recipes.train import parse
     from vlmreward_gym import evaluation
     from vlmreward_gym.serve import server
 

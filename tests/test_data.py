@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from envs.dataset import (DatasetFormatError, Trajectory, TrajectoryWriter, load_trajectories, read_metadata,
+from vlmreward_gym.data import (DatasetFormatError, Trajectory, TrajectoryWriter, load_trajectories, read_metadata,
                           write_trajectories)
 
 

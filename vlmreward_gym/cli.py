@@ -6,9 +6,13 @@
     vlmreward eval --model NAME --data PATH --out DIR   offline reward-model metrics (table, JSON, plots)
     vlmreward rm-train --data DIR [DIR ...] --out CKPT   train the CPU reward model sim-rm (vlmreward_gym/rm)
     vlmreward serve --model NAME [--port P]    HTTP reward server with micro-batching (serve extra)
+
+and, registered by the RL side (``vlmreward_rl``) through the ``vlmreward_gym.commands`` entry points:
+
     vlmreward train [PRESET options ...]       RL with a learned reward: PPO, DSRL and filtered-BC presets
-    vlmreward demos --env TASK -n N --out DIR  demonstrations for a simulator task (envs/)
-    vlmreward bc --demos DIR --out DIR         behaviour-clone a diffusion policy (algos/diffusion_policy.py)
+    vlmreward studies list | run NAME | sweep  the papers' studies and reward-model sweeps
+    vlmreward demos --env TASK -n N --out DIR  demonstrations for a simulator task
+    vlmreward bc --demos DIR --out DIR         behaviour-clone a diffusion policy
 
 Reward-model options take one form everywhere (train, eval, serve, sweeps):
 ``--model-kwargs mae=0.5 seed=0`` (values read as JSON where they parse, else text) or one JSON
@@ -17,8 +21,9 @@ object, ``--model-kwargs '{"mae": 0.5}'``. ``vlmreward COMMAND --help`` shows a 
 Errors print one line, ``vlmreward: error: ...`` (exit code 2: the command line is wrong; 1: the
 command failed); ``vlmreward --debug COMMAND ...`` or ``VLMREWARD_DEBUG=1`` shows the traceback.
 
-Subcommands that belong to the RL side (``train``, ``demos``, ``bc``) are imported only when run, so the
-plugin itself stays free of simulator and trainer imports.
+A package adds a command by an entry point ``NAME = "module:main"`` in the group ``vlmreward_gym.commands``;
+``main(argv)`` gets the arguments after NAME. Such commands are imported only when run, so the plugin
+itself stays free of simulator and trainer imports.
 """
 
 from __future__ import annotations
@@ -27,39 +32,20 @@ import importlib
 import json
 import os
 import sys
+from importlib.metadata import entry_points
 from typing import Callable
 
 from vlmreward_gym.models.registry import UnknownRewardModelError
 from vlmreward_gym.options import KwargsSyntaxError, parse_kwargs
-from vlmreward_gym.registration import MANISKILL_TASKS, ROBOMIMIC_TASKS
 
 USAGE_ERROR, FAILURE = 2, 1
 DEBUG_ENV = "VLMREWARD_DEBUG"
+#: Entry-point group of commands that other packages add to ``vlmreward`` (``NAME = "module:main"``).
+COMMAND_ENTRY_POINT_GROUP = "vlmreward_gym.commands"
 
 
 class UsageError(Exception):
     """The command line cannot be run as given; the message says what to write instead."""
-
-
-def _demos(argv: list[str]) -> None:
-    env = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--env"), None)
-    tasks = (f"ManiSkill3 tasks: {', '.join(MANISKILL_TASKS)}; Robomimic tasks: {', '.join(ROBOMIMIC_TASKS)}")
-    if env is None:
-        if {"-h", "--help"} & set(argv):
-            print("vlmreward demos --env TASK [options]: demonstrations (scripted expert, noisy, early-stop, "
-                  f"random) for a simulator task.\n{tasks}.\n`vlmreward demos --env TASK --help` lists the options "
-                  "of that simulator's generator.")
-            return
-        raise UsageError("demos: --env TASK is required, e.g. --env PickCube-v1 or --env Lift "
-                         "(`vlmreward demos --help` lists the tasks)")
-    task = env.removesuffix("-v1")
-    if task in MANISKILL_TASKS:
-        module = "envs.maniskill_demos"
-    elif task in ROBOMIMIC_TASKS:
-        module = "envs.robomimic_demos"
-    else:
-        raise UsageError(f"demos: unknown task {env!r}; {tasks}")
-    importlib.import_module(module).main(argv)
 
 
 def describe_model(name: str) -> str:
@@ -132,19 +118,29 @@ COMMANDS: dict[str, Callable[[list[str]], object]] = {
     "eval": _module_main("vlmreward_gym.evaluation"),
     "rm-train": _module_main("vlmreward_gym.rm.train"),
     "serve": _serve,
-    "train": _module_main("recipes.train"),
-    "demos": _demos,
-    "bc": _module_main("algos.diffusion_policy"),
 }
+
+
+def commands() -> dict[str, Callable[[list[str]], object]]:
+    """The built-in commands and those registered in the ``vlmreward_gym.commands`` entry-point group
+    (loaded only when run); a registered name may not replace a built-in one."""
+    found = dict(COMMANDS)
+    for entry_point in entry_points(group=COMMAND_ENTRY_POINT_GROUP):
+        if entry_point.name in COMMANDS:
+            raise RuntimeError(f"entry point {entry_point.value!r} registers the built-in command "
+                               f"{entry_point.name!r}; choose another name")
+        found[entry_point.name] = lambda argv, ep=entry_point: ep.load()(argv)
+    return found
 
 
 def _dispatch(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return
-    if argv[0] not in COMMANDS:
-        raise UsageError(f"unknown command {argv[0]!r}; choose one of {sorted(COMMANDS)} (vlmreward --help)")
-    COMMANDS[argv[0]](argv[1:])
+    known = commands()
+    if argv[0] not in known:
+        raise UsageError(f"unknown command {argv[0]!r}; choose one of {sorted(known)} (vlmreward --help)")
+    known[argv[0]](argv[1:])
 
 
 def _exit_code(error: BaseException) -> int:

@@ -1,7 +1,9 @@
-"""Gymnasium ids ``vlmreward/<Task>-v1`` for the supported simulator tasks.
+"""Gymnasium ids ``vlmreward/<Task>-v1`` for simulator tasks, and the reward keywords they take.
 
-Ids are registered with *string* entry points, so importing :mod:`vlmreward_gym` imports no
-simulator. Every id takes the reward keywords of :func:`vlmreward_gym.wrap`, under the same names::
+The tasks are not the plugin's: packages register them through the ``vlmreward_gym.envs`` entry-point
+group (this distribution's RL side does, in :mod:`vlmreward_rl.envs.tasks`), each entry a function that
+registers its ids with *string* entry points, so importing :mod:`vlmreward_gym` imports no simulator.
+Every id takes the reward keywords of :func:`vlmreward_gym.wrap`, under the same names::
 
     gym.make("vlmreward/PickCube-v1", model="noisy-oracle", model_kwargs={"mae": 0.5}, form="dense",
              render_mode="rgb_array", instruction=None, reward_kwargs={"every": 5, "relative": True})
@@ -19,18 +21,14 @@ Every other keyword goes to the simulator env.
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from typing import Any, Sequence
 
 import gymnasium as gym
 
 NAMESPACE = "vlmreward"
-
-#: ManiSkill3 tasks that need no asset download and run on the CPU (see envs/maniskill.py).
-MANISKILL_TASKS: tuple[str, ...] = (
-    "PickCube", "PushCube", "PullCube", "StackCube", "PlaceSphere", "LiftPegUpright", "PegInsertionSide",
-)
-#: Robomimic tasks (see envs/robomimic.py).
-ROBOMIMIC_TASKS: tuple[str, ...] = ("Lift", "Can", "Square")
+#: Entry-point group of functions that register ``vlmreward/<Task>-v1`` ids (called with no argument).
+ENV_ENTRY_POINT_GROUP = "vlmreward_gym.envs"
 
 #: The reward keywords of every ``vlmreward/<Task>-v1`` id, older aliases last.
 REWARD_OPTIONS = ("model", "form", "model_kwargs", "instruction", "reward_kwargs", "reward_model", "reward_form")
@@ -79,10 +77,6 @@ def wrap_if_requested(env: gym.Env, default_instruction: str, default_stages: Se
 
 
 def register_envs() -> None:
-    """Register every ``vlmreward/<Task>-v1`` id (idempotent)."""
-    tables = (("envs.maniskill:make_env", MANISKILL_TASKS), ("envs.robomimic:make_env", ROBOMIMIC_TASKS))
-    for entry_point, tasks in tables:
-        for task in tasks:
-            env_id = f"{NAMESPACE}/{task}-v1"
-            if env_id not in gym.registry:
-                gym.register(env_id, entry_point=entry_point, kwargs={"task": task})
+    """Call every function of the ``vlmreward_gym.envs`` entry-point group (each registers its ids; idempotent)."""
+    for entry_point in entry_points(group=ENV_ENTRY_POINT_GROUP):
+        entry_point.load()()

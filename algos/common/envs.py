@@ -79,7 +79,7 @@ def shaped_reward_kwargs(form: str, reward_kwargs: Mapping[str, Any], step_gamma
     A relative ``dense`` or ``stage_gated`` reward pays ``g * potential_new - potential_held`` every step
     (``vlmreward_gym.wrappers.engine.shaping_reward``), so its return telescopes to ``g**T * potential_T -
     potential_0`` exactly when ``g`` is the discount the algorithm applies per env step: PPO's ``gamma``,
-    DSRL's ``gamma ** (1 / chunk length)`` (:func:`algos.dsrl.step_discount`). The algorithm therefore sets it
+    DSRL's ``gamma ** (1 / chunk length)`` (:func:`vlmreward_rl.algos.dsrl.step_discount`). The algorithm therefore sets it
     here, in one place; a ``gamma`` given in ``reward_kwargs`` that says otherwise is refused. Other forms'
     options are returned as given."""
     kwargs = dict(reward_kwargs)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from algos.common.checkpoint import (CheckpointError, check_same_config, load_checkpoint, rng_state, save_checkpoint,
+from vlmreward_rl.algos.common.checkpoint import (CheckpointError, check_same_config, load_checkpoint, rng_state, save_checkpoint,
                                      set_rng_state)
 
 

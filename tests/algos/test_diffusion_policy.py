@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from algos.diffusion_policy import DiffusionConfig, DiffusionPolicy, Mish, chunk_dataset, train_bc
-from envs.dataset import Trajectory
-from recipes.dsrl import pointreach_demos
+from vlmreward_rl.algos.diffusion_policy import DiffusionConfig, DiffusionPolicy, Mish, chunk_dataset, train_bc
+from vlmreward_gym.data import Trajectory
+from vlmreward_rl.recipes.dsrl import pointreach_demos
 from vlmreward_gym.cli import main as cli
 
 

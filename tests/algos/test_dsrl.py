@@ -9,9 +9,9 @@ import pytest
 import torch
 from gymnasium.vector import AutoresetMode
 
-from algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
-from algos.common.envs import make_vector_env
-from algos.dsrl import Args, Chunk, ChunkRunner, DSRLAgent, train
+from vlmreward_rl.algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
+from vlmreward_rl.algos.common.envs import make_vector_env
+from vlmreward_rl.algos.dsrl import Args, Chunk, ChunkRunner, DSRLAgent, train
 
 INSTRUCTION = "move the red dot onto the green dot"
 
@@ -187,7 +187,7 @@ def test_na_distillation_reduces_the_gap_between_q_of_noise_and_q_of_the_decoded
 def test_presets_carry_the_paper_defaults_and_parse_overrides():
     import tyro
 
-    from recipes.dsrl import PRESETS
+    from vlmreward_rl.recipes.dsrl import PRESETS
 
     lift = PRESETS["dsrl-lift"][1]
     assert (lift.utd, lift.hidden, lift.layers, lift.batch_size, lift.action_magnitude, lift.gamma, lift.tau,

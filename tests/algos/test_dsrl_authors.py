@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
-from algos.dsrl import Actor, Args, DSRLAgent, train
+from vlmreward_rl.algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
+from vlmreward_rl.algos.dsrl import Actor, Args, DSRLAgent, train
 
 INSTRUCTION = "move the red dot onto the green dot"
 

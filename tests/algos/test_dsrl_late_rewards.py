@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from algos import dsrl
-from algos.common.late_rewards import MissingRewardError
-from algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
-from algos.dsrl import Args, ReplayBuffer, train
-from algos.ppo_gae import relabel_rollout
+from vlmreward_rl.algos import dsrl
+from vlmreward_rl.algos.common.late_rewards import MissingRewardError
+from vlmreward_rl.algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
+from vlmreward_rl.algos.dsrl import Args, ReplayBuffer, train
+from vlmreward_rl.algos.ppo_gae import relabel_rollout
 from vlmreward_gym.models.control import OracleRewardModel
 from vlmreward_gym.wrappers.vector import LearnedRewardVectorWrapper
 from vlmreward_gym.wrappers.scoring import Relabel
@@ -179,7 +179,7 @@ def test_evaluation_scores_synchronously():
 
 
 def test_the_throughput_benchmark_prints_every_scoring_mode(capsys):
-    from algos.bench_dsrl import main
+    from vlmreward_rl.algos.bench_dsrl import main
 
     results = main(["--steps", "8", "--model-ms", "0", "--env-ms", "0"])
     assert set(results) == {"instant", "sync", "async", "deferred"} and all(v > 0 for v in results.values())

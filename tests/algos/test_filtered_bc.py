@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import vlmreward_gym  # noqa: F401  (registers PointReach)
-from algos import filtered_bc
-from algos.diffusion_policy import BCTraining
-from envs.dataset import load_trajectories
-from recipes.dsrl import POINTREACH, pointreach_demos
+from vlmreward_rl.algos import filtered_bc
+from vlmreward_rl.algos.diffusion_policy import BCTraining
+from vlmreward_gym.data import load_trajectories
+from vlmreward_rl.recipes.dsrl import POINTREACH, pointreach_demos
 
 ENV = "vlmreward/PointReach-v0"
 

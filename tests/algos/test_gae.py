@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from algos.common.gae import compute_gae
+from vlmreward_rl.algos.common.gae import compute_gae
 
 G, L = 0.9, 0.8  # gamma, lambda; gamma * lambda = 0.72
 

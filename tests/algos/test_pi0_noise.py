@@ -6,8 +6,8 @@ import torch
 
 pytest.importorskip("transformers")
 
-from algos.dsrl import ChunkRunner  # noqa: E402
-from algos.pi0_noise import Pi0NoisePolicy  # noqa: E402
+from vlmreward_rl.algos.dsrl import ChunkRunner  # noqa: E402
+from vlmreward_rl.algos.pi0_noise import Pi0NoisePolicy  # noqa: E402
 
 
 def byte_tokenize(text: str) -> list[int]:

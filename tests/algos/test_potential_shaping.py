@@ -5,10 +5,10 @@ the shaping gamma set from the algorithm's arguments in one place."""
 import numpy as np
 import pytest
 
-from algos import dsrl, ppo_gae
-from algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
-from algos.common.envs import shaped_reward_kwargs
-from recipes.dsrl import POINTREACH
+from vlmreward_rl.algos import dsrl, ppo_gae
+from vlmreward_rl.algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
+from vlmreward_rl.algos.common.envs import shaped_reward_kwargs
+from vlmreward_rl.recipes.dsrl import POINTREACH
 from vlmreward_gym.wrappers.vector import sub_info
 
 ENV = "vlmreward/PointReach-v0"

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-import algos.ppo_gae as ppo
-from algos.common.checkpoint import load_checkpoint
-from algos.common.envs import make_vector_env
-from algos.common.metrics import RolloutStats, fields_from_vector_info
+import vlmreward_rl.algos.ppo_gae as ppo
+from vlmreward_rl.algos.common.checkpoint import load_checkpoint
+from vlmreward_rl.algos.common.envs import make_vector_env
+from vlmreward_rl.algos.common.metrics import RolloutStats, fields_from_vector_info
 
 INSTRUCTION = "move the red dot onto the green dot"
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-import algos.ppo_gae as ppo
-from algos.common.checkpoint import CheckpointError
+import vlmreward_rl.algos.ppo_gae as ppo
+from vlmreward_rl.algos.common.checkpoint import CheckpointError
 
 INSTRUCTION = "move the red dot onto the green dot"
 

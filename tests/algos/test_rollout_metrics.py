@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from algos.common.metrics import (RolloutStats, fields_from_infos, fields_from_vector_info, pearson,
+from vlmreward_rl.algos.common.metrics import (RolloutStats, fields_from_infos, fields_from_vector_info, pearson,
                                   precision_recall)
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from algos.common.logger import RunLogger
+from vlmreward_rl.algos.common.logger import RunLogger
 
 
 def _write(path, lines):

@@ -7,8 +7,8 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.env_checker import check_env
 
 import vlmreward_gym as vrg
-from algos.common.envs import make_env
-from algos.sb3 import RewardFidelityCallback, make_sb3_vec_env, wrap_for_sb3
+from vlmreward_rl.algos.common.envs import make_env
+from vlmreward_rl.algos.sb3 import RewardFidelityCallback, make_sb3_vec_env, wrap_for_sb3
 
 INSTRUCTION = "move the red dot onto the green dot"
 

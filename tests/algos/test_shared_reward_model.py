@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import vlmreward_gym as vrg
-from algos import dsrl, filtered_bc, ppo_gae
-from algos.diffusion_policy import BCTraining, DiffusionConfig, DiffusionPolicy
-from recipes.dsrl import POINTREACH, pointreach_demos
+from vlmreward_rl.algos import dsrl, filtered_bc, ppo_gae
+from vlmreward_rl.algos.diffusion_policy import BCTraining, DiffusionConfig, DiffusionPolicy
+from vlmreward_rl.recipes.dsrl import POINTREACH, pointreach_demos
 from vlmreward_gym.models.control import OracleRewardModel
 from vlmreward_gym.models.registry import unregister_reward_model
 
@@ -68,7 +68,7 @@ def test_filtered_bc_builds_one_judge_and_batches_its_queries(tmp_path, counting
 
 
 def test_the_sb3_adapter_builds_one_model_for_its_envs(counting):
-    from algos.sb3 import make_sb3_vec_env
+    from vlmreward_rl.algos.sb3 import make_sb3_vec_env
 
     envs = make_sb3_vec_env(ENV, 3, model="counting-oracle", form="dense", instruction=POINTREACH)
     assert len(counting.built) == 1

@@ -17,9 +17,9 @@ import pytest
 
 pytest.importorskip("mani_skill", reason="needs the maniskill extra: bash scripts/install_maniskill.sh .venv")
 
-from envs.dataset import load_trajectories, read_metadata  # noqa: E402
-from envs.maniskill import INSTRUCTIONS, MANISKILL_TASKS, make_env, make_vector_env, task_id  # noqa: E402
-from envs.maniskill_demos import (FAILURE_KINDS, Recorder, first_grasp, main as demos_main, parse_args,  # noqa: E402
+from vlmreward_gym.data import load_trajectories, read_metadata  # noqa: E402
+from vlmreward_rl.envs.maniskill import INSTRUCTIONS, MANISKILL_TASKS, make_env, make_vector_env, task_id  # noqa: E402
+from vlmreward_rl.envs.maniskill_demos import (FAILURE_KINDS, Recorder, first_grasp, main as demos_main, parse_args,  # noqa: E402
                                   planner_for, record_episode)
 
 pytestmark = pytest.mark.maniskill
@@ -253,7 +253,7 @@ def test_driver_found_without_exported_variables():
     """A fresh process with none of the variables set finds the project's lavapipe and asset folder."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("VK_ICD_FILENAMES", "MS_ASSET_DIR", "MS_SKIP_ASSET_DOWNLOAD_PROMPT", "VLMREWARD_DEPS_DIR")}
-    code = ("import os, envs.maniskill, sapien; sapien.render.RenderSystem(sapien.Device('cpu')); "
+    code = ("import os, vlmreward_rl.envs.maniskill, sapien; sapien.render.RenderSystem(sapien.Device('cpu')); "
             "import mani_skill; print(os.environ['VK_ICD_FILENAMES']); print(mani_skill.ASSET_DIR)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -307,7 +307,7 @@ def test_wrapped_env_runs_an_episode_in_every_form(form):
 
 def test_gym_make_takes_wraps_names_and_gives_stage_gated_the_tasks_stages():
     import vlmreward_gym  # noqa: F401  (registers the ids)
-    from envs.maniskill import STAGES
+    from vlmreward_rl.envs.maniskill import STAGES
 
     env = gym.make("vlmreward/PickCube-v1", model="oracle", form="stage_gated", max_episode_steps=3)
     try:

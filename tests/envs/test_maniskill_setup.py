@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from envs import maniskill_setup
+from vlmreward_rl.envs import maniskill_setup
 
 VARS = ("VK_ICD_FILENAMES", "MS_ASSET_DIR", "MS_SKIP_ASSET_DOWNLOAD_PROMPT", "MESA_SHADER_CACHE_DIR")
 

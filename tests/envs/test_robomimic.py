@@ -11,17 +11,17 @@ import pytest
 pytest.importorskip("robosuite", reason="needs the robomimic extra (bash scripts/install_robomimic.sh VENV)")
 
 import vlmreward_gym  # noqa: E402,F401  (registers the vlmreward/<Task>-v1 ids)
-from envs.dataset import load_trajectories, read_metadata  # noqa: E402
-from envs.robomimic import INSTRUCTIONS, OBS_KEYS, RobomimicEnv, make_env  # noqa: E402
-from envs.robomimic_demos import main as demos_main  # noqa: E402
-from envs.robomimic_demos import FAILURE_KINDS, rollout  # noqa: E402
-from envs.robomimic_hdf5 import load_bc_arrays, read_robomimic_hdf5  # noqa: E402
-from envs.robomimic_scripted import make_controller  # noqa: E402
+from vlmreward_gym.data import load_trajectories, read_metadata  # noqa: E402
+from vlmreward_rl.envs.robomimic import INSTRUCTIONS, OBS_KEYS, RobomimicEnv, make_env  # noqa: E402
+from vlmreward_rl.envs.robomimic_demos import main as demos_main  # noqa: E402
+from vlmreward_rl.envs.robomimic_demos import FAILURE_KINDS, rollout  # noqa: E402
+from vlmreward_rl.envs.robomimic_hdf5 import load_bc_arrays, read_robomimic_hdf5  # noqa: E402
+from vlmreward_rl.envs.robomimic_scripted import make_controller  # noqa: E402
 
 pytestmark = pytest.mark.robomimic
 TASKS = ("Lift", "Can", "Square")
 OBS_DIM = {"Lift": 19, "Can": 23, "Square": 23}
-#: The most oracle progress reaching alone earns (envs.robomimic_oracle: Lift 0.4 * reach, else robosuite's 0.1).
+#: The most oracle progress reaching alone earns (vlmreward_rl.envs.robomimic_oracle: Lift 0.4 * reach, else robosuite's 0.1).
 REACH_CEILING = {"Lift": 0.4, "Can": 0.1, "Square": 0.1}
 OBS_DIM_OBJECT = {"Lift": 10, "Can": 14, "Square": 14}  # the ``object`` block ends the observation, position first
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from envs.point_reach_demos import generate
+from vlmreward_rl.envs.point_reach_demos import generate
 from vlmreward_gym.evaluation.data import write_video
 
 

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from envs.dataset import load_trajectories
+from vlmreward_gym.data import load_trajectories
 from vlmreward_gym.evaluation.data import (detect_format, load_demo_dataset, load_eval_data, load_lerobot,
                                            load_roborewardbench, read_video, write_video)
 from tests.eval.conftest import clip

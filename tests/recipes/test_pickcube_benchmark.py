@@ -1,4 +1,4 @@
-"""recipes.pickcube_benchmark: run arguments, the threshold crossing, the tables, and one real tiny run."""
+"""vlmreward_rl.recipes.pickcube_benchmark: run arguments, the threshold crossing, the tables, and one real tiny run."""
 
 import csv
 import math
@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from recipes import pickcube_benchmark as bench
+from vlmreward_rl.recipes import pickcube_benchmark as bench
 
 
 def rows(*evals):
@@ -43,7 +43,7 @@ def test_run_args_select_the_reward_and_resume(tmp_path):
 @pytest.mark.maniskill
 def test_tiny_benchmark_writes_its_tables(tmp_path, monkeypatch):
     pytest.importorskip("mani_skill", reason="needs the maniskill extra: bash scripts/install_maniskill.sh .venv")
-    from recipes import train
+    from vlmreward_rl.recipes import train
 
     description, preset = train.PRESETS["pickcube-bench"]  # a small batch, so 400 steps are 2 iterations
     small = replace(preset, num_envs=2, num_steps=100, eval_every=1, eval_episodes=2, num_eval_envs=1)

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from algos import dsrl, filtered_bc, ppo_gae
-from recipes import trials as T
-from recipes.__main__ import main as recipes_main
-from recipes.studies import STUDIES, FilteredBC, Judge, RewardAccuracy
+from vlmreward_rl.algos import dsrl, filtered_bc, ppo_gae
+from vlmreward_rl.recipes import trials as T
+from vlmreward_rl.recipes.__main__ import main as recipes_main
+from vlmreward_rl.recipes.studies import STUDIES, FilteredBC, Judge, RewardAccuracy
 
 
 def _csv(path):

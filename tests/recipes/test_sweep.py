@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from recipes import sweep
-from recipes.sweep import SweepArgs, build_trials, parse_spec
-from recipes.train import PRESETS
+from vlmreward_rl.recipes import sweep
+from vlmreward_rl.recipes.sweep import SweepArgs, build_trials, parse_spec
+from vlmreward_rl.recipes.train import PRESETS
 
 
 def test_specs_parse_names_and_typed_options():

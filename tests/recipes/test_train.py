@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-import recipes.train as train
-from algos.common.logger import json_safe
-from algos.ppo_gae import Args
+import vlmreward_rl.recipes.train as train
+from vlmreward_rl.algos.common.logger import json_safe
+from vlmreward_rl.algos.ppo_gae import Args
 from vlmreward_gym import cli
 
 

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from algos import dsrl, ppo_gae
-from recipes import trials as T
-from recipes.report import write_table
+from vlmreward_rl.algos import dsrl, ppo_gae
+from vlmreward_rl.recipes import trials as T
+from vlmreward_rl.recipes.report import write_table
 
 
 def _trial(mae: float, seed: int = 0, **changes) -> T.Trial:

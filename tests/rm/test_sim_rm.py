@@ -15,7 +15,7 @@ pytest.importorskip("torch", reason="needs the 'torch' extra")
 pytest.importorskip("safetensors", reason="needs the 'torch' extra")
 
 import vlmreward_gym as vrg  # noqa: E402
-from envs.point_reach_demos import generate  # noqa: E402
+from vlmreward_rl.envs.point_reach_demos import generate  # noqa: E402
 from vlmreward_gym.cli import main as cli_main  # noqa: E402
 from vlmreward_gym.models.registry import make_reward_model  # noqa: E402
 from vlmreward_gym.models.sim_rm import SimRMConfig, WordTokenizer, load_checkpoint  # noqa: E402
@@ -370,7 +370,7 @@ def test_eval_runs_on_sim_rm(dataset, checkpoint, tmp_path):
 
 def test_pointreach_sim_rm_preset_trains_ppo_on_a_checkpoint(checkpoint, tmp_path):
     """`vlmreward train pointreach-sim-rm` end to end on a tiny budget: frames rendered, rewards from sim-rm."""
-    import recipes.train as train
+    import vlmreward_rl.recipes.train as train
 
     summary = train.main(["pointreach-sim-rm", "--model-kwargs.path", str(checkpoint), "--total-timesteps", "256",
                           "--eval-every", "1", "--eval-episodes", "2", "--run-dir", str(tmp_path), "--no-progress-bar"])

@@ -4,7 +4,8 @@ import gymnasium as gym
 import pytest
 
 from scripted import ScriptedEnv
-from vlmreward_gym.registration import MANISKILL_TASKS, reward_options, wrap_if_requested
+from vlmreward_gym.registration import reward_options, wrap_if_requested
+from vlmreward_rl.envs.tasks import MANISKILL_TASKS
 from vlmreward_gym.wrappers import DenseReward, EpisodicReward
 
 ENV_ID = "vlmreward-test/Scripted-v0"
@@ -12,7 +13,7 @@ STAGES = ("reach the goal", "stay there")
 
 
 def make_scripted(**kwargs):
-    """An entry point built like envs.maniskill / envs.robomimic ``make_env``."""
+    """An entry point built like vlmreward_rl.envs.maniskill / vlmreward_rl.envs.robomimic ``make_env``."""
     reward = reward_options(kwargs)
     return wrap_if_requested(ScriptedEnv(**kwargs), "reach the goal", STAGES, **reward)
 
@@ -63,7 +64,7 @@ def test_stage_gated_gets_the_tasks_stages_unless_given():
 
 
 def test_every_maniskill_task_has_default_stages():
-    from envs.maniskill_instructions import STAGES as MANISKILL_STAGES, stages_for
+    from vlmreward_rl.envs.maniskill_instructions import STAGES as MANISKILL_STAGES, stages_for
 
     assert set(MANISKILL_STAGES) == set(MANISKILL_TASKS)
     assert all(len(stages_for(f"{task}-v1")) >= 2 for task in MANISKILL_TASKS)

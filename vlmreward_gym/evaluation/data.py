@@ -3,7 +3,7 @@
 An :class:`EvalEpisode` is one video (or one oracle-only trajectory) with its instruction and
 whatever ground truth the source has. Three sources, detected by :func:`load_eval_data`:
 
-**Our demo format** (``envs.dataset``: ``metadata.json`` + ``shard_*.h5``). Ground truth is
+**Our demo format** (``vlmreward_gym.data``: ``metadata.json`` + ``shard_*.h5``). Ground truth is
 complete: time points are the stored frames' steps (all states when no frames are stored), the
 oracle progress and success flags at those points, and
 
@@ -49,6 +49,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from vlmreward_gym.data import iter_trajectories
 from vlmreward_gym.models.control import rubric_score
 from vlmreward_gym.types import subsample_indices
 
@@ -141,8 +142,7 @@ def quality_ranks(keys: Sequence[tuple]) -> list[float]:
 
 
 def load_demo_dataset(path: str | Path, max_frames: int | None = None, kinds: Iterable[str] | None = None) -> list[EvalEpisode]:
-    """Episodes of an ``envs.dataset`` trajectory folder (see the module docstring for the labels)."""
-    from envs.dataset import iter_trajectories  # the plugin's only use of envs/, loaded on demand
+    """Episodes of an ``vlmreward_gym.data`` trajectory folder (see the module docstring for the labels)."""
 
     episodes, keys = [], []
     for n, traj in enumerate(iter_trajectories(path, kinds)):

@@ -28,6 +28,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from vlmreward_gym.data import iter_trajectories
+
 
 @dataclass
 class Episode:
@@ -85,9 +87,8 @@ def task_matches(task: str, patterns: Iterable[str]) -> bool:
 
 
 def load_episodes(paths: Sequence[str | Path], size: int = 64, exclude_tasks: Iterable[str] = ()) -> list[Episode]:
-    """Episodes of one or more ``envs.dataset`` folders, frames resized to ``size``; episodes whose
+    """Episodes of one or more ``vlmreward_gym.data`` folders, frames resized to ``size``; episodes whose
     task matches any of ``exclude_tasks`` (substrings of ``"env_id: instruction"``) are left out."""
-    from envs.dataset import iter_trajectories  # loaded on demand: the plugin does not import envs/
 
     exclude = list(exclude_tasks)
     episodes = []

@@ -164,7 +164,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="vlmreward rm-train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", nargs="+", required=True, help="demo dataset folders (envs.dataset format)")
+    parser.add_argument("--data", nargs="+", required=True, help="demo dataset folders (vlmreward_gym.data format)")
     parser.add_argument("--out", required=True, help="checkpoint folder to write")
     parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training budget (default 10)")
     parser.add_argument("--steps", type=int, default=None, help="stop after this many steps (default: time budget only)")
