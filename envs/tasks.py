@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 
-from vlmreward_gym.registration import NAMESPACE
+#: The namespace of the ids (``vlmreward_gym.registration.NAMESPACE``, checked by the tests). Not imported
+#: from there: the plugin loads this module while it is being imported itself, through the entry point.
+NAMESPACE = "vlmreward"
 
 
 @dataclass(frozen=True)

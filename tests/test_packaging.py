@@ -65,3 +65,14 @@ def test_the_plugin_alone_registers_no_simulator_task():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['vlmreward/PointReach-v0']"
+
+
+def test_the_task_table_imports_first_and_shares_the_plugins_namespace():
+    """The plugin loads envs/tasks.py through its entry point while it is itself being imported: importing the
+    task table first must not meet a half-initialised module."""
+    code = ("import vlmreward_rl.envs.tasks as tasks, vlmreward_gym.registration as registration\n"
+            "assert tasks.NAMESPACE == registration.NAMESPACE\n"
+            "import gymnasium as gym; print('vlmreward/Lift-v1' in gym.registry)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
