@@ -39,16 +39,15 @@ import numpy as np
 from vlmreward_gym.oracle import PROGRESS_KEY, SUCCESS_KEY
 from vlmreward_gym.registration import reward_options, wrap_if_requested
 from vlmreward_rl.envs import maniskill_setup
-from vlmreward_rl.envs.maniskill_instructions import INSTRUCTIONS, STAGES, instructions_for, stages_for
-from vlmreward_rl.envs.tasks import MANISKILL_TASKS
+from vlmreward_rl.envs.maniskill_tasks import FRAME_SOURCES, MANISKILL_TASKS
+from vlmreward_rl.envs.tasks import Task, task
 
 # Before mani_skill / sapien are imported anywhere in this process.
 maniskill_setup.configure()
 
-__all__ = ["make_env", "make_vector_env", "ManiSkillOracleEnv", "INSTRUCTIONS", "STAGES", "MANISKILL_TASKS",
-           "FRAME_SOURCES", "task_id", "default_instruction"]
+__all__ = ["make_env", "make_vector_env", "ManiSkillOracleEnv", "MANISKILL_TASKS", "FRAME_SOURCES", "task_id",
+           "task_record"]
 
-FRAME_SOURCES = ("render_camera", "sensor")
 RENDER_CAMERA = "render_camera"
 SENSOR_CAMERA = "base_camera"
 
@@ -66,9 +65,9 @@ def task_id(task: str) -> str:
     return f"{name}-v1"
 
 
-def default_instruction(task: str) -> str:
-    """The default language instruction of a task (first of ``INSTRUCTIONS[task]``)."""
-    return instructions_for(task_id(task))[0]
+def task_record(name: str) -> Task:
+    """The registry's record of a supported task given as ``PickCube`` or ``PickCube-v1`` (see :func:`task_id`)."""
+    return task(task_id(name))
 
 
 def _frame_hw(frame_size: int | Sequence[int]) -> tuple[int, int]:
@@ -180,7 +179,7 @@ def _check_backend(sim_backend: str) -> None:
 
 
 def make_env(task: str, *, render_mode: str | None = None, obs_mode: str = "state",
-             frame_source: str = "render_camera", frame_size: int | Sequence[int] = 128,
+             frame_source: str | None = None, frame_size: int | Sequence[int] | None = None,
              max_episode_steps: int | None = None, control_mode: str | None = None, sim_backend: str = "cpu",
              **kwargs: Any) -> gym.Env:
     """One ManiSkill3 task as a single Gymnasium env (see the module docstring for its contract).
@@ -190,8 +189,8 @@ def make_env(task: str, *, render_mode: str | None = None, obs_mode: str = "stat
         render_mode: ``"rgb_array"`` to allow ``render()``; None for state-only use.
         obs_mode: ManiSkill observation mode; ``"state"`` (flat float32 vector) or
             ``"state_dict"``. Visual modes render on every step.
-        frame_source: ``"render_camera"`` or ``"sensor"``.
-        frame_size: frame side in pixels, or (H, W).
+        frame_source: ``"render_camera"`` or ``"sensor"``; default the task's (``render_camera``).
+        frame_size: frame side in pixels, or (H, W); default the task's (128).
         max_episode_steps: truncation limit; the task's own when None.
         control_mode: ManiSkill controller, default ``pd_joint_delta_pos`` for the Panda tasks
             (the motion-planned demos use ``pd_joint_pos``).
@@ -199,9 +198,12 @@ def make_env(task: str, *, render_mode: str | None = None, obs_mode: str = "stat
         **kwargs: the reward keywords ``model``, ``form``, ``model_kwargs``, ``instruction``,
             ``reward_kwargs`` (see :mod:`vlmreward_gym.registration`: with ``model`` the env is wrapped
             by ``vlmreward_gym.wrap``, with the task's default instruction and, for ``stage_gated``,
-            its :data:`STAGES`); the rest goes to ManiSkill's ``gym.make`` (e.g. ``robot_uids``).
+            its default stages); the rest goes to ManiSkill's ``gym.make`` (e.g. ``robot_uids``).
     """
     env_id = task_id(task)
+    record = task_record(env_id)
+    frame_source = record.camera if frame_source is None else frame_source
+    frame_size = record.frame_size if frame_size is None else frame_size
     reward = reward_options(kwargs)
     if frame_source not in FRAME_SOURCES:
         raise ValueError(f"frame_source must be one of {FRAME_SOURCES}, got {frame_source!r}")
@@ -232,7 +234,7 @@ def make_env(task: str, *, render_mode: str | None = None, obs_mode: str = "stat
             raise RuntimeError(maniskill_setup.missing_vulkan_message(error)) from error
         raise
     env = ManiSkillOracleEnv(CPUGymWrapper(env), frame_source, (h, w), render_mode)
-    return wrap_if_requested(env, default_instruction(env_id), stages_for(env_id), **reward)
+    return wrap_if_requested(env, record.instruction, record.stages, **reward)
 
 
 def make_vector_env(task: str, num_envs: int, **make_env_kwargs: Any) -> gym.vector.VectorEnv:

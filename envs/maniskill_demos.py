@@ -50,14 +50,13 @@ import gymnasium as gym
 import numpy as np
 
 from vlmreward_gym.data import Trajectory, TrajectoryWriter
-from vlmreward_rl.envs.maniskill import FRAME_SOURCES, default_instruction, make_env, task_id
+from vlmreward_rl.envs.maniskill import FRAME_SOURCES, make_env, task_id, task_record
+from vlmreward_rl.envs.maniskill_tasks import DEMO_KINDS as KINDS, FAILURE_KINDS
 
 CONTROL_MODE = "pd_joint_pos"
 NUM_ARM_JOINTS = 7
 #: Kinds that need the plan's length (and its first grasp) from a dry run before the recorded one.
-PLAN_KINDS = ("early_stop", "near_miss", "drop", "shortcut", "stop_short")
-KINDS = ("expert", "noisy", *PLAN_KINDS, "random")
-FAILURE_KINDS = ("near_miss", "drop", "shortcut", "stop_short")
+PLAN_KINDS = ("early_stop", *FAILURE_KINDS)
 GRIPPER_KINDS = ("near_miss", "drop", "shortcut")  # failures made by opening the gripper
 GRIPPER_OPEN = 1.0  # pd_joint_pos gripper target: -1 closed .. 1 open
 
@@ -225,13 +224,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="new dataset folder")
     p.add_argument("--seed", type=int, default=0, help="first reset seed; episode i uses seed + i")
     p.add_argument("--frame-stride", type=int, default=5, help="a frame every this many states; 0: no frames")
-    p.add_argument("--frame-size", type=int, nargs="+", default=[128], help="frame side, or H W")
-    p.add_argument("--frame-source", choices=FRAME_SOURCES, default="render_camera")
+    p.add_argument("--frame-size", type=int, nargs="+", default=None, help="frame side, or H W (default: task's)")
+    p.add_argument("--frame-source", choices=FRAME_SOURCES, default=None, help="default: the task's")
     p.add_argument("--max-steps", type=int, default=300, help="episode cap for planner episodes")
     p.add_argument("--random-steps", type=int, default=None, help="random-policy length (default: task limit)")
     p.add_argument("--noise", type=float, default=0.004, help="random-walk std of joint-target noise, rad/step")
     p.add_argument("--instruction", default=None, help="instruction stored with every episode (default: task's)")
     args = p.parse_args(argv)
+    record = task_record(args.env)
+    args.frame_size = args.frame_size or [record.frame_size]
+    args.frame_source = args.frame_source or record.camera
     n = args.num_expert
     args.noisy = n // 2 if args.noisy is None else args.noisy
     args.early_stop = n // 4 if args.early_stop is None else args.early_stop
@@ -265,7 +267,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, int]]:
             raise SystemExit(f"--failures: the {env_id} plan never closes the gripper on an object, so "
                              f"{', '.join(GRIPPER_KINDS)} episodes would be expert ones; use a grasping task "
                              f"(e.g. PickCube, StackCube, LiftPegUpright)")
-    instruction = args.instruction or default_instruction(env_id)
+    instruction = args.instruction or task_record(env_id).instruction
     metadata = {"env_id": env_id, "simulator": "maniskill3", "control_mode": CONTROL_MODE, "obs_mode": "state",
                 "frame_source": args.frame_source, "frame_size": list(np.atleast_1d(frame_size).tolist()),
                 "frame_stride": args.frame_stride, "max_steps": args.max_steps, "noise_rad_per_step": args.noise,

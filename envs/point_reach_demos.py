@@ -1,10 +1,11 @@
 """A small two-task evaluation dataset from the built-in ``vlmreward/PointReach-v0`` env.
 
     python -m vlmreward_rl.envs.point_reach_demos --out DIR [--seeds 8] [--size 64] [--tasks reach corner ...] [--first-seed 0]
+    vlmreward demos --env PointReach-v0 --out DIR ...      (the core CLI dispatches here)
 
 Tasks (same renderer, different targets and instructions):
 
-- ``reach``: "move the red dot onto the green dot" (the env's own goal);
+- ``reach``: the env's own instruction and goal (:data:`vlmreward_gym.point_reach.INSTRUCTIONS`);
 - ``corner``: "move the red dot to the top-left corner" (target ``(-0.9, 0.9)``);
 - optional (``--tasks``): ``top_right``, ``bottom_left``, ``bottom_right`` corners and ``center``, so a
   reward model can be trained on some tasks and tested on one it never saw (``sim-rm``).
@@ -25,12 +26,12 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-import vlmreward_gym  # noqa: F401  (registers vlmreward/PointReach-v0)
 from vlmreward_gym.data import Trajectory, TrajectoryWriter
+from vlmreward_rl.envs.point_reach_tasks import DEMO_KINDS as KINDS, TASK
 
-ENV_ID = "vlmreward/PointReach-v0"
+ENV_ID = TASK.env_id
 TASKS = {
-    "reach": "move the red dot onto the green dot",
+    "reach": TASK.instruction,
     "corner": "move the red dot to the top-left corner",
 }
 EXTRA_TASKS = {
@@ -42,7 +43,6 @@ EXTRA_TASKS = {
 ALL_TASKS = {**TASKS, **EXTRA_TASKS}
 TARGETS = {"corner": (-0.9, 0.9), "top_right": (0.9, 0.9), "bottom_left": (-0.9, -0.9),
            "bottom_right": (0.9, -0.9), "center": (0.0, 0.0)}
-KINDS = ("expert", "early_stop", "random")
 
 
 def _target(task: str, obs: np.ndarray) -> np.ndarray:
@@ -83,7 +83,7 @@ def rollout(env: gym.Env, task: str, kind: str, seed: int, max_steps: int = 40) 
                       frame_steps=np.arange(len(frames)))
 
 
-def generate(out_dir: str | Path, seeds: int = 8, size: int = 64, max_steps: int = 40,
+def generate(out_dir: str | Path, seeds: int = 8, size: int = TASK.frame_size, max_steps: int = 40,
              tasks: list[str] | None = None, first_seed: int = 0) -> Path:
     """Write ``seeds`` usable start states x tasks (default ``reach`` and ``corner``) x 3 kinds of
     rollouts into ``out_dir``, trying reset seeds from ``first_seed`` up."""
@@ -109,9 +109,11 @@ def generate(out_dir: str | Path, seeds: int = 8, size: int = 64, max_steps: int
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m vlmreward_rl.envs.point_reach_demos", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default=ENV_ID, choices=(ENV_ID, ENV_ID.split("/")[1], TASK.name),
+                        help="the task (accepted for `vlmreward demos --env`; PointReach is the only one)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seeds", type=int, default=8, help="start states per task")
-    parser.add_argument("--size", type=int, default=64, help="frame size in pixels")
+    parser.add_argument("--size", type=int, default=TASK.frame_size, help="frame size in pixels")
     parser.add_argument("--max-steps", type=int, default=40)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(ALL_TASKS),
                         help=f"tasks to roll out (default: {' '.join(TASKS)})")

@@ -50,6 +50,7 @@ from vlmreward_gym.oracle import PROGRESS_KEY, SUCCESS_KEY  # noqa: E402
 from vlmreward_gym.registration import reward_options, wrap_if_requested  # noqa: E402
 
 from vlmreward_rl.envs.robomimic_oracle import oracle_progress  # noqa: E402
+from vlmreward_rl.envs.tasks import task as task_record  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -67,23 +68,6 @@ TASKS: dict[str, TaskSpec] = {
 }
 #: Robomimic dataset env names (``env_args["env_name"]``) -> task.
 ROBOSUITE_TO_TASK = {spec.robosuite_env: task for task, spec in TASKS.items()}
-
-#: Instructions per task; the first is the default, the rest are paraphrases.
-INSTRUCTIONS: dict[str, tuple[str, ...]] = {
-    "Lift": ("lift the red cube", "pick up the red cube from the table", "grasp the cube and raise it"),
-    "Can": ("put the can in the bin", "pick up the red can and place it in its bin compartment",
-            "move the soda can into the target bin"),
-    "Square": ("put the square nut on the square peg", "fit the square nut onto the square peg",
-               "pick up the nut by its handle and place it around the square peg"),
-}
-
-#: Sub-task instructions in order, the default ``stages`` of the ``stage_gated`` reward form.
-STAGES: dict[str, tuple[str, ...]] = {
-    "Lift": ("reach the red cube", "grasp the red cube", "lift the red cube"),
-    "Can": ("grasp the can", "lift the can", "put the can in the bin"),
-    "Square": ("grasp the square nut by its handle", "lift the nut above the square peg",
-               "put the square nut on the square peg"),
-}
 
 #: Low-dimensional observation keys, in order: (robosuite key, robomimic dataset key).
 OBS_KEYS: tuple[tuple[str, str], ...] = (
@@ -129,8 +113,9 @@ class RobomimicEnv(gym.Env):
     Args:
         task: ``"Lift"``, ``"Can"`` or ``"Square"``.
         render_mode: ``"rgb_array"`` or None (then ``render()`` raises).
-        frame_size: rendered frame size, an int (square) or (height, width), in pixels.
-        camera: robosuite camera name, e.g. ``"agentview"``, ``"frontview"``, ``"robot0_eye_in_hand"``.
+        frame_size: rendered frame size, an int (square) or (height, width), in pixels; default the task's (128).
+        camera: robosuite camera name, e.g. ``"agentview"``, ``"frontview"``, ``"robot0_eye_in_hand"``; default
+            the task's (``agentview``).
         horizon: steps before truncation; default the task's robomimic horizon (400).
         terminate_on_success: end the episode (terminated=True) on the first successful state.
         **kwargs: override robosuite constructor kwargs (e.g. ``controller_configs``).
@@ -138,10 +123,13 @@ class RobomimicEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
-    def __init__(self, task: str, *, render_mode: str | None = None, frame_size: int | tuple[int, int] = 128,
-                 camera: str = "agentview", horizon: int | None = None, terminate_on_success: bool = True,
+    def __init__(self, task: str, *, render_mode: str | None = None, frame_size: int | tuple[int, int] | None = None,
+                 camera: str | None = None, horizon: int | None = None, terminate_on_success: bool = True,
                  **kwargs: Any):
         spec = _check_task(task)
+        record = task_record(task)
+        frame_size = record.frame_size if frame_size is None else frame_size
+        camera = record.camera if camera is None else camera
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
         import robosuite
@@ -229,16 +217,17 @@ class RobomimicEnv(gym.Env):
         self.rs_env.close()
 
 
-def make_env(task: str, *, render_mode: str | None = None, frame_size: int | tuple[int, int] = 128,
-             camera: str = "agentview", horizon: int | None = None, **kwargs: Any) -> gym.Env:
+def make_env(task: str, *, render_mode: str | None = None, frame_size: int | tuple[int, int] | None = None,
+             camera: str | None = None, horizon: int | None = None, **kwargs: Any) -> gym.Env:
     """Build ``task`` (Lift, Can, Square), wrapped with a reward model when ``model`` is given.
 
     The reward keywords ``model``, ``form``, ``model_kwargs``, ``instruction``, ``reward_kwargs`` go
-    to ``vlmreward_gym.wrap`` (see :mod:`vlmreward_gym.registration`; the default instruction is
-    ``INSTRUCTIONS[task][0]``, the default ``stages`` of the ``stage_gated`` form ``STAGES[task]``);
+    to ``vlmreward_gym.wrap`` (see :mod:`vlmreward_gym.registration`; the default instruction and the
+    default ``stages`` of the ``stage_gated`` form are the task's record's, :mod:`vlmreward_rl.envs.robomimic_tasks`);
     the rest to :class:`RobomimicEnv`.
     """
     _check_task(task)
     reward = reward_options(kwargs)
     env = RobomimicEnv(task, render_mode=render_mode, frame_size=frame_size, camera=camera, horizon=horizon, **kwargs)
-    return wrap_if_requested(env, INSTRUCTIONS[task][0], STAGES[task], **reward)
+    record = task_record(task)
+    return wrap_if_requested(env, record.instruction, record.stages, **reward)

@@ -29,13 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from vlmreward_gym.data import Trajectory, TrajectoryWriter, read_metadata
-from vlmreward_rl.envs.robomimic import INSTRUCTIONS, OBS_KEYS, TASKS, RobomimicEnv
-from vlmreward_rl.envs.robomimic_scripted import VARIANTS, make_controller
+from vlmreward_rl.envs.robomimic import OBS_KEYS, TASKS, RobomimicEnv
+from vlmreward_rl.envs.robomimic_scripted import make_controller
+from vlmreward_rl.envs.robomimic_tasks import DEMO_KINDS as KINDS, FAILURE_KINDS
+from vlmreward_rl.envs.tasks import task as task_record
 from vlmreward_gym.oracle import PROGRESS_KEY, SUCCESS_KEY
 
-#: The scripted controller's failure variants, each a demo kind of the same name.
-FAILURE_KINDS = tuple(v for v in VARIANTS if v != "expert")
-KINDS = ("expert", "noisy", "early_stop", *FAILURE_KINDS)
 #: Typical scripted expert episode length in steps (for ``early_stop`` cut points).
 EXPERT_STEPS = {"Lift": 32, "Can": 110, "Square": 100}
 #: Non-expert episodes end after this many typical expert lengths (or at the horizon, if sooner).
@@ -83,7 +82,7 @@ def rollout(env: RobomimicEnv, kind: str, seed: int, *, frame_stride: int, noise
         if done:
             break
     frame_array = np.stack(frames) if frames else np.zeros((0, *env.frame_hw, 3), np.uint8)
-    return Trajectory(env_id=f"{env.task}-v1", instruction=INSTRUCTIONS[env.task][0], kind=kind, seed=seed,
+    return Trajectory(env_id=f"{env.task}-v1", instruction=task_record(env.task).instruction, kind=kind, seed=seed,
                       obs=np.stack(observations), actions=np.stack(actions), env_rewards=np.asarray(rewards),
                       oracle_progress=np.asarray(progress), success=np.asarray(success),
                       frames=frame_array, frame_steps=np.asarray(frame_steps, np.int64))
@@ -98,8 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--non-expert", type=int, default=0, help="episodes of each non-expert kind")
     p.add_argument("--kinds", default=",".join(KINDS[1:]), help="comma-separated non-expert kinds")
     p.add_argument("--frame-stride", type=int, default=5, help="render every k-th state (and the last)")
-    p.add_argument("--frame-size", type=int, default=128, help="square frame size in pixels")
-    p.add_argument("--camera", default="agentview", help="robosuite camera name")
+    p.add_argument("--frame-size", type=int, default=None, help="square frame size in pixels (default: task's)")
+    p.add_argument("--camera", default=None, help="robosuite camera name (default: task's)")
     p.add_argument("--no-frames", action="store_true", help="store no frames (state-only, much faster)")
     p.add_argument("--noise", type=float, default=0.5, help="action noise std for the 'noisy' kind")
     p.add_argument("--seed", type=int, default=0, help="first reset seed; episode i uses seed + i")
@@ -116,6 +115,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, int]]:
         raise SystemExit(f"unknown non-expert kinds {bad}; choose from {KINDS[1:]}")
     if args.frame_stride < 1:
         raise SystemExit("--frame-stride must be >= 1")
+    record = task_record(args.env)
+    args.frame_size = record.frame_size if args.frame_size is None else args.frame_size
+    args.camera = args.camera or record.camera
     env = RobomimicEnv(args.env, render_mode=None if args.no_frames else "rgb_array",
                        frame_size=args.frame_size, camera=args.camera)
     rng = np.random.default_rng(args.seed)

@@ -112,7 +112,7 @@ def read_robomimic_hdf5(path: str | Path, *, obs_keys: Iterable[str] = DEFAULT_O
         filter_key: read only the demos listed in ``mask/<filter_key>``.
         oracle: ``"replay"`` (needs ``states`` and the robomimic extra) or ``"rewards"``; default
             replay when the demos have states, else rewards.
-        instruction: default ``vlmreward_rl.envs.robomimic.INSTRUCTIONS[task][0]``.
+        instruction: default the task's (``vlmreward_rl.envs.tasks.task(task).instruction``).
         kind: ``Trajectory.kind`` for every demo (robomimic's ``ph``/``mh`` data is human expert data).
         max_demos: read at most this many demos.
     """
@@ -120,9 +120,9 @@ def read_robomimic_hdf5(path: str | Path, *, obs_keys: Iterable[str] = DEFAULT_O
     env_args = read_env_args(path)
     task = task_of(env_args)
     if instruction is None:
-        from vlmreward_rl.envs.robomimic import INSTRUCTIONS  # no simulator import
+        from vlmreward_rl.envs.tasks import task as task_record  # no simulator import
 
-        instruction = INSTRUCTIONS[task][0]
+        instruction = task_record(task).instruction
     trajectories: list[Trajectory] = []
     replayer = None
     with h5py.File(path, "r") as f:

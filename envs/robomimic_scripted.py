@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from vlmreward_rl.envs.robomimic_tasks import FAILURE_KINDS
+
 POS_SCALE_M = 0.05  # OSC_POSE: action 1.0 = 5 cm
 ROT_SCALE_RAD = 0.5  # OSC_POSE: action 1.0 = 0.5 rad
-VARIANTS = ("expert", "wrong_target", "near_miss", "drop", "shortcut", "stop_short", "knock")
+VARIANTS = ("expert", *FAILURE_KINDS)
 #: How far (m) the closed gripper starts behind the object and sweeps past it in a ``knock``.
 KNOCK_FROM_M, KNOCK_TO_M = 0.10, 0.12
 

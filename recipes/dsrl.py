@@ -31,9 +31,10 @@ import tyro
 from vlmreward_rl.algos import dsrl
 from vlmreward_rl.algos.common.logger import write_json
 from vlmreward_rl.algos.dsrl import Args
+from vlmreward_rl.envs.tasks import task
 
-POINTREACH = "move the red dot onto the green dot"
-LIFT = "lift the red cube"
+POINTREACH = task("vlmreward/PointReach-v0").instruction
+LIFT = task("vlmreward/Lift-v1").instruction
 
 # Table 5-6 of RoboReward (Wagenmaker et al. 2025's Robomimic settings); Lift uses UTD 30.
 PAPER = Args(variant="na", action_magnitude=1.5, utd=20, noise_critic_updates=10, hidden=2048, layers=3,

@@ -25,6 +25,7 @@ from vlmreward_rl.algos.common.envs import Kwargs
 from vlmreward_rl.algos.common.logger import write_json
 from vlmreward_rl.algos.common.metrics import pearson
 from vlmreward_rl.algos.diffusion_policy import BCTraining
+from vlmreward_rl.envs.tasks import task
 from vlmreward_rl.recipes import dsrl as dsrl_recipe
 from vlmreward_rl.recipes import train as ppo_recipe
 from vlmreward_rl.recipes.report import bar_plot, curves, num, pct, scatter_fit, write_table
@@ -40,36 +41,17 @@ def short(env_id: str) -> str:
     return env_id.split("/")[-1].split("-v")[0]
 
 
-def instruction_for(env_id: str) -> str:
-    """The default instruction of a task (PointReach, Robomimic or ManiSkill)."""
-    task = short(env_id)
-    if env_id == POINTREACH_ID:
-        return ppo_recipe.POINTREACH
-    from vlmreward_rl.envs.robomimic import INSTRUCTIONS as ROBOMIMIC
-
-    if task in ROBOMIMIC:
-        return ROBOMIMIC[task][0]
-    from vlmreward_rl.envs.maniskill_instructions import instructions_for
-
-    return instructions_for(task)[0]
-
-
 def stages_for(env_id: str, stages: Sequence[str]) -> list[str]:
-    """``stages`` if given, else the task's default sub-tasks (Robomimic)."""
-    if stages:
-        return list(stages)
-    from vlmreward_rl.envs.robomimic import STAGES
-
-    if short(env_id) not in STAGES:
-        raise ValueError(f"no default stages for {env_id}; give --stages")
-    return list(STAGES[short(env_id)])
+    """``stages`` if given, else the task's default sub-tasks (its record in :mod:`vlmreward_rl.envs.tasks`)."""
+    return list(stages or task(env_id).stages)
 
 
 def for_task(config: Any, env_id: str) -> Any:
-    """``config`` on task ``env_id``: its instruction, and for DSRL the base policy ``<policy dir>/<task>``."""
+    """``config`` on task ``env_id``: its default instruction (from the task registry), and for DSRL the base
+    policy ``<policy dir>/<task>``."""
     if env_id == config.env_id:
         return config
-    changes: dict[str, Any] = {"env_id": env_id, "instruction": instruction_for(env_id)}
+    changes: dict[str, Any] = {"env_id": env_id, "instruction": task(env_id).instruction}
     if isinstance(config, dsrl.Args):
         changes["policy"] = str(Path(config.policy).parent / short(env_id).lower())
     return replace(config, **changes)
@@ -251,7 +233,7 @@ class RewardAccuracy(Study):
 
 # -- LRM Table VII: success-filtered BC ------------------------------------------------------------
 
-_FBC_POINTREACH = filtered_bc.Args(env_id=POINTREACH_ID, instruction=ppo_recipe.POINTREACH, kinds=("noisy",),
+_FBC_POINTREACH = filtered_bc.Args(env_id=POINTREACH_ID, instruction=task(POINTREACH_ID).instruction, kinds=("noisy",),
                                    rounds=3, rollouts=50, eval_episodes=100, bc=BCTraining(steps=1_000))
 
 
@@ -466,7 +448,7 @@ class RobometerStages(Study):
         RewardSpec("RoboReward-style (noisy-oracle MAE 1.0)", "noisy-oracle", {"mae": 1.0}, "stage_gated", _MULTI,
                    paper=0.20),
         RewardSpec("Robometer-style (oracle)", "oracle", {}, "stage_gated", _MULTI, paper=0.70))
-    stages: tuple[str, ...] = ("move the red dot toward the green dot", "move the red dot onto the green dot")
+    stages: tuple[str, ...] = ()
     """sub-task instructions of the multi-stage runs (empty: the task's defaults)"""
     paper_base: float = 0.20
 
@@ -541,7 +523,7 @@ STUDIES: dict[str, tuple[str, Study]] = {
     "filtered-bc-full": ("LRM Table VII with a learned judge on ManiSkill PickCube (lrm-completion on a GPU; "
                          "demos from `vlmreward demos --env PickCube-v1 -n 100 --out data/pickcube`).",
                          FilteredBC(base=replace(_FBC_POINTREACH, env_id="vlmreward/PickCube-v1",
-                                                 instruction=instruction_for("vlmreward/PickCube-v1"),
+                                                 instruction=task("vlmreward/PickCube-v1").instruction,
                                                  demos="data/pickcube", kinds=("expert",), rounds=3, rollouts=60,
                                                  eval_episodes=100, bc=BCTraining(steps=20_000)),
                                     judges=(Judge("lrm-completion", "lrm-completion", {"device": "cuda:0"}),

@@ -27,10 +27,11 @@ import tyro
 from vlmreward_rl.algos import ppo_gae
 from vlmreward_rl.algos.common.logger import read_metrics, write_json
 from vlmreward_rl.algos.ppo_gae import Args, TrainResult
+from vlmreward_rl.envs.tasks import task
 from vlmreward_gym.options import format_kwargs, parse_value
 
-POINTREACH = "move the red dot onto the green dot"
-PICKCUBE = "pick up the red cube and move it to the green goal"
+POINTREACH = task("vlmreward/PointReach-v0").instruction
+PICKCUBE = task("vlmreward/PickCube-v1").instruction
 
 # ManiSkill's PPO settings for state PickCube (gamma 0.8, 3x256 tanh nets, initial log std -0.5, bootstrap at
 # every episode end: PickCube terminates on success while the dense reward pays up to 1 a step), with far

@@ -15,12 +15,13 @@ import gymnasium as gym
 import numpy as np
 
 from vlmreward_gym.api import wrap
+from vlmreward_gym.point_reach import INSTRUCTIONS, STAGES
 
 FORM_OPTIONS = {
     "episodic": {"scale": "unit"},
     "dense": {"every": 5},
     "contrastive": {"delta": 5, "every": 5},
-    "stage_gated": {"stages": ["move toward the green dot", "touch the green dot"], "every": 5},
+    "stage_gated": {"stages": list(STAGES), "every": 5},
 }
 
 
@@ -55,7 +56,7 @@ def run_demo(args: DemoArgs) -> list[dict]:
     rows = []
     for form, options in FORM_OPTIONS.items():
         env = wrap(gym.make("vlmreward/PointReach-v0", render_mode="rgb_array"), model=args.model,
-                   model_kwargs=model_kwargs, form=form, instruction="move the red dot onto the green dot", **options)
+                   model_kwargs=model_kwargs, form=form, instruction=INSTRUCTIONS[0], **options)
         for name, policy in (("goal-seeking", goal_seeking), ("random", random_policy)):
             rng = np.random.default_rng(args.seed)
             learned, simulated, successes, lengths = [], [], [], []

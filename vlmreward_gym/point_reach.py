@@ -10,6 +10,8 @@ rendering costs about as much as a small image op, stepping almost nothing.
 - oracle: ``progress = clip(1 - distance / initial distance, 0, 1)`` (1.0 on success),
   ``success = distance < goal_radius``; success terminates the episode.
 - render: uint8 (size, size, 3): grey background, green goal disc, red agent disc.
+
+Its instructions and sub-task stages are here, the plugin's own; the RL side's task registry reads them.
 """
 
 from __future__ import annotations
@@ -19,11 +21,19 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+#: Language instructions of the task: the default first, then paraphrases.
+INSTRUCTIONS = ("move the red dot onto the green dot", "move the red dot to the green dot",
+                "bring the red disc onto the green disc")
+#: Sub-task instructions in order, the default ``stages`` of the ``stage_gated`` reward form.
+STAGES = ("move the red dot toward the green dot", INSTRUCTIONS[0])
+#: The default side of a rendered frame, in pixels.
+FRAME_SIZE = 64
+
 
 class PointReachEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, render_mode: str | None = None, size: int = 64, max_speed: float = 0.1,
+    def __init__(self, render_mode: str | None = None, size: int = FRAME_SIZE, max_speed: float = 0.1,
                  goal_radius: float = 0.05):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")

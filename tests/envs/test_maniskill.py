@@ -18,9 +18,10 @@ import pytest
 pytest.importorskip("mani_skill", reason="needs the maniskill extra: bash scripts/install_maniskill.sh .venv")
 
 from vlmreward_gym.data import load_trajectories, read_metadata  # noqa: E402
-from vlmreward_rl.envs.maniskill import INSTRUCTIONS, MANISKILL_TASKS, make_env, make_vector_env, task_id  # noqa: E402
+from vlmreward_rl.envs.maniskill import MANISKILL_TASKS, make_env, make_vector_env, task_id  # noqa: E402
 from vlmreward_rl.envs.maniskill_demos import (FAILURE_KINDS, Recorder, first_grasp, main as demos_main, parse_args,  # noqa: E402
                                   planner_for, record_episode)
+from vlmreward_rl.envs.tasks import task as task_record  # noqa: E402
 
 pytestmark = pytest.mark.maniskill
 
@@ -86,7 +87,7 @@ def test_task_resets_steps_renders(envs_by_task, task):
     frame = env.render()
     assert frame.dtype == np.uint8 and frame.shape == (*FRAME_HW, 3)
     assert frame.std() > 5  # a scene, not a blank image
-    assert task in INSTRUCTIONS and len(INSTRUCTIONS[task]) >= 3
+    assert len(task_record(task).instructions) >= 3
 
 
 def test_sensor_frames_differ_from_render_camera(envs_by_task):
@@ -189,7 +190,7 @@ def test_demos_written_and_read_back(tmp_path, planner_envs):
     assert summary["expert"] == {"total": 2, "success": 2}
     assert read_metadata(out)["counts"]["expert"] == {"total": 2, "success": 2}
     for t in trajs:
-        assert t.env_id == "PickCube-v1" and t.instruction == INSTRUCTIONS["PickCube"][0]
+        assert t.env_id == "PickCube-v1" and t.instruction == task_record("PickCube").instruction
         assert t.frames.shape[1:] == (48, 64, 3) and t.frames.std() > 5
         assert t.frame_steps[0] == 0 and t.frame_steps[-1] == t.num_steps
         assert np.all(np.diff(t.frame_steps[:-1]) == 10)
@@ -307,11 +308,9 @@ def test_wrapped_env_runs_an_episode_in_every_form(form):
 
 def test_gym_make_takes_wraps_names_and_gives_stage_gated_the_tasks_stages():
     import vlmreward_gym  # noqa: F401  (registers the ids)
-    from vlmreward_rl.envs.maniskill import STAGES
-
     env = gym.make("vlmreward/PickCube-v1", model="oracle", form="stage_gated", max_episode_steps=3)
     try:
-        assert env.get_wrapper_attr("form").stages == list(STAGES["PickCube"])
+        assert env.get_wrapper_attr("form").stages == list(task_record("PickCube").stages)
         env.reset(seed=0)
         assert np.isfinite(env.step(env.action_space.sample())[1])
     finally:
@@ -326,7 +325,7 @@ def test_learned_reward_renders_only_when_it_needs_a_frame():
     renders = []
     original = bare.render
     bare.render = lambda: renders.append(1) or original()
-    env = vrg.wrap(bare, model=spy, form="dense", instruction=INSTRUCTIONS["PickCube"][0], every=5)
+    env = vrg.wrap(bare, model=spy, form="dense", instruction=task_record("PickCube").instruction, every=5)
     try:
         env.reset(seed=0)
         env.action_space.seed(0)

@@ -12,11 +12,12 @@ pytest.importorskip("robosuite", reason="needs the robomimic extra (bash scripts
 
 import vlmreward_gym  # noqa: E402,F401  (registers the vlmreward/<Task>-v1 ids)
 from vlmreward_gym.data import load_trajectories, read_metadata  # noqa: E402
-from vlmreward_rl.envs.robomimic import INSTRUCTIONS, OBS_KEYS, RobomimicEnv, make_env  # noqa: E402
+from vlmreward_rl.envs.robomimic import OBS_KEYS, RobomimicEnv, make_env  # noqa: E402
 from vlmreward_rl.envs.robomimic_demos import main as demos_main  # noqa: E402
 from vlmreward_rl.envs.robomimic_demos import FAILURE_KINDS, rollout  # noqa: E402
 from vlmreward_rl.envs.robomimic_hdf5 import load_bc_arrays, read_robomimic_hdf5  # noqa: E402
 from vlmreward_rl.envs.robomimic_scripted import make_controller  # noqa: E402
+from vlmreward_rl.envs.tasks import task as task_record  # noqa: E402
 
 pytestmark = pytest.mark.robomimic
 TASKS = ("Lift", "Can", "Square")
@@ -127,7 +128,7 @@ def test_demos_generated_and_read_back(tmp_path):
     assert [t.kind for t in trajs] == ["expert", "expert", "noisy", "early_stop"]
     assert [t.seed for t in trajs] == [0, 1, 2, 3]
     for t in trajs:
-        assert t.env_id == "Lift-v1" and t.instruction == INSTRUCTIONS["Lift"][0]
+        assert t.env_id == "Lift-v1" and t.instruction == task_record("Lift").instruction
         assert t.frames.shape[1:] == (32, 32, 3) and t.frame_steps[0] == 0 and t.frame_steps[-1] == t.num_steps
         assert t.obs.shape == (t.num_steps + 1, 19)
     meta = read_metadata(out)

@@ -46,6 +46,29 @@ def test_every_preset_builds_its_grid(tmp_path):
     assert fbc["oracle"].demos == str(tmp_path / "filtered-bc" / "demos")
 
 
+def test_studies_read_instructions_and_stages_from_the_task_registry(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from vlmreward_rl.envs import tasks
+    from vlmreward_rl.recipes.studies import RobometerStages, for_task, stages_for
+
+    ppo = STUDIES["reward-accuracy"][1].trainer
+    for record in tasks.all_tasks():
+        assert for_task(replace(ppo, env_id="other"), record.env_id).instruction == record.instruction
+        assert stages_for(record.env_id, ()) == list(record.stages) and stages_for(record.env_id, ("a",)) == ["a"]
+    multi = [t.config for t in RobometerStages(seeds=(0,)).trials(tmp_path) if t.label["setting"] == "multi-stage"]
+    assert multi[0].reward_kwargs["stages"] == list(tasks.task("PointReach").stages)
+    # a changed record reaches the studies: they hold no copy of their own
+    lift = tasks.task("Lift")
+    robomimic = next(s for s in tasks.simulators() if s.name == lift.simulator)
+    edited = replace(lift, instructions=("raise the cube",), stages=("grip it", "raise it"))
+    monkeypatch.setattr(tasks, "_SIMULATORS", tuple(
+        replace(s, tasks=tuple(edited if t is lift else t for t in s.tasks)) if s is robomimic else s
+        for s in tasks.simulators()))
+    assert for_task(ppo, "vlmreward/Lift-v1").instruction == "raise the cube"
+    assert stages_for("vlmreward/Lift-v1", ()) == ["grip it", "raise it"]
+
+
 def test_reward_accuracy_table_and_pearson_r(tmp_path, monkeypatch):
     # success linear in the MAE on average over the two seeds (+-0.05 each): r over cells is exactly 1
     monkeypatch.setitem(T.RUNNERS, ppo_gae.Args, lambda a: {
