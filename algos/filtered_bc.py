@@ -36,11 +36,11 @@ import numpy as np
 import torch
 import tyro
 
+from vlmreward_rl.algos.common.chunks import ChunkRunner, NoisePolicy, base_noise
 from vlmreward_rl.algos.common.envs import RewardEnvArgs, make_vector_env
 from vlmreward_rl.algos.common.logger import RunLogger, write_json
 from vlmreward_rl.algos.common.metrics import precision_recall, run_name
 from vlmreward_rl.algos.diffusion_policy import BCTraining, DiffusionPolicy
-from vlmreward_rl.algos.dsrl import ChunkRunner, NoisePolicy, base_noise
 from vlmreward_gym.data import Trajectory, TrajectoryRecorder, load_trajectories, write_trajectories
 from vlmreward_gym.models.base import RewardModel
 

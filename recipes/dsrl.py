@@ -29,6 +29,7 @@ import numpy as np
 import tyro
 
 from vlmreward_rl.algos import dsrl
+from vlmreward_rl.algos.common.chunks import Choose, NoisePolicy, run_episodes
 from vlmreward_rl.algos.common.logger import write_json
 from vlmreward_rl.algos.dsrl import Args
 from vlmreward_rl.envs.tasks import task
@@ -236,21 +237,21 @@ def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000, n
     return policy_dir
 
 
-def success_with_noise(args: Args, policy: dsrl.NoisePolicy, choose: dsrl.Choose | None) -> float:
+def success_with_noise(args: Args, policy: NoisePolicy, choose: Choose | None) -> float:
     """Success rate of ``policy`` fed the noise ``choose(envs, obs)`` (None: N(0, I), unclipped) on the
     evaluation episodes of ``args`` (``eval_episodes``, reset seeds from ``10_000 + seed``, as before/after)."""
     runner = dsrl.make_runner(args, policy, sync_scoring=True)
-    summary = dsrl.run_episodes(runner, choose, args.eval_episodes, seed=10_000 + args.seed)
+    summary = run_episodes(runner, choose, args.eval_episodes, seed=10_000 + args.seed)
     runner.close()
     return summary["charts/success_rate"]
 
 
-def base_success(args: Args, policy: dsrl.NoisePolicy) -> float:
+def base_success(args: Args, policy: NoisePolicy) -> float:
     """The base policy as it is (noise ~ N(0, I)): what ``train`` logs as ``base/``."""
     return success_with_noise(args, policy, None)
 
 
-def zero_noise_success(args: Args, policy: dsrl.NoisePolicy) -> float:
+def zero_noise_success(args: Args, policy: NoisePolicy) -> float:
     """The base policy fed the noise w = 0 (the deterministic DDIM "mode").
 
     This is where DSRL's noise actor starts (its mean is ~0 and its spread small before training), so a
