@@ -64,6 +64,7 @@ from vlmreward_rl.algos.common.envs import RewardEnvArgs, is_potential_based, ma
 from vlmreward_rl.algos.common.late_rewards import Key, by_key, late_rewards, step_key
 from vlmreward_rl.algos.common.logger import RunLogger
 from vlmreward_rl.algos.common.metrics import RolloutStats, fields_from_infos, run_name
+from vlmreward_rl.algos.common.records import Algorithm, Inputs
 from vlmreward_rl.algos.diffusion_policy import DiffusionPolicy
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.wrappers.scoring import Relabel
@@ -210,6 +211,11 @@ class Args(RewardEnvArgs):
     @property
     def bootstraps_timeouts(self) -> bool:
         return self.bootstrap_timeouts if self.bootstrap_timeouts is not None else self.form != "episodic"
+
+    @property
+    def eval_every_steps(self) -> int:
+        """Env steps between evaluations (``eval_every`` counts them already)."""
+        return self.eval_every
 
 
 class ReplayBuffer:
@@ -565,6 +571,33 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     reward_model.close()
     logger.close()
     return TrainResult(run_path, global_step, time.time() - start_time, base, eval_metrics, history, buffer, agent)
+
+
+def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
+    """The run's success before (the base policy, noise N(0, I)) and after (the actor with its noise sampled;
+    ``_mean``: its mean noise), with the evaluations along the way."""
+    return {"env_id": args.env_id, "variant": args.variant, "model": args.model, "model_kwargs": args.model_kwargs,
+            "form": args.form, "env_steps": result.global_step, "minutes": round(result.seconds / 60, 2),
+            "success_before": result.base.get("base/success_rate"),
+            "success_after": result.eval.get("eval/success_rate"),
+            "success_after_mean": result.eval.get("eval_mean/success_rate"),
+            "eval_history": [(r["global_step"], r["eval/success_rate"]) for r in result.history
+                             if "eval/success_rate" in r],
+            "eval_mean_history": [(r["global_step"], r["eval_mean/success_rate"]) for r in result.history
+                                  if "eval_mean/success_rate" in r]}
+
+
+def outcome(args: Args, result: TrainResult) -> dict[str, Any]:
+    """A trial's metrics: the summary, with [step, success] per evaluation, the base policy's at step 0, for the
+    actor with its noise sampled (``history``) and with its mean noise (``history_mean``)."""
+    summary = summarize(args, result)
+    history = [[0, summary["success_before"]]] + [list(e) for e in summary.pop("eval_history")]
+    history_mean = [[0, summary["success_before"]]] + [list(e) for e in summary.pop("eval_mean_history")]
+    return {**summary, "success": summary["success_after"], "history": history, "history_mean": history_mean}
+
+
+ALGORITHM = Algorithm("dsrl", Args, train, summarize, outcome, title=lambda args: f"DSRL-{args.variant.upper()}",
+                      inputs=lambda args: Inputs(policy=args.policy), task_paths=("policy",))
 
 
 def main(argv: list[str] | None = None) -> TrainResult:
