@@ -25,6 +25,7 @@ import torch.nn as nn
 import tyro
 from safetensors.torch import load_file, save_file
 
+from vlmreward_rl.algos.common.chunks import evaluate_base_policy
 from vlmreward_gym.data import Trajectory, load_trajectories
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
@@ -298,8 +299,6 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"trajectories": len(trajectories), "demo_steps": int(sum(t.num_steps for t in trajectories)),
               "final_loss": float(np.mean(losses[-100:])), "seconds": round(time.time() - start, 1)}
     if args.eval_env:
-        from vlmreward_rl.algos.dsrl import evaluate_base_policy
-
         report.update(evaluate_base_policy(policy, args.eval_env, args.eval_episodes, seed=args.seed))
     (Path(args.out) / "bc.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report))

@@ -4,9 +4,9 @@
         --form dense --variant na
 
 The frozen policy maps (observation, noise w) deterministically to an action chunk (DDIM, eta = 0).
-:class:`ChunkRunner` makes that noise the agent's action: it decodes a chunk, executes it (stopping
-where the episode ends) and pays the sum of the chunk's rewards, so an episodic reward paid on an
-episode's last step lands in that chunk's reward. A potential-based reward (``relative`` dense or
+:class:`~vlmreward_rl.algos.common.chunks.ChunkRunner` makes that noise the agent's action: it decodes a
+chunk, executes it (stopping where the episode ends) and pays the sum of the chunk's rewards, so an
+episodic reward paid on an episode's last step lands in that chunk's reward. A potential-based reward (``relative`` dense or
 stage-gated) is shaped per env step with ``gamma ** (1 / chunk length)`` and summed with that discount,
 so a chunk pays ``gamma * potential_end - potential_start`` and the return telescopes (:func:`step_discount`). The ``num_envs`` envs are one vector env under the
 batched twin of the reward form, stepped together: one reward-model call per env step for all of
@@ -48,44 +48,28 @@ import json
 import math
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, MutableMapping, Protocol, Sequence
+from typing import Any, MutableMapping
 
 import numpy as np
 import torch
 import torch.nn as nn
 import tyro
-from gymnasium.vector import AutoresetMode, VectorEnv
 from tqdm.auto import tqdm
 
 from vlmreward_rl.algos.common.checkpoint import rng_state, save_checkpoint
+from vlmreward_rl.algos.common.chunks import Chunk, ChunkRunner, NoisePolicy, chunk_return, run_episodes
 from vlmreward_rl.algos.common.envs import RewardEnvArgs, is_potential_based, make_vector_env
 from vlmreward_rl.algos.common.late_rewards import Key, by_key, late_rewards, step_key
 from vlmreward_rl.algos.common.logger import RunLogger
 from vlmreward_rl.algos.common.metrics import RolloutStats, fields_from_infos, run_name
+from vlmreward_rl.algos.common.records import Algorithm, Inputs
+from vlmreward_rl.algos.diffusion_policy import DiffusionPolicy
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.wrappers.scoring import Relabel
-from vlmreward_gym.wrappers.vector import sub_info, sub_obs
 
 VARIANTS = ("na", "sac")
-
-
-class NoisePolicy(Protocol):
-    """What DSRL steers: a deterministic map (observations, noise) -> action chunks."""
-
-    noise_shape: tuple[int, int]  # shape of one initial noise, e.g. (chunk_size, act_dim)
-    action_shape: tuple[int, int]  # shape of one decoded chunk (chunk_size, act_dim)
-
-    def sample(self, obs: Any, noise: torch.Tensor) -> torch.Tensor:
-        """obs: a batch of B observations; noise (B, *noise_shape) -> actions (B, chunk, act_dim)."""
-
-
-def chunk_return(step_rewards: Sequence[float], step_discount: float = 1.0) -> float:
-    """The reward of a chunk: its steps' rewards, the j-th (from 0) weighted ``step_discount ** j``, summed in order
-    (NaN while one is pending). With ``step_discount`` 1 the plain sum of the authors' ``ActionChunkWrapper.step``
-    (ajwagen/dsrl, env_utils.py); see :func:`step_discount` for when it is not 1."""
-    return float(sum(step_discount ** j * float(r) for j, r in enumerate(step_rewards)))
 
 
 def step_discount(args: Args, policy: NoisePolicy) -> float:
@@ -105,126 +89,6 @@ def step_discount(args: Args, policy: NoisePolicy) -> float:
     if not is_potential_based(args.form, args.reward_kwargs):
         return 1.0
     return args.gamma ** (1.0 / policy.action_shape[0])
-
-
-@dataclass
-class Chunk:
-    """What one sub-env did with one decoded action chunk."""
-
-    env: int
-    obs: Any
-    """the observation the chunk was decoded from"""
-    noise: np.ndarray
-    """the initial noise, flat (noise_dim,)"""
-    actions: np.ndarray
-    """the whole decoded chunk (chunk, act_dim), for the NA critic"""
-    step_discount: float = 1.0
-    """the weight of a step's reward is ``step_discount ** j`` (:func:`chunk_return`)"""
-    rewards: list[float] = field(default_factory=list)
-    """each executed step's learned reward (NaN: pending, relabelled later)"""
-    keys: list[tuple[int, int]] = field(default_factory=list)
-    """each executed step's ``(episode, step)`` from ``info["reward_model"]`` (0 without one)"""
-    env_reward: float | None = None
-    """the simulator's reward summed over the executed steps (None if the env reports none)"""
-    next_obs: Any = None
-    terminated: bool = False
-    truncated: bool = False
-    info: dict[str, Any] = field(default_factory=dict)
-    """the last executed step's info (its ``env_reward`` the chunk's sum)"""
-
-    @property
-    def steps(self) -> int:
-        return len(self.rewards)
-
-    @property
-    def reward(self) -> float:
-        return chunk_return(self.rewards, self.step_discount)
-
-    @property
-    def ended(self) -> bool:
-        return self.terminated or self.truncated
-
-
-def select(obs: Any, envs: Sequence[int]) -> Any:
-    """The observations of sub-envs ``envs`` as a policy batch: rows of an array, or a list of per-env dicts."""
-    if isinstance(obs, dict):
-        return [sub_obs(obs, i) for i in envs]
-    return np.asarray(obs)[np.asarray(envs, np.int64)]
-
-
-class ChunkRunner:
-    """Executes a frozen policy's action chunks in the sub-envs of a vector env, one env step in all of them at a
-    time, so a learned reward is asked once per step for every sub-env (the batched twin of the reward form).
-
-    The vector env must not autoreset (``autoreset_mode="disabled"``). A sub-env without a running chunk
-    gets one before the step: ``choose(envs, obs)`` gives the noise of all such sub-envs at once and the
-    policy decodes it in one call (DDIM, eta = 0); its actions are clipped to the env's action space as they
-    are executed. A chunk ends when its actions are all executed or its episode ends; :meth:`step` returns
-    the chunks that ended, and the caller :meth:`reset`\\ s the sub-envs whose episode ended before the next
-    step. Chunk boundaries are per sub-env: one that starts a new episode decodes its next chunk at once
-    instead of idling until the others finish theirs.
-    """
-
-    def __init__(self, envs: VectorEnv, policy: NoisePolicy, step_discount: float = 1.0):
-        if envs.metadata.get("autoreset_mode") != AutoresetMode.DISABLED:
-            raise ValueError("ChunkRunner needs a vector env made with autoreset_mode 'disabled': a chunk that "
-                             "ends its episode must not run on into the next one")
-        self.envs, self.policy, self.num_envs, self.step_discount = envs, policy, envs.num_envs, step_discount
-        self.noise_shape = tuple(policy.noise_shape)
-        self.noise_dim = int(np.prod(self.noise_shape))
-        space = envs.single_action_space
-        self._low, self._high, self._dtype, self._act_dim = space.low, space.high, space.dtype, space.shape[0]
-        self.obs: Any = None
-        self._running: list[Chunk | None] = [None] * self.num_envs
-
-    def reset(self, seed: int | Sequence[int | None] | None = None,
-              mask: np.ndarray | None = None) -> dict[str, Any]:
-        """Reset every sub-env, or those in ``mask``; ``seed`` as Gymnasium's vector ``reset``. Returns the info."""
-        if mask is None:
-            self.obs, info = self.envs.reset(seed=seed)
-            self._running = [None] * self.num_envs
-            return info
-        mask = np.asarray(mask, bool)
-        # a masked reset returns every sub-env's current observation, the others' unchanged
-        self.obs, info = self.envs.reset(seed=seed, options={"reset_mask": mask})
-        for i in np.flatnonzero(mask):
-            self._running[i] = None
-        return info
-
-    def decode(self, obs: Any, noise: np.ndarray) -> np.ndarray:
-        """The chunks (B, chunk, act_dim) the policy makes of ``noise`` (B, noise_dim) for a batch of observations."""
-        with torch.no_grad():
-            noise = torch.as_tensor(np.asarray(noise), dtype=torch.float32).reshape(-1, *self.noise_shape)
-            return self.policy.sample(obs, noise).numpy()
-
-    def step(self, choose: Callable[[np.ndarray, Any], np.ndarray]) -> list[Chunk]:
-        """One env step in every sub-env (chunks decoded first where needed); the chunks that ended, by sub-env."""
-        starting = [i for i, chunk in enumerate(self._running) if chunk is None]
-        if starting:
-            batch = select(self.obs, starting)
-            noise = np.asarray(choose(np.array(starting), batch), np.float32).reshape(len(starting), -1)
-            for i, w, actions in zip(starting, noise, self.decode(batch, noise)):
-                self._running[i] = Chunk(i, sub_obs(self.obs, i), w, actions, self.step_discount)
-        actions = np.stack([np.clip(c.actions[c.steps][:self._act_dim], self._low, self._high) for c in self._running])
-        obs, rewards, terminated, truncated, info = self.envs.step(actions.astype(self._dtype))
-        self.obs, ended = obs, []
-        for i, chunk in enumerate(self._running):
-            step_info = sub_info(info, i)
-            rm = step_info.get("reward_model", {})
-            chunk.rewards.append(float(rewards[i]))
-            chunk.keys.append((int(rm.get("episode", 0)), int(rm.get("step", 0))))
-            if "env_reward" in step_info:
-                chunk.env_reward = (chunk.env_reward or 0.0) + float(step_info["env_reward"])
-            if terminated[i] or truncated[i] or chunk.steps == len(chunk.actions):
-                chunk.next_obs, chunk.terminated, chunk.truncated = sub_obs(obs, i), bool(terminated[i]), bool(truncated[i])
-                chunk.info = step_info if chunk.env_reward is None else {**step_info, "env_reward": chunk.env_reward}
-                ended.append(chunk)
-                self._running[i] = None
-        return ended
-
-    def close(self) -> None:
-        self.envs.close()
-
 
 
 def mlp(in_dim: int, out_dim: int, hidden: int, layers: int) -> nn.Sequential:
@@ -347,6 +211,11 @@ class Args(RewardEnvArgs):
     @property
     def bootstraps_timeouts(self) -> bool:
         return self.bootstrap_timeouts if self.bootstrap_timeouts is not None else self.form != "episodic"
+
+    @property
+    def eval_every_steps(self) -> int:
+        """Env steps between evaluations (``eval_every`` counts them already)."""
+        return self.eval_every
 
 
 class ReplayBuffer:
@@ -535,48 +404,7 @@ class DSRLAgent(nn.Module):
 
 
 def load_policy(path: str | Path) -> NoisePolicy:
-    from vlmreward_rl.algos.diffusion_policy import DiffusionPolicy
-
     return DiffusionPolicy.load(path)
-
-
-Choose = Callable[[np.ndarray, Any], np.ndarray]
-"""``choose(envs, obs)``: the noise (len(envs), noise_dim) for the sub-envs ``envs`` and their observations."""
-
-
-def base_noise(noise_shape: Sequence[int], generator: torch.Generator) -> Choose:
-    """The base policy's noise: N(0, I), unclipped, drawn from ``generator``."""
-    return lambda envs, obs: torch.randn((len(envs), *noise_shape), generator=generator).flatten(1).numpy()
-
-
-def run_episodes(runner: ChunkRunner, choose: Choose | None, episodes: int, seed: int) -> dict[str, float]:
-    """Roll out ``episodes`` episodes, one after another in sub-env 0 of a one-env ``runner``, reset seeds
-    ``seed``, ``seed + 1``, ...; ``choose`` gives the noise, or None for the base policy (unclipped N(0, I),
-    drawn from a generator seeded ``seed``). Chunk-level rollout metrics (``charts/``, ``reward/`` keys)."""
-    if runner.num_envs != 1:
-        raise ValueError(f"run_episodes rolls out one episode at a time: give it a one-env runner, not {runner.num_envs}")
-    stats = RolloutStats(1)
-    choose = choose or base_noise(runner.noise_shape, torch.Generator().manual_seed(seed))
-    for episode in range(episodes):
-        runner.reset(seed=[seed + episode])
-        done = False
-        while not done:
-            for chunk in runner.step(choose):
-                stats.add(np.array([chunk.reward]), np.array([chunk.terminated]), np.array([chunk.truncated]),
-                          fields_from_infos([chunk.info]))
-                done = chunk.ended
-    return stats.summary()
-
-
-def evaluate_base_policy(policy: NoisePolicy, env_id: str, episodes: int, seed: int = 0,
-                         **env_kwargs: Any) -> dict[str, float]:
-    """Success of the base policy (noise ~ N(0, I)) in the bare env ``env_id``: base/success_rate, ..."""
-    runner = ChunkRunner(make_vector_env(env_id, 1, model=None, env_kwargs=env_kwargs, autoreset_mode="disabled"),
-                         policy)
-    summary = run_episodes(runner, None, episodes, seed)
-    runner.close()
-    return {"base/success_rate": summary["charts/success_rate"], "base/success_once": summary["charts/success_once"],
-            "base/episodic_length": summary["charts/episodic_length"]}
 
 
 @dataclass
@@ -743,6 +571,33 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     reward_model.close()
     logger.close()
     return TrainResult(run_path, global_step, time.time() - start_time, base, eval_metrics, history, buffer, agent)
+
+
+def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
+    """The run's success before (the base policy, noise N(0, I)) and after (the actor with its noise sampled;
+    ``_mean``: its mean noise), with the evaluations along the way."""
+    return {"env_id": args.env_id, "variant": args.variant, "model": args.model, "model_kwargs": args.model_kwargs,
+            "form": args.form, "env_steps": result.global_step, "minutes": round(result.seconds / 60, 2),
+            "success_before": result.base.get("base/success_rate"),
+            "success_after": result.eval.get("eval/success_rate"),
+            "success_after_mean": result.eval.get("eval_mean/success_rate"),
+            "eval_history": [(r["global_step"], r["eval/success_rate"]) for r in result.history
+                             if "eval/success_rate" in r],
+            "eval_mean_history": [(r["global_step"], r["eval_mean/success_rate"]) for r in result.history
+                                  if "eval_mean/success_rate" in r]}
+
+
+def outcome(args: Args, result: TrainResult) -> dict[str, Any]:
+    """A trial's metrics: the summary, with [step, success] per evaluation, the base policy's at step 0, for the
+    actor with its noise sampled (``history``) and with its mean noise (``history_mean``)."""
+    summary = summarize(args, result)
+    history = [[0, summary["success_before"]]] + [list(e) for e in summary.pop("eval_history")]
+    history_mean = [[0, summary["success_before"]]] + [list(e) for e in summary.pop("eval_mean_history")]
+    return {**summary, "success": summary["success_after"], "history": history, "history_mean": history_mean}
+
+
+ALGORITHM = Algorithm("dsrl", Args, train, summarize, outcome, title=lambda args: f"DSRL-{args.variant.upper()}",
+                      inputs=lambda args: Inputs(policy=args.policy), task_paths=("policy",))
 
 
 def main(argv: list[str] | None = None) -> TrainResult:

@@ -36,11 +36,12 @@ import numpy as np
 import torch
 import tyro
 
+from vlmreward_rl.algos.common.chunks import ChunkRunner, NoisePolicy, base_noise
 from vlmreward_rl.algos.common.envs import RewardEnvArgs, make_vector_env
 from vlmreward_rl.algos.common.logger import RunLogger, write_json
 from vlmreward_rl.algos.common.metrics import precision_recall, run_name
+from vlmreward_rl.algos.common.records import Algorithm, Inputs
 from vlmreward_rl.algos.diffusion_policy import BCTraining, DiffusionPolicy
-from vlmreward_rl.algos.dsrl import ChunkRunner, NoisePolicy, base_noise
 from vlmreward_gym.data import Trajectory, TrajectoryRecorder, load_trajectories, write_trajectories
 from vlmreward_gym.models.base import RewardModel
 
@@ -267,9 +268,25 @@ def train(args: Args) -> TrainResult:
     return result
 
 
+def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
+    """The run's ``summary.json`` (:meth:`TrainResult.summary`, which :func:`train` writes too)."""
+    return result.summary()
+
+
+def outcome(args: Args, result: TrainResult) -> dict[str, Any]:
+    """A trial's metrics: the summary, and the success after the last round."""
+    summary = result.summary()
+    return {**summary, "success": summary["success_after"]}
+
+
+ALGORITHM = Algorithm("filtered-bc", Args, train, summarize, outcome, title=lambda args: "filtered BC",
+                      report=lambda summary: json.dumps({k: v for k, v in summary.items() if k != "rounds"}),
+                      inputs=lambda args: Inputs(demos=args.demos, policy=args.policy))
+
+
 def main(argv: list[str] | None = None) -> TrainResult:
     result = train(tyro.cli(Args, args=argv))
-    print(json.dumps({k: v for k, v in result.summary().items() if k != "rounds"}))
+    print(ALGORITHM.report(result.summary()))
     return result
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,11 @@ from vlmreward_rl.algos.common.checkpoint import check_same_config, load_checkpo
 from vlmreward_rl.algos.common.envs import RewardEnvArgs, make_vector_env
 from vlmreward_rl.algos.common.gae import compute_gae
 from vlmreward_rl.algos.common.late_rewards import by_key, late_rewards
-from vlmreward_rl.algos.common.logger import RunLogger
+from vlmreward_rl.algos.common.logger import RunLogger, read_metrics
 from vlmreward_rl.algos.common.metrics import RolloutStats, fields_from_vector_info, run_name
+from vlmreward_rl.algos.common.records import Algorithm, Resources, default_resources, log_quietly_to
 from vlmreward_gym.models.base import RewardModel
+from vlmreward_gym.options import format_kwargs
 
 @dataclass(frozen=True)
 class Args(RewardEnvArgs):
@@ -107,6 +109,11 @@ class Args(RewardEnvArgs):
     @property
     def num_iterations(self) -> int:
         return max(1, self.total_timesteps // self.batch_size)
+
+    @property
+    def eval_every_steps(self) -> int:
+        """Env steps between evaluations (``eval_every`` counts iterations)."""
+        return self.eval_every * self.batch_size
 
     @property
     def run_name(self) -> str:
@@ -456,6 +463,106 @@ def train(args: Args) -> TrainResult:
     reward_model.close()
     logger.close()
     return TrainResult(run_path, global_step, time.time() - start_time, train_metrics, eval_metrics, history)
+
+
+def fidelity_pearson(args: Args) -> str:
+    """Which Pearson correlation measures this reward's fidelity: a potential-based (``relative``) dense
+    or a contrastive reward pays progress *changes*, so it is ``progress_delta_pearson`` (with the step's
+    change in oracle progress); any other reward pays progress itself: ``progress_pearson``."""
+    return "progress_delta_pearson" if args.form == "contrastive" or args.reward_kwargs.get("relative") \
+        else "progress_pearson"
+
+
+def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
+    """Final success and reward fidelity: the last evaluation, and the mean of the training windows;
+    ``fidelity_pearson`` names the correlation that measures this reward (:func:`fidelity_pearson`)."""
+    rows = read_metrics(result.run_path / "metrics.jsonl")
+
+    def run_mean(key: str) -> float:
+        values = [r[key] for r in rows if key in r]
+        return float(np.mean(values)) if values else float("nan")
+
+    return {"env_id": args.env_id, "model": args.model, "model_kwargs": args.model_kwargs, "form": args.form,
+            "reward_kwargs": args.reward_kwargs, "fidelity_pearson": fidelity_pearson(args),
+            "env_steps": result.global_step,
+            "seconds": round(result.seconds, 1), **{k: v for k, v in result.eval.items()},
+            "train/success_rate_last": result.train.get("charts/success_rate", float("nan")),
+            **{f"train/{k.split('/')[1]}_mean": run_mean(k) for k in (
+                "reward/success_precision", "reward/success_recall", "reward/progress_pearson",
+                "reward/progress_delta_pearson")}}
+
+
+def report(summary: dict[str, Any]) -> str:
+    """What a run prints at its end: success, and the reward's fidelity by the correlation that measures it."""
+    def f(key: str) -> str:
+        value = summary.get(key, float("nan"))
+        return "n/a" if value is None or value != value else f"{value:.3f}"
+
+    pearson = summary["fidelity_pearson"]
+    label = ("Pearson r with the step's change in oracle progress (this reward pays changes)"
+             if pearson == "progress_delta_pearson" else "Pearson r with oracle progress")
+    options = " ".join(format_kwargs({**summary["model_kwargs"], **summary["reward_kwargs"]}))
+    return "\n".join([
+        f"PPO on {summary['env_id']} with the {summary['model']} {summary['form']} reward"
+        f"{f' ({options})' if options else ''}: {summary['env_steps']} env steps in {summary['seconds'] / 60:.1f} min",
+        f"success rate (evaluation, mean action): {f('eval/success_rate')} at the episode's end, "
+        f"{f('eval/success_once')} at any step of it",
+        f"reward fidelity (evaluation): success precision {f('eval/success_precision')}, recall "
+        f"{f('eval/success_recall')}; {label} {f(f'eval/{pearson}')}",
+        f"reward fidelity (training, mean over rollouts): success precision {f('train/success_precision_mean')}, "
+        f"recall {f('train/success_recall_mean')}; {label} {f(f'train/{pearson}_mean')}",
+    ])
+
+
+def _eval_history(history: list[dict[str, float]], key: str = "eval/success_rate") -> list[list[float]]:
+    return [[r["global_step"], r[key]] for r in history if key in r]
+
+
+def outcome(args: Args, result: TrainResult) -> dict[str, Any]:
+    """A trial's metrics: the summary, the final evaluation's success and [step, success] per evaluation."""
+    return {**summarize(args, result), "success": result.eval["eval/success_rate"],
+            "history": _eval_history(result.history)}
+
+
+def resources(args: Args) -> Resources:
+    """One CPU, and one more per sub-env when each is a process of its own (``vectorization async``); a GPU
+    when the reward model is placed on CUDA."""
+    declared = default_resources(args)
+    return replace(declared, cpus=1.0 + args.num_envs) if args.vectorization == "async" else declared
+
+
+@dataclass(frozen=True)
+class InitialPolicy:
+    """The untrained PPO policy of ``args`` (the "before RL" row when PPO starts from scratch)."""
+
+    args: Args
+
+    @property
+    def seed(self) -> int:
+        return self.args.seed
+
+
+def evaluate_initial_policy(config: InitialPolicy) -> dict[str, float]:
+    """Evaluate the network :func:`train` would start from (seeded as a run of ``config.args``), as a run's
+    final evaluation is: ``eval/`` metrics."""
+    args = config.args
+    torch.manual_seed(args.seed)
+    envs = make_envs(args, args.num_eval_envs, sync_scoring=True)
+    try:
+        return evaluate(make_agent(args, envs), envs, args.eval_episodes, seed=10_000 + args.seed)
+    finally:
+        envs.close()
+
+
+ALGORITHM = Algorithm("ppo", Args, train, summarize, outcome, title=lambda args: "PPO", report=report,
+                      curves={"training rollouts": "charts/success_rate",
+                              "evaluation (mean action)": "eval/success_rate"},
+                      resources=resources, initial_policy=InitialPolicy)
+INITIAL_POLICY = Algorithm(
+    "initial-policy", InitialPolicy, evaluate_initial_policy, summarize=lambda config, metrics: metrics,
+    outcome=lambda config, metrics: {**metrics, "success": metrics["eval/success_rate"], "env_steps": 0},
+    title=lambda config: "PPO's initial policy", resources=lambda config: resources(config.args),
+    with_run_dir=lambda config, run_dir: InitialPolicy(log_quietly_to(config.args, run_dir)))
 
 
 def main(argv: list[str] | None = None) -> TrainResult:

@@ -8,7 +8,7 @@
                                                # demos -> weak BC -> DSRL-NA oracle and noisy-oracle -> table
 
 A preset is an :class:`vlmreward_rl.algos.dsrl.Args`. For the PointReach presets, a missing ``--policy`` folder
-is created first: a few noisy goal-seeking demos (:func:`pointreach_demos`) and a short BC run,
+is created first (:mod:`vlmreward_rl.recipes.inputs`): a few noisy goal-seeking demos and a short BC run,
 which leave the base policy well below 100 % success. ``summary.json`` in the run dir holds the
 success before (base policy, N(0, I) noise) and after (the noise actor, its noise sampled; ``success_after_mean``
 with its mean noise), env steps and minutes.
@@ -16,24 +16,23 @@ with its mean noise), env steps and minutes.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import tyro
 
 from vlmreward_rl.algos import dsrl
+from vlmreward_rl.algos.common.chunks import Choose, NoisePolicy, run_episodes
 from vlmreward_rl.algos.common.logger import write_json
 from vlmreward_rl.algos.dsrl import Args
 from vlmreward_rl.envs.tasks import task
+from vlmreward_rl.recipes.inputs import POINTREACH, build_atomically
+from vlmreward_rl.recipes.trials import train_and_report
 
-POINTREACH = task("vlmreward/PointReach-v0").instruction
 LIFT = task("vlmreward/Lift-v1").instruction
 
 # Table 5-6 of RoboReward (Wagenmaker et al. 2025's Robomimic settings); Lift uses UTD 30.
@@ -94,101 +93,6 @@ PRESETS: dict[str, tuple[str, Args]] = {
 }
 
 
-def pointreach_demos(out_dir: str | Path, episodes: int = 5, noise: float = 1.0, seed: int = 0) -> Path:
-    """``episodes`` demos of PointReach's goal-seeking controller with Gaussian action noise of std
-    ``noise`` (kind ``noisy``), in the shared dataset format."""
-    import gymnasium as gym
-
-    import vlmreward_gym  # noqa: F401  (registers PointReach)
-    from vlmreward_gym.data import Trajectory, write_trajectories
-
-    env = gym.make("vlmreward/PointReach-v0")
-    speed = env.unwrapped.max_speed
-    rng = np.random.default_rng(seed)
-    trajectories = []
-    for s in range(seed, seed + episodes):
-        obs, info = env.reset(seed=s)
-        observations, actions, rewards = [obs], [], []
-        progress, success = [info["oracle_progress"]], [info["success"]]
-        done = False
-        while not done:
-            action = np.clip((obs[2:] - obs[:2]) / speed + rng.normal(0.0, noise, 2), -1.0, 1.0)
-            obs, reward, terminated, truncated, info = env.step(action)
-            observations.append(obs), actions.append(action), rewards.append(reward)
-            progress.append(info["oracle_progress"]), success.append(info["success"])
-            done = terminated or truncated
-        trajectories.append(Trajectory(env_id="vlmreward/PointReach-v0", instruction=POINTREACH, kind="noisy", seed=s,
-                                       obs=np.array(observations), actions=np.array(actions),
-                                       env_rewards=np.array(rewards), oracle_progress=np.array(progress),
-                                       success=np.array(success)))
-    env.close()
-    return write_trajectories(out_dir, trajectories, metadata={"env_id": "vlmreward/PointReach-v0", "noise": noise})
-
-
-def build_atomically(target: Path, build: Callable[[Path], Any], marker: str) -> Path:
-    """Make the folder ``target`` with ``build(folder)`` in a temporary sibling, then rename it into place.
-
-    Two processes that need the same missing folder (two studies sharing the default PointReach base
-    policy, started together) each build their own; the first rename wins and the other keeps the
-    winner's. Neither ever reads a half-written folder. ``marker``: a file every finished folder has;
-    a ``target`` left without it (by an interrupted older run) raises instead of being used."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        build(scratch / target.name)
-        try:
-            os.rename(scratch / target.name, target)
-        except OSError:  # a concurrent builder renamed its folder into place first
-            if not target.is_dir():
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    if not (target / marker).exists():
-        raise FileExistsError(f"{target} exists without {marker} (left by an interrupted run?); remove it")
-    return target
-
-
-def ensure_pointreach_policy(path: str | Path, bc_steps: int = 1_000) -> Path:
-    """Create the weak PointReach base policy at ``path`` unless it exists: 5 noisy demos (kept next to
-    it, ``<path>_demos``), short BC; both built with :func:`build_atomically`."""
-    from vlmreward_rl.algos import diffusion_policy
-
-    path = Path(path)
-    if not (path / diffusion_policy.WEIGHTS_FILE).exists():
-        demos = ensure_demos("vlmreward/PointReach-v0", path.parent / f"{path.name}_demos")
-        build_atomically(path, lambda out: diffusion_policy.main(
-            ["--demos", str(demos), "--out", str(out), "--kinds", "noisy", "--steps", str(bc_steps)]),
-            diffusion_policy.WEIGHTS_FILE)
-    return path
-
-
-def ensure_policy(env_id: str, path: str | Path) -> Path:
-    """The base policy DSRL steers: created for PointReach when missing, else it must exist."""
-    from vlmreward_rl.algos import diffusion_policy
-
-    if env_id == "vlmreward/PointReach-v0":
-        return ensure_pointreach_policy(path)
-    if not (Path(path) / diffusion_policy.WEIGHTS_FILE).exists():
-        task = env_id.split("/")[-1].removesuffix("-v1")
-        raise FileNotFoundError(f"no diffusion policy at {path} for {env_id}; make one with `vlmreward demos --env "
-                                f"{task} -n 50 --out data/{task.lower()}` and `vlmreward bc --demos data/"
-                                f"{task.lower()} --out {path}`")
-    return Path(path)
-
-
-def ensure_demos(env_id: str, path: str | Path) -> Path:
-    """BC demos: PointReach's weak noisy demos (:func:`pointreach_demos`) are written when missing;
-    for any other env the dataset must exist."""
-    path = Path(path)
-    if not (path / "metadata.json").exists():
-        if env_id != "vlmreward/PointReach-v0":
-            task = env_id.split("/")[-1].removesuffix("-v1")
-            raise FileNotFoundError(f"no demos at {path} for {env_id}; make them with `vlmreward demos --env {task} "
-                                    f"-n 50 --out {path}`")
-        build_atomically(path, pointreach_demos, "metadata.json")
-    return path
-
-
 @dataclass(frozen=True)
 class LiftStudyArgs:
     """The CPU Lift study: a few scripted expert demos, a short BC run (a weak base policy), its success
@@ -236,21 +140,21 @@ def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000, n
     return policy_dir
 
 
-def success_with_noise(args: Args, policy: dsrl.NoisePolicy, choose: dsrl.Choose | None) -> float:
+def success_with_noise(args: Args, policy: NoisePolicy, choose: Choose | None) -> float:
     """Success rate of ``policy`` fed the noise ``choose(envs, obs)`` (None: N(0, I), unclipped) on the
     evaluation episodes of ``args`` (``eval_episodes``, reset seeds from ``10_000 + seed``, as before/after)."""
     runner = dsrl.make_runner(args, policy, sync_scoring=True)
-    summary = dsrl.run_episodes(runner, choose, args.eval_episodes, seed=10_000 + args.seed)
+    summary = run_episodes(runner, choose, args.eval_episodes, seed=10_000 + args.seed)
     runner.close()
     return summary["charts/success_rate"]
 
 
-def base_success(args: Args, policy: dsrl.NoisePolicy) -> float:
+def base_success(args: Args, policy: NoisePolicy) -> float:
     """The base policy as it is (noise ~ N(0, I)): what ``train`` logs as ``base/``."""
     return success_with_noise(args, policy, None)
 
 
-def zero_noise_success(args: Args, policy: dsrl.NoisePolicy) -> float:
+def zero_noise_success(args: Args, policy: NoisePolicy) -> float:
     """The base policy fed the noise w = 0 (the deterministic DDIM "mode").
 
     This is where DSRL's noise actor starts (its mean is ~0 and its spread small before training), so a
@@ -261,7 +165,7 @@ def zero_noise_success(args: Args, policy: dsrl.NoisePolicy) -> float:
 
 def _train_and_summarize(args: Args) -> dict[str, Any]:
     """One study run (in a worker process when the study runs several at once): train, write summary.json."""
-    summary = summarize(args, dsrl.train(args))
+    summary = dsrl.summarize(args, dsrl.train(args))
     write_json(args.run_path / "summary.json", summary)
     return summary
 
@@ -309,33 +213,11 @@ def lift_study(argv: list[str] | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def summarize(args: Args, result: dsrl.TrainResult) -> dict[str, Any]:
-    return {"env_id": args.env_id, "variant": args.variant, "model": args.model, "model_kwargs": args.model_kwargs,
-            "form": args.form, "env_steps": result.global_step, "minutes": round(result.seconds / 60, 2),
-            "success_before": result.base.get("base/success_rate"),
-            "success_after": result.eval.get("eval/success_rate"),
-            "success_after_mean": result.eval.get("eval_mean/success_rate"),
-            "eval_history": [(r["global_step"], r["eval/success_rate"]) for r in result.history
-                             if "eval/success_rate" in r],
-            "eval_mean_history": [(r["global_step"], r["eval_mean/success_rate"]) for r in result.history
-                                  if "eval_mean/success_rate" in r]}
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["lift-study"]:
         return lift_study(argv[1:])
-    return run(tyro.extras.overridable_config_cli(PRESETS, args=argv))
-
-
-def run(args: Args) -> dict[str, Any]:
-    """Train one configured DSRL run (making a missing PointReach base policy first); print and return its summary."""
-    ensure_policy(args.env_id, args.policy)
-    result = dsrl.train(args)
-    summary = summarize(args, result)
-    write_json(result.run_path / "summary.json", summary)
-    print(json.dumps(summary))
-    return summary
+    return train_and_report(tyro.extras.overridable_config_cli(PRESETS, args=argv))
 
 
 if __name__ == "__main__":

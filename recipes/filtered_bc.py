@@ -3,12 +3,11 @@
     vlmreward train filtered-bc-pointreach               # weak BC policy on 5 noisy demos, oracle judge, 3 rounds
     vlmreward train filtered-bc-pointreach-noisy         # the same judged by the noisy-oracle at MAE 1.0
 
-A missing PointReach demo folder is created first (:func:`vlmreward_rl.recipes.dsrl.pointreach_demos`).
+A missing PointReach demo folder is created first (:func:`vlmreward_rl.recipes.inputs.pointreach_demos`).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 from typing import Any
@@ -17,7 +16,8 @@ import tyro
 
 from vlmreward_rl.algos import filtered_bc
 from vlmreward_rl.algos.diffusion_policy import BCTraining
-from vlmreward_rl.recipes.dsrl import POINTREACH, ensure_demos
+from vlmreward_rl.recipes.inputs import POINTREACH
+from vlmreward_rl.recipes.trials import train_and_report
 
 _POINTREACH = filtered_bc.Args(env_id="vlmreward/PointReach-v0", instruction=POINTREACH, model="oracle",
                                demos="runs/bc/pointreach_demos", kinds=("noisy",), rounds=3, rollouts=50,
@@ -33,15 +33,7 @@ PRESETS: dict[str, tuple[str, filtered_bc.Args]] = {
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
-    return run(tyro.extras.overridable_config_cli(PRESETS, args=argv))
-
-
-def run(args: filtered_bc.Args) -> dict[str, Any]:
-    """Train one configured filtered-BC run (making missing PointReach demos first); print and return its summary."""
-    ensure_demos(args.env_id, args.demos)
-    summary = filtered_bc.train(args).summary()
-    print(json.dumps({k: v for k, v in summary.items() if k != "rounds"}))
-    return summary
+    return train_and_report(tyro.extras.overridable_config_cli(PRESETS, args=argv))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from vlmreward_rl.algos.common.logger import read_metrics
+
 
 def pct(mean: float, se: float | None = None, n: int | None = None) -> str:
     """A rate as a percentage: ``81.2``, ``81.2 ± 3.1`` with a standard error, ``(n=3)`` with a count."""
@@ -133,3 +135,10 @@ def curves(path: Path, panels: Mapping[str, Mapping[str, Sequence[Sequence[Seque
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_success(history_file: Path, out: Path, title: str, metrics: Mapping[str, str]) -> Path:
+    """``{label: logged metric}`` (success rates) against env steps from a run's ``metrics.jsonl``, into ``out``."""
+    rows = read_metrics(history_file)
+    series = {label: [[[r["global_step"], r[key]] for r in rows if key in r]] for label, key in metrics.items()}
+    return curves(out, {title: series}, "simulator success rate")

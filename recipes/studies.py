@@ -25,11 +25,12 @@ from vlmreward_rl.algos.common.envs import Kwargs
 from vlmreward_rl.algos.common.logger import write_json
 from vlmreward_rl.algos.common.metrics import pearson
 from vlmreward_rl.algos.diffusion_policy import BCTraining
+from vlmreward_rl.algos.registry import algorithm_for
 from vlmreward_rl.envs.tasks import task
 from vlmreward_rl.recipes import dsrl as dsrl_recipe
 from vlmreward_rl.recipes import train as ppo_recipe
 from vlmreward_rl.recipes.report import bar_plot, curves, num, pct, scatter_fit, write_table
-from vlmreward_rl.recipes.trials import InitialPolicy, Trial, aggregate, make_trial, mean_se, metric, run_trials
+from vlmreward_rl.recipes.trials import Trial, aggregate, make_trial, mean_se, metric, run_trials
 
 POINTREACH_ID = "vlmreward/PointReach-v0"
 MAX_MAE = 4.0  # the largest possible error on the 1-5 rubric: RoboReward's Fig. 3 plots MAX_MAE - MAE
@@ -47,13 +48,13 @@ def stages_for(env_id: str, stages: Sequence[str]) -> list[str]:
 
 
 def for_task(config: Any, env_id: str) -> Any:
-    """``config`` on task ``env_id``: its default instruction (from the task registry), and for DSRL the base
-    policy ``<policy dir>/<task>``."""
+    """``config`` on task ``env_id``: its default instruction (from the task registry), and the task's own
+    folders where its algorithm reads one (DSRL's base policy ``<policy dir>/<task>``)."""
     if env_id == config.env_id:
         return config
     changes: dict[str, Any] = {"env_id": env_id, "instruction": task(env_id).instruction}
-    if isinstance(config, dsrl.Args):
-        changes["policy"] = str(Path(config.policy).parent / short(env_id).lower())
+    for name in algorithm_for(config).task_paths:
+        changes[name] = str(Path(getattr(config, name)).parent / short(env_id).lower())
     return replace(config, **changes)
 
 
@@ -78,7 +79,7 @@ class RewardSpec:
         if self.bootstrap_timeouts is not None:
             changes["bootstrap_timeouts"] = self.bootstrap_timeouts
         if self.train_on_env_reward:
-            if not isinstance(config, ppo_gae.Args):
+            if not hasattr(config, "train_on_env_reward"):
                 raise ValueError(f"{self.label}: train_on_env_reward needs a PPO trainer")
             changes["train_on_env_reward"] = True
         return replace(config, **changes)
@@ -124,7 +125,14 @@ Trainer = (Annotated[ppo_gae.Args, tyro.conf.subcommand("ppo")]
 
 
 def trainer_name(config: Any) -> str:
-    return "PPO" if isinstance(config, ppo_gae.Args) else f"DSRL-{config.variant.upper()}"
+    return algorithm_for(config).title(config)
+
+
+def before_rl(out: Path, labels: dict[str, str], trainer: Any, seeds: Sequence[int]) -> list[Trial]:
+    """The "before RL" trials of ``trainer``, one per seed: its algorithm's initial policy evaluated; none where
+    the runs measure the policy they start from themselves (DSRL's ``success_before``)."""
+    initial = algorithm_for(trainer).initial_policy
+    return [make_trial(out, labels, seed, initial(replace(trainer, seed=seed))) for seed in seeds] if initial else []
 
 
 def _of(records: Sequence[dict[str, Any]], **labels: str) -> list[dict[str, Any]]:
@@ -336,8 +344,7 @@ class LRMTable(Study):
     title = "PPO with learned rewards (LRM Tables III-IV)"
 
     def trials(self, out: Path) -> list[Trial]:
-        trials = [make_trial(out, {"reward": "policy before RL"}, seed, InitialPolicy(replace(self.trainer, seed=seed)))
-                  for seed in self.seeds] if self.initial_policy else []
+        trials = before_rl(out, {"reward": "policy before RL"}, self.trainer, self.seeds) if self.initial_policy else []
         return trials + [make_trial(out, {"reward": arm.label}, seed, replace(arm.apply(self.trainer), seed=seed))
                          for arm in self.arms for seed in self.seeds]
 
@@ -412,8 +419,7 @@ class RewardTypes(Study):
                                  "success_before_mean": before[0], "success_mean": final[0], "success_se": final[1],
                                  "n": final[2], "mean_eval_success": auc[0], "mean_eval_success_se": auc[1]})
         t = self.trainer
-        every = (f"{t.eval_every} steps" if isinstance(t, dsrl.Args) else
-                 f"{t.eval_every * t.batch_size} steps")
+        every = f"{t.eval_every_steps} steps"
         notes = [f"{trainer_name(t)}, {t.total_timesteps} env steps per run, evaluations every {every} "
                  f"({t.eval_episodes} episodes). 'mean over training' averages the evaluations: higher = faster "
                  "learning. Paper (Fig. 2, curves only): both progress rewards learn nearly as fast as ground truth, "
@@ -456,9 +462,7 @@ class RobometerStages(Study):
 
     def trials(self, out: Path) -> list[Trial]:
         stages = stages_for(self.trainer.env_id, self.stages)
-        base = [make_trial(out, {"setting": "before RL", "reward": "initial policy"}, seed,
-                           InitialPolicy(replace(self.trainer, seed=seed)))
-                for seed in self.seeds] if isinstance(self.trainer, ppo_gae.Args) else []  # DSRL reports its own
+        base = before_rl(out, {"setting": "before RL", "reward": "initial policy"}, self.trainer, self.seeds)
         return base + [make_trial(out, {"setting": "single-stage", "reward": a.label}, seed,
                            replace(a.apply(self.trainer), seed=seed)) for a in self.single_stage for seed in self.seeds] \
             + [make_trial(out, {"setting": "multi-stage", "reward": a.label}, seed,

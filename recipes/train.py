@@ -18,16 +18,13 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tyro
 
-from vlmreward_rl.algos import ppo_gae
-from vlmreward_rl.algos.common.logger import read_metrics, write_json
-from vlmreward_rl.algos.ppo_gae import Args, TrainResult
+from vlmreward_rl.algos.ppo_gae import Args
 from vlmreward_rl.envs.tasks import task
+from vlmreward_rl.recipes.trials import train_and_report
 from vlmreward_gym.options import format_kwargs, parse_value
 
 POINTREACH = task("vlmreward/PointReach-v0").instruction
@@ -71,66 +68,6 @@ PRESETS: dict[str, tuple[str, Args]] = {
 DEFAULT_PRESET = "pickcube"
 
 
-def plot_success(history_file: Path, out: Path, title: str) -> Path:
-    """Success rate (training rollouts and deterministic evaluation) vs env steps, from ``metrics.jsonl``."""
-    from vlmreward_rl.recipes.report import curves
-
-    rows = read_metrics(history_file)
-    series = {label: [[[r["global_step"], r[key]] for r in rows if key in r]]
-              for key, label in (("charts/success_rate", "training rollouts"),
-                                 ("eval/success_rate", "evaluation (mean action)"))}
-    return curves(out, {title: series}, "simulator success rate")
-
-
-def fidelity_pearson(args: Args) -> str:
-    """Which Pearson correlation measures this reward's fidelity: a potential-based (``relative``) dense
-    or a contrastive reward pays progress *changes*, so it is ``progress_delta_pearson`` (with the step's
-    change in oracle progress); any other reward pays progress itself: ``progress_pearson``."""
-    return "progress_delta_pearson" if args.form == "contrastive" or args.reward_kwargs.get("relative") \
-        else "progress_pearson"
-
-
-def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
-    """Final success and reward fidelity: the last evaluation, and the mean of the training windows;
-    ``fidelity_pearson`` names the correlation that measures this reward (:func:`fidelity_pearson`)."""
-    rows = read_metrics(result.run_path / "metrics.jsonl")
-
-    def run_mean(key: str) -> float:
-        values = [r[key] for r in rows if key in r]
-        return float(np.mean(values)) if values else float("nan")
-
-    return {"env_id": args.env_id, "model": args.model, "model_kwargs": args.model_kwargs, "form": args.form,
-            "reward_kwargs": args.reward_kwargs, "fidelity_pearson": fidelity_pearson(args),
-            "env_steps": result.global_step,
-            "seconds": round(result.seconds, 1), **{k: v for k, v in result.eval.items()},
-            "train/success_rate_last": result.train.get("charts/success_rate", float("nan")),
-            **{f"train/{k.split('/')[1]}_mean": run_mean(k) for k in (
-                "reward/success_precision", "reward/success_recall", "reward/progress_pearson",
-                "reward/progress_delta_pearson")}}
-
-
-def report(summary: dict[str, Any]) -> str:
-    """What a run prints at its end: success, and the reward's fidelity by the correlation that measures it."""
-    def f(key: str) -> str:
-        value = summary.get(key, float("nan"))
-        return "n/a" if value is None or value != value else f"{value:.3f}"
-
-    pearson = summary["fidelity_pearson"]
-    label = ("Pearson r with the step's change in oracle progress (this reward pays changes)"
-             if pearson == "progress_delta_pearson" else "Pearson r with oracle progress")
-    options = " ".join(format_kwargs({**summary["model_kwargs"], **summary["reward_kwargs"]}))
-    return "\n".join([
-        f"PPO on {summary['env_id']} with the {summary['model']} {summary['form']} reward"
-        f"{f' ({options})' if options else ''}: {summary['env_steps']} env steps in {summary['seconds'] / 60:.1f} min",
-        f"success rate (evaluation, mean action): {f('eval/success_rate')} at the episode's end, "
-        f"{f('eval/success_once')} at any step of it",
-        f"reward fidelity (evaluation): success precision {f('eval/success_precision')}, recall "
-        f"{f('eval/success_recall')}; {label} {f(f'eval/{pearson}')}",
-        f"reward fidelity (training, mean over rollouts): success precision {f('train/success_precision_mean')}, "
-        f"recall {f('train/success_recall_mean')}; {label} {f(f'train/{pearson}_mean')}",
-    ])
-
-
 def all_presets() -> dict[str, tuple[str, Any]]:
     """Every ``vlmreward train`` preset: PPO (here), DSRL (recipes/dsrl.py) and filtered BC (recipes/filtered_bc.py)."""
     from vlmreward_rl.recipes import dsrl, filtered_bc
@@ -159,8 +96,8 @@ def undot_kwargs(argv: list[str], preset: Any) -> list[str]:
 
 
 def parse(argv: list[str]) -> Any:
-    """The preset named first in ``argv`` (default: the main job) with the options that follow applied:
-    an :class:`vlmreward_rl.algos.ppo_gae.Args`, :class:`vlmreward_rl.algos.dsrl.Args` or :class:`vlmreward_rl.algos.filtered_bc.Args`."""
+    """The preset named first in ``argv`` (default: the main job) with the options that follow applied: the
+    arguments of a registered algorithm (:mod:`vlmreward_rl.algos.registry`): PPO's, DSRL's or filtered BC's."""
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = [DEFAULT_PRESET, *argv]
     presets = all_presets()
@@ -171,21 +108,9 @@ def parse(argv: list[str]) -> Any:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run a preset (default: the main job); print success and reward fidelity; write the plot."""
-    from vlmreward_rl.algos import filtered_bc as filtered_bc_algo
-    from vlmreward_rl.recipes import dsrl, filtered_bc
-
-    args = parse(list(sys.argv[1:] if argv is None else argv))
-    other_recipes = {dsrl.Args: dsrl.run, filtered_bc_algo.Args: filtered_bc.run}
-    if type(args) in other_recipes:
-        return other_recipes[type(args)](args)
-    result = ppo_gae.train(args)
-    summary = summarize(args, result)
-    plot = plot_success(result.run_path / "metrics.jsonl", result.run_path / "success.png", args.run_name)
-    write_json(result.run_path / "summary.json", summary)
-    print(report(summary))
-    print(f"plot: {plot}\nTensorBoard: tensorboard --logdir {args.run_dir}")
-    return summary
+    """Run a preset (default: the main job) through its algorithm's record: print its summary (PPO: success and
+    reward fidelity), write ``summary.json`` (PPO: and the success plot). Returns the summary."""
+    return train_and_report(parse(list(sys.argv[1:] if argv is None else argv)))
 
 
 if __name__ == "__main__":

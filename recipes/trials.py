@@ -1,9 +1,10 @@
 """Trials: one training run of a study or sweep, run locally or on Ray, resumable, and aggregated.
 
-A :class:`Trial` is a labelled, seeded config of one algorithm (``vlmreward_rl.algos.ppo_gae.Args``,
-``vlmreward_rl.algos.dsrl.Args``, ``vlmreward_rl.algos.filtered_bc.Args``, or :class:`InitialPolicy` for the untrained-policy
-row of a table). :func:`run_trials` runs the trials that have no result yet and writes each
-result as ``<out>/trials/<key>.json`` the moment it finishes, so a half-finished study or sweep
+A :class:`Trial` is a labelled, seeded config of one algorithm: the arguments of one of the records in
+:mod:`vlmreward_rl.algos.registry` (``vlmreward_rl.algos.ppo_gae.Args``, ``vlmreward_rl.algos.dsrl.Args``,
+``vlmreward_rl.algos.filtered_bc.Args``, or ``vlmreward_rl.algos.ppo_gae.InitialPolicy`` for the untrained-policy
+row of a table), which says how to run it. :func:`run_trials` runs the trials that have no result yet and writes
+each result as ``<out>/trials/<key>.json`` the moment it finishes, so a half-finished study or sweep
 picks up where it stopped. A result whose config differs from the trial's (the hash of the
 config without its run dir and logging switches) is stale and run again.
 
@@ -21,46 +22,27 @@ import os
 import re
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from vlmreward_rl.algos import dsrl, filtered_bc, ppo_gae
-from vlmreward_rl.algos.common.logger import json_safe
+from vlmreward_rl.algos.common.logger import json_safe, write_json
+from vlmreward_rl.algos.common.records import Resources
+from vlmreward_rl.algos.registry import algorithm_for
+from vlmreward_rl.recipes.inputs import prepare
+from vlmreward_rl.recipes.report import plot_success
 
 EXECUTORS = ("local", "ray")
 _UNHASHED = ("run_dir", "tensorboard", "progress_bar")  # where and how a run logs, not what it computes
-Config = Any  # ppo_gae.Args | dsrl.Args | filtered_bc.Args | InitialPolicy
-
-
-@dataclass(frozen=True)
-class InitialPolicy:
-    """The untrained PPO policy of ``args`` (the "before RL" row when PPO starts from scratch)."""
-
-    args: ppo_gae.Args
-
-    @property
-    def seed(self) -> int:
-        return self.args.seed
-
-
-@dataclass(frozen=True)
-class Resources:
-    """What one trial asks the scheduler for (Ray's ``num_cpus`` / ``num_gpus``)."""
-
-    cpus: float = 1.0
-    gpus: float = 0.0
+Config = Any  # the arguments of a registered algorithm (vlmreward_rl.algos.registry)
 
 
 def default_resources(config: Config) -> Resources:
-    """One CPU (one per sub-env with async PPO envs, plus the learner); a GPU when the reward model
-    is placed on CUDA (``model_kwargs device cuda...``)."""
-    args = config.args if isinstance(config, InitialPolicy) else config
-    cpus = 1.0 + args.num_envs if getattr(args, "vectorization", "sync") == "async" else 1.0
-    gpus = 1.0 if str(args.model_kwargs.get("device", "")).startswith("cuda") else 0.0
-    return Resources(cpus, gpus)
+    """What a trial of ``config`` asks for unless told otherwise: its algorithm's declaration (one CPU, one per
+    sub-env with async PPO envs, plus the learner; a GPU when the reward model is placed on CUDA)."""
+    return algorithm_for(config).resources(config)
 
 
 def _slug(text: str) -> str:
@@ -87,8 +69,7 @@ class Trial:
 
     @property
     def algo(self) -> str:
-        return {ppo_gae.Args: "ppo", dsrl.Args: "dsrl", filtered_bc.Args: "filtered-bc",
-                InitialPolicy: "initial-policy"}[type(self.config)]
+        return algorithm_for(self.config).name
 
     @property
     def config_hash(self) -> str:
@@ -106,12 +87,7 @@ def config_dict(config: Config) -> dict[str, Any]:
 
 def with_run_dir(config: Config, run_dir: Path) -> Config:
     """``config`` logging into ``run_dir`` without TensorBoard or progress bars (the study's own files)."""
-    if isinstance(config, InitialPolicy):
-        return InitialPolicy(with_run_dir(config.args, run_dir))
-    changes: dict[str, Any] = {"run_dir": str(run_dir), "tensorboard": False}
-    if hasattr(config, "progress_bar"):
-        changes["progress_bar"] = False
-    return replace(config, **changes)
+    return algorithm_for(config).with_run_dir(config, run_dir)
 
 
 def make_trial(out: Path, labels: dict[str, str], seed: int, config: Config,
@@ -124,74 +100,32 @@ def make_trial(out: Path, labels: dict[str, str], seed: int, config: Config,
 
 # -- running one trial ---------------------------------------------------------------------------
 
-def _eval_history(history: Sequence[dict[str, float]], key: str = "eval/success_rate") -> list[list[float]]:
-    return [[r["global_step"], r[key]] for r in history if key in r]
-
-
-def _run_ppo(args: ppo_gae.Args) -> dict[str, Any]:
-    from vlmreward_rl.recipes.train import summarize
-
-    result = ppo_gae.train(args)
-    return {**summarize(args, result), "success": result.eval["eval/success_rate"],
-            "history": _eval_history(result.history)}
-
-
-def _run_dsrl(args: dsrl.Args) -> dict[str, Any]:
-    from vlmreward_rl.recipes.dsrl import summarize
-
-    summary = summarize(args, dsrl.train(args))
-    # [step, success] per evaluation, the base policy at step 0: the sampled actor, and its mean noise
-    history = [[0, summary["success_before"]]] + [list(e) for e in summary.pop("eval_history")]
-    history_mean = [[0, summary["success_before"]]] + [list(e) for e in summary.pop("eval_mean_history")]
-    return {**summary, "success": summary["success_after"], "history": history, "history_mean": history_mean}
-
-
-def _run_filtered_bc(args: filtered_bc.Args) -> dict[str, Any]:
-    result = filtered_bc.train(args)
-    summary = result.summary()
-    return {**summary, "success": summary["success_after"]}
-
-
-def _run_initial_policy(config: InitialPolicy) -> dict[str, Any]:
-    import torch
-
-    args = config.args
-    torch.manual_seed(args.seed)
-    envs = ppo_gae.make_envs(args, args.num_eval_envs, sync_scoring=True)
-    try:
-        agent = ppo_gae.make_agent(args, envs)
-        metrics = ppo_gae.evaluate(agent, envs, args.eval_episodes, seed=10_000 + args.seed)
-    finally:
-        envs.close()
-    return {**metrics, "success": metrics["eval/success_rate"], "env_steps": 0}
-
-
-RUNNERS: dict[type, Callable[[Any], dict[str, Any]]] = {
-    ppo_gae.Args: _run_ppo, dsrl.Args: _run_dsrl, filtered_bc.Args: _run_filtered_bc,
-    InitialPolicy: _run_initial_policy}
-
-
-def prepare(config: Config) -> None:
-    """Create what a trial reads before it runs (the PointReach base policy or demos); done by the
-    driver, once, so parallel trials never race to write the same files."""
-    from vlmreward_rl.recipes.dsrl import ensure_demos, ensure_policy
-
-    if isinstance(config, dsrl.Args):
-        ensure_policy(config.env_id, config.policy)
-    elif isinstance(config, filtered_bc.Args):
-        ensure_demos(config.env_id, config.demos)
-        if config.policy:
-            ensure_policy(config.env_id, config.policy)
-
-
 def execute(trial: Trial) -> dict[str, Any]:
     """Run one trial in this process; its result record (what :func:`run_trials` writes)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     start = time.time()
-    metrics = RUNNERS[type(trial.config)](trial.config)
+    metrics = algorithm_for(trial.config).run(trial.config)
     return {"key": trial.key, "labels": trial.label, "seed": trial.seed, "algo": trial.algo,
             "config_hash": trial.config_hash, "config": json_safe(config_dict(trial.config)),
             "seconds": round(time.time() - start, 1), "metrics": json_safe(metrics)}
+
+
+def train_and_report(config: Config) -> dict[str, Any]:
+    """One run of ``config`` as ``vlmreward train`` makes it: its inputs built where missing, trained, its
+    summary written to ``summary.json`` (and its success curves to ``success.png`` where its algorithm names
+    them) and printed. Returns the summary."""
+    algorithm = algorithm_for(config)
+    prepare(config)
+    result = algorithm.train(config)
+    summary = algorithm.summarize(config, result)
+    run_path = config.run_path
+    plot = plot_success(run_path / "metrics.jsonl", run_path / "success.png", config.run_name,
+                        algorithm.curves) if algorithm.curves else None
+    write_json(run_path / "summary.json", summary)
+    print(algorithm.report(summary))
+    if plot is not None:
+        print(f"plot: {plot}\nTensorBoard: tensorboard --logdir {config.run_dir}")
+    return summary
 
 
 # -- running many, resuming ----------------------------------------------------------------------

@@ -8,7 +8,7 @@ import torch
 
 from vlmreward_rl.algos.diffusion_policy import DiffusionConfig, DiffusionPolicy, Mish, chunk_dataset, train_bc
 from vlmreward_gym.data import Trajectory
-from vlmreward_rl.recipes.dsrl import pointreach_demos
+from vlmreward_rl.recipes.inputs import pointreach_demos
 from vlmreward_gym.cli import main as cli
 
 

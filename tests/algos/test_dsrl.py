@@ -11,7 +11,8 @@ from gymnasium.vector import AutoresetMode
 
 from vlmreward_rl.algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
 from vlmreward_rl.algos.common.envs import make_vector_env
-from vlmreward_rl.algos.dsrl import Args, Chunk, ChunkRunner, DSRLAgent, train
+from vlmreward_rl.algos.common.chunks import Chunk, ChunkRunner
+from vlmreward_rl.algos.dsrl import Args, DSRLAgent, train
 
 INSTRUCTION = "move the red dot onto the green dot"
 

@@ -10,7 +10,7 @@ import vlmreward_gym  # noqa: F401  (registers PointReach)
 from vlmreward_rl.algos import filtered_bc
 from vlmreward_rl.algos.diffusion_policy import BCTraining
 from vlmreward_gym.data import load_trajectories
-from vlmreward_rl.recipes.dsrl import POINTREACH, pointreach_demos
+from vlmreward_rl.recipes.inputs import POINTREACH, pointreach_demos
 
 ENV = "vlmreward/PointReach-v0"
 

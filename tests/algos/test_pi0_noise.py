@@ -6,7 +6,7 @@ import torch
 
 pytest.importorskip("transformers")
 
-from vlmreward_rl.algos.dsrl import ChunkRunner  # noqa: E402
+from vlmreward_rl.algos.common.chunks import ChunkRunner  # noqa: E402
 from vlmreward_rl.algos.pi0_noise import Pi0NoisePolicy  # noqa: E402
 
 

@@ -8,7 +8,7 @@ import pytest
 from vlmreward_rl.algos import dsrl, ppo_gae
 from vlmreward_rl.algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
 from vlmreward_rl.algos.common.envs import shaped_reward_kwargs
-from vlmreward_rl.recipes.dsrl import POINTREACH
+from vlmreward_rl.recipes.inputs import POINTREACH
 from vlmreward_gym.wrappers.vector import sub_info
 
 ENV = "vlmreward/PointReach-v0"

@@ -7,7 +7,7 @@ import torch
 import vlmreward_gym as vrg
 from vlmreward_rl.algos import dsrl, filtered_bc, ppo_gae
 from vlmreward_rl.algos.diffusion_policy import BCTraining, DiffusionConfig, DiffusionPolicy
-from vlmreward_rl.recipes.dsrl import POINTREACH, pointreach_demos
+from vlmreward_rl.recipes.inputs import POINTREACH, pointreach_demos
 from vlmreward_gym.models.control import OracleRewardModel
 from vlmreward_gym.models.registry import unregister_reward_model
 

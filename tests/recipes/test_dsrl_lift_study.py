@@ -9,6 +9,7 @@ pytest.importorskip("robosuite")
 
 from vlmreward_rl.algos import dsrl  # noqa: E402
 from vlmreward_rl.recipes import dsrl as recipe  # noqa: E402
+from vlmreward_rl.recipes import inputs  # noqa: E402
 
 
 def test_lift_study_builds_the_base_policy_runs_each_model_and_writes_the_table(tmp_path, monkeypatch):
@@ -119,7 +120,7 @@ def test_a_concurrent_builder_of_the_same_folder_wins_and_the_loser_keeps_its_fo
         out.mkdir()
         (out / "model.safetensors").write_text("ours")
 
-    recipe.build_atomically(target, build_while_another_process_finishes_first, "model.safetensors")
+    inputs.build_atomically(target, build_while_another_process_finishes_first, "model.safetensors")
     assert (target / "model.safetensors").read_text() == "the winner's"
     assert [p.name for p in target.parent.iterdir()] == ["pointreach"]  # the scratch folder is gone
 
@@ -128,10 +129,10 @@ def test_a_half_written_folder_is_not_used(tmp_path):
     target = tmp_path / "pointreach_demos"
     (target / "trajectories").mkdir(parents=True)  # an interrupted run's leftovers, no metadata.json
     with pytest.raises(FileExistsError, match="without metadata.json"):
-        recipe.ensure_demos("vlmreward/PointReach-v0", target)
+        inputs.ensure_demos("vlmreward/PointReach-v0", target)
 
 
 def test_the_pointreach_base_policy_and_its_demos_are_built_in_place(tmp_path):
-    path = recipe.ensure_pointreach_policy(tmp_path / "bc" / "pointreach", bc_steps=5)
+    path = inputs.ensure_pointreach_policy(tmp_path / "bc" / "pointreach", bc_steps=5)
     assert (path / "model.safetensors").exists() and (tmp_path / "bc" / "pointreach_demos" / "metadata.json").exists()
     assert sorted(p.name for p in (tmp_path / "bc").iterdir()) == ["pointreach", "pointreach_demos"]

@@ -37,7 +37,7 @@ def test_every_preset_builds_its_grid(tmp_path):
     assert isinstance(can, dsrl.Args) and can.policy == "runs/bc/can" and can.instruction == "put the can in the bin"
     assert can.form == "episodic" and can.reward_kwargs == {"scale": "unit"}
     lrm = {t.label["reward"]: t.config for t in grids["lrm-maniskill"] if t.seed == 0}
-    assert isinstance(lrm["policy before RL"], T.InitialPolicy)
+    assert isinstance(lrm["policy before RL"], ppo_gae.InitialPolicy)
     assert lrm["+ Env Reward"].train_on_env_reward and lrm["+ Temporal Contrastive Reward"].form == "contrastive"
     multi = [t.config for t in grids["robometer-dsrl-full"] if t.label["setting"] == "multi-stage"][0]
     assert multi.form == "stage_gated" and len(multi.reward_kwargs["stages"]) == 3 and multi.reward_kwargs["relative"]
@@ -69,9 +69,9 @@ def test_studies_read_instructions_and_stages_from_the_task_registry(tmp_path, m
     assert stages_for("vlmreward/Lift-v1", ()) == ["grip it", "raise it"]
 
 
-def test_reward_accuracy_table_and_pearson_r(tmp_path, monkeypatch):
+def test_reward_accuracy_table_and_pearson_r(tmp_path, fake_algorithm):
     # success linear in the MAE on average over the two seeds (+-0.05 each): r over cells is exactly 1
-    monkeypatch.setitem(T.RUNNERS, ppo_gae.Args, lambda a: {
+    fake_algorithm("ppo", lambda a: {
         "success": 0.9 - 0.4 * a.model_kwargs["mae"] + (0.05 if a.seed == 0 else -0.05), "history": []})
     summary = RewardAccuracy(maes=(0.0, 1.0, 2.0), seeds=(0, 1), mae_eval_seeds=0).run(tmp_path)
     rows = _csv(tmp_path / "results.csv")
@@ -86,9 +86,9 @@ def test_reward_accuracy_table_and_pearson_r(tmp_path, monkeypatch):
     assert (tmp_path / "results.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_reward_accuracy_places_learned_models_without_changing_r(tmp_path, monkeypatch):
+def test_reward_accuracy_places_learned_models_without_changing_r(tmp_path, fake_algorithm):
     # "learned" models: the oracle (measured MAE 0) and a noisy-oracle given as a spec with options
-    monkeypatch.setitem(T.RUNNERS, ppo_gae.Args, lambda a: {
+    fake_algorithm("ppo", lambda a: {
         "success": 0.95 if a.model == "oracle" else 0.9 - 0.4 * a.model_kwargs["mae"], "history": []})
     study = RewardAccuracy(maes=(0.0, 2.0), seeds=(0,), mae_eval_seeds=1, learned=("oracle", "noisy-oracle:mae=1.0"))
     trials = study.trials(tmp_path)
@@ -109,7 +109,7 @@ def test_mae_is_measured_offline_on_pointreach(tmp_path):
     assert measured == {"0": 0.0, "2": 2.0}  # MAE 2 always errs by exactly 2
 
 
-def test_filtered_bc_table_rows(tmp_path, monkeypatch):
+def test_filtered_bc_table_rows(tmp_path, monkeypatch, fake_algorithm):
     def fake(args):
         keep_all = args.threshold == 0.0
         rounds = [{"kept": 10 if keep_all else 4, "rollouts": 10}]
@@ -117,7 +117,7 @@ def test_filtered_bc_table_rows(tmp_path, monkeypatch):
                 "precision": 1.0 if args.model == "oracle" else 0.4, "recall": 0.8, "rounds": rounds,
                 "success": 0.3}
 
-    monkeypatch.setitem(T.RUNNERS, filtered_bc.Args, fake)
+    fake_algorithm("filtered-bc", fake)
     study = FilteredBC(judges=(Judge("oracle"), Judge("all", "zero", threshold=0.0)), seeds=(0, 1),
                        base=filtered_bc.Args(demos=str(tmp_path / "d")))
     monkeypatch.setattr(T, "prepare", lambda config: None)
@@ -131,7 +131,7 @@ def test_filtered_bc_table_rows(tmp_path, monkeypatch):
     assert md[6].startswith("| LRM r_comp (paper") and "38.3 | 51.7" in md[6]
 
 
-def test_run_command_trains_writes_the_table_and_resumes(tmp_path, monkeypatch, capsys):
+def test_run_command_trains_writes_the_table_and_resumes(tmp_path, fake_algorithm, capsys):
     out = tmp_path / "study"
     argv = ["run", "reward-accuracy", "--maes", "0", "2", "--seeds", "0", "--mae-eval-seeds", "0", "--out", str(out),
             "--trainer.total-timesteps", "512", "--trainer.num-envs", "4", "--trainer.eval-episodes", "4"]
@@ -142,14 +142,14 @@ def test_run_command_trains_writes_the_table_and_resumes(tmp_path, monkeypatch, 
     assert record["metrics"]["env_steps"] == 512 and 0.0 <= record["metrics"]["success"] <= 1.0
     assert (out / "runs" / "task=PointReach__mae=2__s0").is_dir()
 
-    monkeypatch.setitem(T.RUNNERS, ppo_gae.Args, lambda a: pytest.fail("a finished trial was run again"))
+    fake_algorithm("ppo", lambda a: pytest.fail("a finished trial was run again"))
     capsys.readouterr()
     recipes_main(argv)
     assert "2 of 2 trials already finished; running 0" in capsys.readouterr().out
     assert _csv(out / "results.csv") == rows
 
 
-def test_vlmreward_train_runs_filtered_bc_presets(tmp_path, monkeypatch):
+def test_vlmreward_train_runs_filtered_bc_presets(tmp_path, monkeypatch, fake_algorithm):
     from vlmreward_gym import cli
 
     seen = []
@@ -158,7 +158,7 @@ def test_vlmreward_train_runs_filtered_bc_presets(tmp_path, monkeypatch):
         seen.append(args)
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(filtered_bc, "train", stop)
+    fake_algorithm("filtered-bc", stop)
     monkeypatch.setenv("VLMREWARD_DEBUG", "1")  # the recipe's own exception, not the CLI's one-line error
     with pytest.raises(RuntimeError, match="stop here"):
         cli.main(["train", "filtered-bc-pointreach-noisy", "--seed", "3", "--demos", str(tmp_path / "demos")])

@@ -33,7 +33,7 @@ def test_help_and_typo_suggestions_cover_every_preset(capsys):
     assert "dsrl-pointreach" in "".join(capsys.readouterr())
 
 
-def test_cli_dispatches_to_the_recipe(monkeypatch):
+def test_cli_dispatches_to_the_recipe(monkeypatch, fake_algorithm):
     monkeypatch.setenv("VLMREWARD_DEBUG", "1")  # the recipe's own exception, not the CLI's one-line error
     seen = []
 
@@ -41,7 +41,7 @@ def test_cli_dispatches_to_the_recipe(monkeypatch):
         seen.append(args)
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(train.ppo_gae, "train", fake_train)
+    fake_algorithm("ppo", fake_train)
     with pytest.raises(RuntimeError, match="stop here"):
         cli.main(["train", "pointreach", "--seed", "3"])
     assert seen[0].env_id == "vlmreward/PointReach-v0" and seen[0].seed == 3

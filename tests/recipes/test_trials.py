@@ -2,11 +2,14 @@
 
 import json
 import math
+from dataclasses import dataclass
 
 import pytest
 import torch
 
 from vlmreward_rl.algos import dsrl, ppo_gae
+from vlmreward_rl.algos.common.records import Algorithm
+from vlmreward_rl.algos.registry import ALGORITHMS, algorithm_for
 from vlmreward_rl.recipes import trials as T
 from vlmreward_rl.recipes.report import write_table
 
@@ -17,7 +20,7 @@ def _trial(mae: float, seed: int = 0, **changes) -> T.Trial:
 
 
 @pytest.fixture
-def fake_ppo(monkeypatch):
+def fake_ppo(fake_algorithm):
     """Replace PPO training by a stub that records its calls and reports success 1 - mae / 2."""
     calls = []
 
@@ -27,7 +30,7 @@ def fake_ppo(monkeypatch):
             raise RuntimeError("boom")
         return {"success": 1.0 - args.model_kwargs["mae"] / 2, "env_steps": args.total_timesteps}
 
-    monkeypatch.setitem(T.RUNNERS, ppo_gae.Args, run)
+    fake_algorithm("ppo", run)
     return calls
 
 
@@ -109,13 +112,15 @@ def test_table_files_hold_the_rows(tmp_path):
     assert csv_path.read_text().splitlines() == ["a,b,c", "x,1.0,", "y,,3"]
 
 
-def test_a_dsrl_trial_records_step_success_pairs_for_the_sampled_actor_and_its_mean(monkeypatch):
+def test_a_dsrl_trial_records_step_success_pairs_for_the_sampled_actor_and_its_mean(fake_algorithm):
     history = [{"global_step": 0, "base/success_rate": 0.2},
                {"global_step": 100, "eval/success_rate": 0.5, "eval_mean/success_rate": 0.3},
                {"global_step": 200, "eval/success_rate": 0.6, "eval_mean/success_rate": 0.4}]
-    monkeypatch.setattr(dsrl, "train", lambda args: dsrl.TrainResult(
-        args.run_path, 200, 60.0, {"base/success_rate": 0.2}, history[-1], history, None, None))
-    metrics = T.RUNNERS[dsrl.Args](dsrl.Args(model="oracle"))
+    fake_algorithm("dsrl", lambda args: dsrl.TrainResult(
+        args.run_path, 200, 60.0, {"base/success_rate": 0.2}, history[-1], history, None, None),
+        ALGORITHMS["dsrl"].outcome)
+    args = dsrl.Args(model="oracle")
+    metrics = algorithm_for(args).run(args)
     assert metrics["history"] == [[0, 0.2], [100, 0.5], [200, 0.6]]  # what the studies' curves read
     assert metrics["history_mean"] == [[0, 0.2], [100, 0.3], [200, 0.4]]
     assert (metrics["success"], metrics["success_after_mean"]) == (0.6, 0.4)
@@ -126,10 +131,33 @@ def test_the_initial_policy_row_evaluates_the_preset_network(monkeypatch):
     seen = []
     monkeypatch.setattr(ppo_gae, "evaluate", lambda agent, *a, **kw: seen.append(agent) or {"eval/success_rate": 0.0})
     args = ppo_gae.Args(hidden=16, layers=3, init_logstd=-0.5, num_eval_envs=1, eval_episodes=1)
-    T._run_initial_policy(T.InitialPolicy(args))
+    ALGORITHMS["initial-policy"].run(ppo_gae.InitialPolicy(args))
     (agent,) = seen
     linear = [m for m in agent.actor_mean if isinstance(m, torch.nn.Linear)]
     assert len(linear) == args.layers + 1 and agent.actor_logstd.detach().eq(-0.5).all()
     envs = ppo_gae.make_envs(args, 1)
     assert agent.state_dict().keys() == ppo_gae.make_agent(args, envs).state_dict().keys()  # what train() builds
     envs.close()
+
+
+@dataclass(frozen=True)
+class CoinArgs:
+    """A stand-in new algorithm's arguments: its training reports success ``p``."""
+
+    seed: int = 0
+    p: float = 0.5
+    run_dir: str = "runs"
+    tensorboard: bool = True
+
+
+def test_a_new_algorithm_runs_as_a_trial_through_its_record_alone(tmp_path, monkeypatch):
+    coin = Algorithm("coin", CoinArgs, train=lambda args: args.p, summarize=lambda args, p: {"p": p},
+                     outcome=lambda args, p: {"success": p, "seed": args.seed}, title=lambda args: "coin",
+                     resources=lambda args: T.Resources(2.0, 0.0))
+    monkeypatch.setitem(ALGORITHMS, "coin", coin)
+    trial = T.make_trial(tmp_path, {"p": "0.25"}, 1, CoinArgs(p=0.25, seed=1))
+    assert trial.config.run_dir == str(tmp_path / "runs" / "p=0.25__s1") and not trial.config.tensorboard
+    assert trial.resources == T.Resources(2.0, 0.0) and trial.algo == "coin"
+    (record,) = T.run_trials([trial], tmp_path, log=lambda s: None)
+    assert record["algo"] == "coin" and record["metrics"] == {"success": 0.25, "seed": 1}
+    assert json.loads((tmp_path / "trials" / "p=0.25__s1.json").read_text()) == record
