@@ -28,6 +28,13 @@ def _source_packages() -> set[str]:
     return found
 
 
+def _python(code: str) -> str:
+    """What a fresh interpreter prints running ``code`` (it must exit 0)."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def test_pyproject_lists_every_package_folder():
     assert set(SETUPTOOLS["packages"]) == _source_packages()
 
@@ -59,20 +66,14 @@ def test_the_rl_side_registers_through_entry_points(group, name):
 
 def test_the_plugin_alone_registers_no_simulator_task():
     """Importing vlmreward_gym with its entry points stubbed out leaves only the built-in PointReach id."""
-    code = ("import importlib.metadata as m; m.entry_points = lambda **kw: []\n"
-            "import gymnasium as gym, vlmreward_gym\n"
-            "print(sorted(k for k in gym.registry if k.startswith('vlmreward/')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['vlmreward/PointReach-v0']"
+    assert _python("import importlib.metadata as m; m.entry_points = lambda **kw: []\n"
+                   "import gymnasium as gym, vlmreward_gym\n"
+                   "print(sorted(k for k in gym.registry if k.startswith('vlmreward/')))") == "['vlmreward/PointReach-v0']"
 
 
 def test_the_task_table_imports_first_and_shares_the_plugins_namespace():
     """The plugin loads envs/tasks.py through its entry point while it is itself being imported: importing the
     task table first must not meet a half-initialised module."""
-    code = ("import vlmreward_rl.envs.tasks as tasks, vlmreward_gym.registration as registration\n"
-            "assert tasks.NAMESPACE == registration.NAMESPACE\n"
-            "import gymnasium as gym; print('vlmreward/Lift-v1' in gym.registry)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "True"
+    assert _python("import vlmreward_rl.envs.tasks as tasks, vlmreward_gym.registration as registration\n"
+                   "assert tasks.NAMESPACE == registration.NAMESPACE\n"
+                   "import gymnasium as gym; print('vlmreward/Lift-v1' in gym.registry)") == "True"
