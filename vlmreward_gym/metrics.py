@@ -13,7 +13,8 @@ Conventions shared by every function here:
 Sources: MAE on the 1-5 rubric (RoboReward, Sec. 3); VOC Pearson, Kendall tau-a and pairwise
 preference accuracy (Robometer, RBM-EVAL); ROC-AUC and per-trajectory Pearson (Large Reward
 Models, open-loop metrics); preference-ordering accuracy A ("Good embodied reward models need
-bad behavior data", Sec. 3.1).
+bad behavior data", Sec. 3.1); expected calibration error over equal-width bins (Guo et al., "On
+Calibration of Modern Neural Networks", 2017).
 """
 
 from __future__ import annotations
@@ -315,3 +316,41 @@ def success_detection(probability, success, threshold: float = 0.5) -> SuccessDe
         recall=float(skm.recall_score(truth, predicted, zero_division=0)),
         accuracy=float(skm.accuracy_score(truth, predicted)) if truth.size else float("nan"),
         threshold=float(threshold), positives=int(truth.sum()), negatives=int((~truth).sum()))
+
+
+# ------------------------------------------------------------------------------- calibration
+
+@dataclass(frozen=True)
+class Calibration:
+    """Expected calibration error of success probabilities over ``bins`` equal-width bins of [0, 1],
+    and per bin (``nan`` where a bin is empty) the mean probability, the observed success rate and
+    the count: the points of a reliability diagram."""
+
+    ece: float
+    confidence: list[float]
+    frequency: list[float]
+    counts: list[int]
+
+    @property
+    def edges(self) -> np.ndarray:
+        return np.linspace(0.0, 1.0, len(self.counts) + 1)
+
+
+def calibration(probability, success, bins: int = 10) -> Calibration:
+    """``ECE = sum_b (n_b / N) |freq_b - conf_b|`` over equal-width bins (a probability of exactly 1
+    falls in the last bin); ``nan`` with no sample. Probabilities must lie in [0, 1]."""
+    probability, success = _pair(probability, success, ("probability", "success"))
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    if np.any((probability < 0) | (probability > 1)):
+        raise ValueError("probabilities must lie in [0, 1]")
+    truth = (success > 0.5).astype(np.float64)
+    index = np.minimum((probability * bins).astype(int), bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore"):
+        confidence = np.bincount(index, probability, bins) / counts
+        frequency = np.bincount(index, truth, bins) / counts
+    used = counts > 0
+    ece = float(np.sum(counts[used] * np.abs(frequency[used] - confidence[used])) / probability.size) \
+        if probability.size else float("nan")
+    return Calibration(ece, confidence.tolist(), frequency.tolist(), counts.astype(int).tolist())

@@ -8,7 +8,8 @@ metrics (:mod:`vlmreward_gym.metrics`) as a markdown table, a JSON file and PNG 
         --model noisy-oracle --model-kwargs mae=0.5 --model zero
 
 ``--model`` may be repeated (one table row each); ``--model-kwargs`` (``key=value`` pairs or a JSON
-object, :mod:`vlmreward_gym.options`) applies to the ``--model`` just before it.
+object, :mod:`vlmreward_gym.options`) applies to the ``--model`` just before it. The exploit probes
+(:mod:`vlmreward_gym.evaluation.probes`) run by default; ``--no-probes`` skips them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import argparse
 from typing import Any, Sequence
 
 from vlmreward_gym.evaluation.data import EvalEpisode, load_eval_data
-from vlmreward_gym.evaluation.report import markdown_table, model_label, write_report
+from vlmreward_gym.evaluation.report import markdown_table, model_label, probe_table, write_report
 from vlmreward_gym.evaluation.scoring import RANK_BY, evaluate
 from vlmreward_gym.options import KWARGS_HELP, KwargsSyntaxError, parse_kwargs
 
@@ -26,7 +27,7 @@ __all__ = ["EvalEpisode", "evaluate", "load_eval_data", "markdown_table", "run_e
 
 def run_eval(data: str, models: Sequence[tuple[str, dict[str, Any]]], out: str | None = None, max_frames: int = 32,
              rank_by: str | None = None, batch_size: int = 8, success_threshold: float = 0.5,
-             confusion: bool = True, camera: str | None = None) -> dict[str, Any]:
+             confusion: bool = True, camera: str | None = None, probes: bool = True) -> dict[str, Any]:
     """Evaluate each ``(name, kwargs)`` model on ``data``; write the report into ``out`` if given."""
     from vlmreward_gym.models.registry import make_reward_model
 
@@ -37,7 +38,7 @@ def run_eval(data: str, models: Sequence[tuple[str, dict[str, Any]]], out: str |
     for name, kwargs in models:
         model = make_reward_model(name, **kwargs)
         try:
-            result = evaluate(model, episodes, rank_by, batch_size, success_threshold, confusion)
+            result = evaluate(model, episodes, rank_by, batch_size, success_threshold, confusion, probes)
         finally:
             model.close()
         results.append({"label": model_label(name, kwargs), "model": name, "model_kwargs": kwargs, **result})
@@ -78,10 +79,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--success-threshold", type=float, default=0.5, help="for success precision / recall")
     parser.add_argument("--no-confusion", dest="confusion", action="store_false",
                         help="skip scoring every video against every task's instruction")
+    parser.add_argument("--no-probes", dest="probes", action="store_false",
+                        help="skip the exploit probes (4-5 extra clips per successful episode)")
     parser.add_argument("--camera", default=None, help="LeRobot video feature (default: the first)")
     args = parser.parse_args(argv)
     report = run_eval(args.data, args.models, args.out, args.max_frames, args.rank_by, args.batch_size,
-                      args.success_threshold, args.confusion, args.camera)
+                      args.success_threshold, args.confusion, args.camera, args.probes)
     print(markdown_table(report["results"]))
+    if args.probes:
+        print("\nexploit probes: paid at least as much as the real video (mean ratio probe / real)\n"
+              + probe_table(report["results"]))
     print(f"\nwritten to {args.out}/results.md, results.json and *.png")
     return report

@@ -16,6 +16,11 @@ instruction; the different-task accuracy and the instruction (argmax) accuracy u
 videos as the matching side (all videos where success is unknown). Ground truth for a mismatched instruction is "no progress, no success" (the
 convention of RoboReward's counterfactual relabelling), so the oracle control models receive zero
 progress and False success for such clips.
+
+Exploit probes (:mod:`vlmreward_gym.evaluation.probes`) score altered copies of the successful
+episodes (static, frozen halfway, reversed, shuffled, another task's instruction) and report how
+often each is paid at least as much as the real video. Calibration: the expected calibration error
+(10 equal-width bins) of the last frame's success probability against the episode's success.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from vlmreward_gym import metrics as M
+from vlmreward_gym.evaluation import probes as P
 from vlmreward_gym.evaluation.data import EvalEpisode
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.models.control import rubric_score
 from vlmreward_gym.types import Capability, RewardInputError, RewardQuery
 
 RANK_BY = ("final", "mean", "sum", "score")
+CALIBRATION_BINS = 10
 
 
 @dataclass
@@ -73,8 +80,10 @@ def _query_args(episodes: Sequence[EvalEpisode], matched: Sequence[bool], model:
 
 
 def predict(model: RewardModel, episodes: Sequence[EvalEpisode], instructions: Sequence[str],
-            batch_size: int = 8) -> list[Prediction]:
-    """Score ``episodes[i]`` against ``instructions[i]`` in batches of ``batch_size`` clips."""
+            batch_size: int = 8, per_frame: bool = True) -> list[Prediction]:
+    """Score ``episodes[i]`` against ``instructions[i]`` in batches of ``batch_size`` clips.
+
+    ``per_frame=False`` keeps a last-frame-only model's single answer (no prefix queries)."""
     want = _wanted(model)
     if not want & (Capability.PROGRESS | Capability.EPISODE_SCORE):
         raise ValueError(f"reward model {model.info.name!r} offers neither progress nor an episode score")
@@ -85,7 +94,7 @@ def predict(model: RewardModel, episodes: Sequence[EvalEpisode], instructions: S
         answer = model(RewardQuery(instructions=tuple(texts), want=want, **_query_args(eps, matched, model)))
         for i, episode in enumerate(eps):
             progress = None if answer.progress is None else np.asarray(answer.progress[i], np.float64)
-            if progress is not None and len(progress) == 1 and episode.length > 1:
+            if per_frame and progress is not None and len(progress) == 1 and episode.length > 1:
                 progress = _prefix_progress(model, episode, texts[i], matched[i], batch_size)
             out.append(Prediction(
                 progress=progress,
@@ -125,12 +134,13 @@ def _nan_to_none(value: Any) -> Any:
 
 
 def evaluate(model: RewardModel, episodes: Sequence[EvalEpisode], rank_by: str | None = None, batch_size: int = 8,
-             success_threshold: float = 0.5, confusion: bool = True) -> dict[str, Any]:
+             success_threshold: float = 0.5, confusion: bool = True, probes: bool = True) -> dict[str, Any]:
     """All metrics of ``model`` on ``episodes`` as a JSON-ready dict (``None`` = not defined here).
 
-    Keys: ``metrics`` (the headline numbers), ``details`` (per-subset MAE, counts, per-task A),
-    ``confusion`` (task names, matrix), ``episodes`` (per-episode predictions and truth, with the
-    progress curves for plotting).
+    Keys: ``metrics`` (the headline numbers), ``details`` (per-subset MAE, counts, per-task A,
+    calibration bins), ``confusion`` (task names, matrix), ``probes`` (per probe: paid rate, mean
+    ratio, episodes; see :func:`run_probes`), ``episodes`` (per-episode predictions and truth, with
+    the progress curves for plotting and the probes' payments).
     """
     caps = model.info.capabilities
     rank_by = rank_by or ("final" if Capability.PROGRESS in caps else "score")
@@ -183,17 +193,24 @@ def evaluate(model: RewardModel, episodes: Sequence[EvalEpisode], rank_by: str |
         m["success_roc_auc"], m["success_precision"], m["success_recall"] = s.roc_auc, s.precision, s.recall
         d["success"] = {"threshold": s.threshold, "accuracy": s.accuracy, "positives": s.positives,
                         "negatives": s.negatives}
+        c = M.calibration(np.clip([preds[i].success for i in known], 0.0, 1.0), [episodes[i].success for i in known],
+                          CALIBRATION_BINS)
+        m["success_ece"] = c.ece
+        d["calibration"] = {"target": "episode success vs the last frame's probability", "bins": CALIBRATION_BINS,
+                            "confidence": c.confidence, "frequency": c.frequency, "counts": c.counts}
 
     # every video against every task's instruction
     task_names = sorted({e.task for e in episodes})
+    cross: dict[tuple[int, str], Prediction] = {}  # (video, instruction's task) -> answer
     if confusion and len(task_names) > 1:
         instruction_of = {e.task: e.instruction for e in episodes}
         video_task = [task_names.index(e.task) for e in episodes]
         scores = np.zeros((len(episodes), len(task_names)))
         for k, name in enumerate(task_names):
             others = [i for i, e in enumerate(episodes) if e.task != name]
-            cross = predict(model, [episodes[i] for i in others], [instruction_of[name]] * len(others), batch_size)
-            scores[others, k] = [p.trajectory_score(rank_by) for p in cross]
+            answers = predict(model, [episodes[i] for i in others], [instruction_of[name]] * len(others), batch_size)
+            cross.update({(i, name): p for i, p in zip(others, answers)})
+            scores[others, k] = [p.trajectory_score(rank_by) for p in answers]
             own = [i for i, e in enumerate(episodes) if e.task == name]
             scores[own, k] = traj[own]
         # the matching side of a different-task pair is a successful episode where success is known
@@ -206,6 +223,10 @@ def evaluate(model: RewardModel, episodes: Sequence[EvalEpisode], rank_by: str |
         m["instruction_accuracy"] = M.instruction_accuracy(scores[eligible], np.asarray(video_task)[eligible])
         out["confusion"] = {"tasks": task_names, "matrix": M.confusion_matrix(scores, video_task).tolist()}
 
+    probe_payments: dict[int, dict[str, float]] = {}
+    if probes:
+        out["probes"], probe_payments = run_probes(model, episodes, preds, batch_size, cross)
+
     out["metrics"] = {k: _nan_to_none(float(v)) for k, v in m.items()}
     out["episodes"] = [{
         "id": e.id, "task": e.task, "kind": e.kind, "category": e.category, "subset": e.subset,
@@ -214,5 +235,46 @@ def evaluate(model: RewardModel, episodes: Sequence[EvalEpisode], rank_by: str |
         "trajectory_score": _nan_to_none(float(t)), "steps": e.steps.tolist(),
         "progress": None if e.progress is None else e.progress.round(4).tolist(),
         "pred_progress": None if p.progress is None else p.progress.round(4).tolist(),
-    } for e, p, t in zip(episodes, preds, traj)]
+        "probe_payments": {k: _nan_to_none(v) for k, v in probe_payments.get(n, {}).items()} or None,
+    } for n, (e, p, t) in enumerate(zip(episodes, preds, traj))]
     return out
+
+
+def payment_by(model: RewardModel) -> str:
+    """What a clip is paid (the probes' payment): ``"final"`` progress, else the episode ``"score"``."""
+    return "final" if Capability.PROGRESS in model.info.capabilities else "score"
+
+
+def run_probes(model: RewardModel, episodes: Sequence[EvalEpisode], preds: Sequence[Prediction], batch_size: int = 8,
+               cross: dict[tuple[int, str], Prediction] | None = None) -> tuple[dict[str, Any], dict[int, dict[str, float]]]:
+    """Score the exploit probes (:mod:`~vlmreward_gym.evaluation.probes`) of the probed episodes.
+
+    ``preds`` are the real episodes' predictions; ``cross`` the answers of the video x instruction
+    matrix, reused for the other-instruction probe (queried here when missing). Returns the
+    JSON-ready summary (payment, tolerance, probed episodes, and per probe the paid rate, mean ratio
+    and counts) and each probed episode's payments by probe.
+    """
+    pay = payment_by(model)
+    chosen = [i for i, e in enumerate(episodes) if P.probed(e)]
+    real = [preds[i].trajectory_score(pay) for i in chosen]
+    paid: dict[str, list[float]] = {}
+    for n, kind in enumerate(P.FRAME_PROBES):
+        altered = [P.probe_episode(episodes[i], kind, np.random.default_rng([n, i])) for i in chosen]
+        answers = predict(model, altered, [e.instruction for e in altered], batch_size, per_frame=False)
+        paid[kind] = [a.trajectory_score(pay) for a in answers]
+    task_names = sorted({e.task for e in episodes})
+    if len(task_names) > 1:
+        instruction_of = {e.task: e.instruction for e in episodes}
+        others = [P.other_task(task_names, episodes[i].task) for i in chosen]
+        missing = [(i, t) for i, t in zip(chosen, others) if (i, t) not in (cross or {})]
+        answers = predict(model, [episodes[i] for i, _ in missing], [instruction_of[t] for _, t in missing],
+                          batch_size, per_frame=False)
+        found = {**(cross or {}), **dict(zip(missing, answers))}
+        paid["other_instruction"] = [found[(i, t)].trajectory_score(pay) for i, t in zip(chosen, others)]
+    summary = {"payment": {"final": "final progress", "score": "episode score"}[pay],
+               "tolerance": P.PAID_TOLERANCE, "probed": "successful episodes with at least 2 frames",
+               "episodes": len(chosen), "oracle_labels": model.info.needs_oracle,
+               "results": {kind: P.summarize(real, values) for kind, values in paid.items()}}
+    per_episode = {i: {"real": real[j], **{kind: values[j] for kind, values in paid.items()}}
+                   for j, i in enumerate(chosen)}
+    return summary, per_episode
