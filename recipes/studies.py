@@ -188,7 +188,7 @@ class RewardAccuracy(Study):
             generate(data, seeds=self.mae_eval_seeds, first_seed=5_000, tasks=["reach"])
         keys = [f"{m:g}" for m in self.maes] + list(self.learned)
         models = [("noisy-oracle", {"mae": m, "seed": 0}) for m in self.maes] + [parse_spec(s) for s in self.learned]
-        result = run_eval(str(data), models, confusion=False)
+        result = run_eval(str(data), models, confusion=False, probes=False)
         return {key: r["metrics"]["mae"] for key, r in zip(keys, result["results"])}
 
     def report(self, records: list[dict[str, Any]], out: Path) -> dict[str, Any]:

@@ -364,7 +364,8 @@ def test_eval_runs_on_sim_rm(dataset, checkpoint, tmp_path):
 
     report = run_eval(str(dataset), [("sim-rm", {"path": str(checkpoint)}), ("oracle", {})], str(tmp_path / "ev"))
     metrics = report["results"][0]["metrics"]
-    assert {"voc_pearson", "kendall_tau_a", "pairwise_different_task", "success_roc_auc"} <= set(metrics)
+    assert {"voc_pearson", "kendall_tau_a", "pairwise_different_task", "success_roc_auc", "success_ece"} <= set(metrics)
+    assert "static" in report["results"][0]["probes"]["results"]  # the exploit probes ran on sim-rm
     assert (tmp_path / "ev" / "results.md").is_file()
 
 
