@@ -97,7 +97,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                 f"refusing checkpoint {path}: besides tensors and plain data it holds {', '.join(unsafe)}, which "
                 f"could run code when loaded (or it was written by an older version of this package); "
                 f"{recover}") from None
-        # torch's own unpickling message advises weights_only=False: not advice to pass on
+        # torch's own unpickling message advises turning the weights-only check off: not advice to pass on
         reason = "not a checkpoint" if isinstance(error, pickle.UnpicklingError) or not str(error) \
             else str(error).splitlines()[0]
         raise CheckpointError(f"cannot read checkpoint {path} (truncated or corrupt: {reason}); {recover}") from None
