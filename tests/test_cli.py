@@ -126,3 +126,13 @@ def test_bad_model_kwargs_are_a_usage_error_naming_them(capsys):
         cli.main(["serve", "--model", "zero", "--model-kwargs", "mae", "0.5", "seed"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == "vlmreward: error: expected key=value pairs, got 'mae 0.5 seed'"
+
+
+def test_a_reader_that_leaves_early_gets_no_error_message():
+    """``vlmreward models -v | head -1`` prints its one line and no 'Broken pipe' error."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(f"'{sys.executable}' -m vlmreward_gym.cli models -v | head -1", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() and "Broken pipe" not in done.stderr and "error" not in done.stderr, done.stderr

@@ -163,6 +163,9 @@ def run_guarded(command: Callable[[list[str]], object], argv: list[str], prog: s
         debug, argv = True, argv[1:]
     try:
         command(argv)
+    except BrokenPipeError:  # the reader left (`vlmreward models -v | head`): stop quietly, as Python's docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(FAILURE) from None
     except SystemExit as exit_:
         if not isinstance(exit_.code, str) or debug:
             raise  # argparse / tyro printed their own message; an exit code passes through
