@@ -15,7 +15,6 @@ pytest.importorskip("torch", reason="needs the 'torch' extra")
 pytest.importorskip("safetensors", reason="needs the 'torch' extra")
 
 import vlmreward_gym as vrg  # noqa: E402
-from vlmreward_rl.envs.point_reach_demos import generate  # noqa: E402
 from vlmreward_gym.cli import main as cli_main  # noqa: E402
 from vlmreward_gym.models.registry import make_reward_model  # noqa: E402
 from vlmreward_gym.models.sim_rm import SimRMConfig, WordTokenizer, load_checkpoint  # noqa: E402
@@ -24,11 +23,6 @@ from vlmreward_gym.types import Capability, RewardInputError, RewardQuery  # noq
 
 ALL = Capability.PROGRESS | Capability.SUCCESS | Capability.COMPARE | Capability.EPISODE_SCORE
 REACH = "move the red dot onto the green dot"
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("rm") / "pr", seeds=2, size=32)
 
 
 @pytest.fixture(scope="module")

@@ -22,18 +22,44 @@ from vlmreward_gym.evaluation.report import markdown_table, model_label, probe_t
 from vlmreward_gym.evaluation.scoring import RANK_BY, evaluate
 from vlmreward_gym.options import KWARGS_HELP, KwargsSyntaxError, parse_kwargs
 
+GROUP_BY = ("start", "task")
+
 __all__ = ["EvalEpisode", "evaluate", "load_eval_data", "markdown_table", "run_eval", "write_report", "main"]
 
 
-def run_eval(data: str, models: Sequence[tuple[str, dict[str, Any]]], out: str | None = None, max_frames: int = 32,
-             rank_by: str | None = None, batch_size: int = 8, success_threshold: float = 0.5,
-             confusion: bool = True, camera: str | None = None, probes: bool = True) -> dict[str, Any]:
-    """Evaluate each ``(name, kwargs)`` model on ``data``; write the report into ``out`` if given."""
+def load_many(paths: Sequence[str], max_frames: int = 32, camera: str | None = None) -> tuple[str, list[EvalEpisode]]:
+    """The episodes of one or more datasets (e.g. one folder per task), in order: ``(formats, episodes)``; with
+    several folders each episode id is prefixed with its folder's index, so ids stay unique."""
+    formats, episodes = [], []
+    for n, path in enumerate(paths):
+        fmt, found = load_eval_data(path, max_frames, camera)
+        formats.append(fmt)
+        if len(paths) > 1:
+            for e in found:
+                e.id = f"{n}:{e.id}"
+        episodes += found
+    return "+".join(dict.fromkeys(formats)), episodes
+
+
+def run_eval(data: str | Sequence[str], models: Sequence[tuple[str, dict[str, Any]]], out: str | None = None,
+             max_frames: int = 32, rank_by: str | None = None, batch_size: int = 8, success_threshold: float = 0.5,
+             confusion: bool = True, camera: str | None = None, probes: bool = True,
+             group_by: str = "start") -> dict[str, Any]:
+    """Evaluate each ``(name, kwargs)`` model on ``data`` (one dataset path or several, read as one); write the
+    report into ``out`` if given. ``group_by``: which episodes Kendall tau and the ordering accuracy A rank
+    against each other: ``"start"`` (the dataset's groups: rollouts from one reset seed) or ``"task"`` (every
+    episode of a task: for datasets with one episode per reset seed, as ``vlmreward demos`` writes)."""
     from vlmreward_gym.models.registry import make_reward_model
 
-    fmt, episodes = load_eval_data(data, max_frames, camera)
-    header = {"data": str(data), "format": fmt, "episodes": len(episodes), "tasks": len({e.task for e in episodes}),
-              "max_frames": max_frames}
+    paths = [data] if isinstance(data, (str, bytes)) or not isinstance(data, Sequence) else list(data)
+    fmt, episodes = load_many([str(p) for p in paths], max_frames, camera)
+    if group_by not in GROUP_BY:
+        raise ValueError(f"group_by must be one of {GROUP_BY}, got {group_by!r}")
+    if group_by == "task":
+        for e in episodes:
+            e.group = e.task
+    header = {"data": str(data) if len(paths) == 1 else [str(p) for p in paths], "format": fmt, "group_by": group_by,
+              "episodes": len(episodes), "tasks": len({e.task for e in episodes}), "max_frames": max_frames}
     results = []
     for name, kwargs in models:
         model = make_reward_model(name, **kwargs)
@@ -70,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         help="registered reward model (repeat for several rows)")
     parser.add_argument("--model-kwargs", action=_ModelAction, dest="models", metavar="KEY=VALUE", nargs="+",
                         help=f"keyword arguments of the --model before it: {KWARGS_HELP}")
-    parser.add_argument("--data", required=True, help="demo dataset, RoboRewardBench-style folder or LeRobot v2 folder")
+    parser.add_argument("--data", required=True, nargs="+",
+                        help="demo dataset, RoboRewardBench-style folder or LeRobot v2 folder (several are read as one)")
     parser.add_argument("--out", required=True, help="folder for results.md, results.json and the plots")
     parser.add_argument("--max-frames", type=int, default=32, help="frames kept per episode, spread evenly (default 32)")
     parser.add_argument("--rank-by", choices=RANK_BY, default=None,
@@ -82,9 +109,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-probes", dest="probes", action="store_false",
                         help="skip the exploit probes (4-5 extra clips per successful episode)")
     parser.add_argument("--camera", default=None, help="LeRobot video feature (default: the first)")
+    parser.add_argument("--group-by", choices=GROUP_BY, default="start",
+                        help="episodes ranked against each other by Kendall tau and A: rollouts from one reset seed "
+                             "(start, default) or all of a task's (task: for data with one episode per seed)")
     args = parser.parse_args(argv)
     report = run_eval(args.data, args.models, args.out, args.max_frames, args.rank_by, args.batch_size,
-                      args.success_threshold, args.confusion, args.camera, args.probes)
+                      args.success_threshold, args.confusion, args.camera, args.probes, args.group_by)
     print(markdown_table(report["results"]))
     if args.probes:
         print("\nexploit probes: paid at least as much as the real video (mean ratio probe / real)\n"

@@ -17,6 +17,7 @@ COLUMNS = (
     ("mae", "MAE 1-5 ↓"),
     ("voc_pearson", "VOC r"),
     ("voc_spearman", "VOC ρ"),
+    ("voc_expert_pearson", "VOC r experts"),
     ("kendall_tau_a", "Kendall τa"),
     ("pairwise_same_task", "pref. same task"),
     ("pairwise_different_task", "pref. diff. task"),
@@ -25,6 +26,7 @@ COLUMNS = (
     ("success_precision", "succ. P"),
     ("success_recall", "succ. R"),
     ("success_ece", "succ. ECE ↓"),
+    ("false_success_near_miss", "near-miss false succ. ↓"),
 )
 
 

@@ -172,6 +172,10 @@ def evaluate(model: RewardModel, episodes: Sequence[EvalEpisode], rank_by: str |
     d["voc_target"] = "ground-truth progress" if gt else "time (successful episodes)"
     value, n = M.voc([preds[i].progress for i in with_progress if episodes[i].success])
     m["voc_time_pearson"], d["voc_time_trajectories"] = value, n
+    experts = [i for i in gt if episodes[i].kind == "expert"]
+    if experts:  # Robometer's VOC: on expert episodes, against their ground-truth progress
+        value, n = M.voc([preds[i].progress for i in experts], [episodes[i].progress for i in experts])
+        m["voc_expert_pearson"], d["voc_expert_trajectories"] = value, n
 
     # rankings by trajectory score vs true quality
     ranked = [i for i, e in enumerate(episodes) if e.quality is not None and np.isfinite(traj[i])]
@@ -196,6 +200,16 @@ def evaluate(model: RewardModel, episodes: Sequence[EvalEpisode], rank_by: str |
         c = M.calibration(np.clip([preds[i].success for i in known], 0.0, 1.0), [episodes[i].success for i in known],
                           CALIBRATION_BINS)
         m["success_ece"] = c.ece
+        # false successes by kind of failed episode (near misses, drops, ...: what reward models over-reward)
+        predicted = {i: preds[i].success >= success_threshold for i in known}
+        by_kind: dict[str, list[bool]] = {}
+        for i in known:
+            if not episodes[i].success:
+                by_kind.setdefault(episodes[i].kind or "unlabelled", []).append(bool(predicted[i]))
+        d["false_success_by_kind"] = {k: {"rate": float(np.mean(v)), "episodes": len(v)}
+                                      for k, v in sorted(by_kind.items())}
+        if "near_miss" in by_kind:
+            m["false_success_near_miss"] = float(np.mean(by_kind["near_miss"]))
         d["calibration"] = {"target": "episode success vs the last frame's probability", "bins": CALIBRATION_BINS,
                             "confidence": c.confidence, "frequency": c.frequency, "counts": c.counts}
 

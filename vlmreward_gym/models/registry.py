@@ -43,6 +43,8 @@ _BUILTIN: dict[str, str] = {
     "topreward": "vlmreward_gym.models.topreward:TOPRewardModel",
     "clip": "vlmreward_gym.models.clip:CLIPRewardModel",
     "sim-rm": "vlmreward_gym.models.sim_rm:SimRewardModel",
+    "sim-rm-robomimic": "vlmreward_gym.models.sim_rm:make_robomimic",
+    "sim-rm-maniskill": "vlmreward_gym.models.sim_rm:make_maniskill",
     "remote": "vlmreward_gym.serve.remote:RemoteRewardModel",
     "openai": "vlmreward_gym.serve.openai_judge:OpenAIRewardModel",
 }

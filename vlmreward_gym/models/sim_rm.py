@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -103,6 +104,9 @@ class SimRMConfig:
     gate_init: float = 2.0
     motion_select: float = 30.0  #: mover selection logit added per unit of a keypoint's displacement so far
     compare_gain: float = 10.0  #: comparison = clip(gain * progress change, -1, 1)
+    #: the frame encoder: ``"keypoints"`` (2-D scenes: the instruction grounded as a point, see the module
+    #: docstring) or ``"cnn"`` (3-D scenes: see :func:`build_net`)
+    encoder: str = "keypoints"
     training: dict[str, Any] = field(default_factory=dict)  #: summary of the run that made it
 
     def to_json(self) -> str:
@@ -121,8 +125,32 @@ def _torch():
     return torch
 
 
+def temporal_encoder(cfg: SimRMConfig):
+    """The causal temporal transformer over per-frame tokens (B, T, dim) and its final LayerNorm: ``(temporal, norm)``."""
+    nn = _torch().nn
+    layer = nn.TransformerEncoderLayer(cfg.dim, cfg.heads, 2 * cfg.dim, dropout=0.0, batch_first=True,
+                                       norm_first=True, activation="gelu")
+    return nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False), nn.LayerNorm(cfg.dim)
+
+
+def causal_mask(T: int, device):
+    """(T, T) additive attention mask: frame ``t`` sees frames ``0..t``."""
+    torch = _torch()
+    return torch.triu(torch.full((T, T), float("-inf"), device=device), diagonal=1)
+
+
+ENCODERS = ("keypoints", "cnn")
+
+
 def build_net(config: SimRMConfig):
-    """The :class:`SimRMNet` torch module of ``config`` (torch imported here, so listing backends stays cheap)."""
+    """The torch module of ``config``: :class:`SimRMNet` for the ``keypoints`` encoder, the scene net of
+    :mod:`vlmreward_gym.models.sim_rm_scene` for ``cnn`` (torch imported here, so listing backends stays cheap)."""
+    if config.encoder not in ENCODERS:
+        raise ValueError(f"sim-rm: unknown encoder {config.encoder!r}; choose one of {ENCODERS}")
+    if config.encoder == "cnn":
+        from vlmreward_gym.models.sim_rm_scene import build_scene_net
+
+        return build_scene_net(config)
     torch = _torch()
     nn = torch.nn
 
@@ -161,10 +189,7 @@ def build_net(config: SimRMConfig):
             self.background = nn.Parameter(torch.full((3,), 0.5))
             self.blob_log_width = nn.Parameter(torch.tensor(-2.5))
             self.frame_proj = nn.Sequential(nn.Linear(self.GEOMETRY, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
-            layer = nn.TransformerEncoderLayer(cfg.dim, cfg.heads, 2 * cfg.dim, dropout=0.0, batch_first=True,
-                                               norm_first=True, activation="gelu")
-            self.temporal = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
-            self.norm = nn.LayerNorm(cfg.dim)
+            self.temporal, self.norm = temporal_encoder(cfg)
             self.progress_head = nn.Linear(cfg.dim, 1)
             # a linear path from the distance features to the progress logit, so small changes of the
             # distance (a random walk near its start) reach the answer undamped by the normalisations
@@ -254,8 +279,7 @@ def build_net(config: SimRMConfig):
             kp, spread = kp.view(B, T, -1, 2), spread.view(B, T, -1)
             feats, goal, mover, target = self.geometry(kp, tokens)
             h = self.frame_proj(feats)
-            causal = torch.triu(torch.full((T, T), float("-inf"), device=h.device), diagonal=1)
-            h = self.norm(self.temporal(h, mask=causal))
+            h = self.norm(self.temporal(h, mask=causal_mask(T, h.device)))
             progress = (self.progress_head(h) + self.progress_skip(feats)).squeeze(-1)
             success = self.success_head(h).squeeze(-1)
             rows, last = torch.arange(B, device=h.device), lengths - 1
@@ -278,11 +302,16 @@ def collate(clips: Sequence[np.ndarray], instructions: Sequence[str], tokenizer:
     frames = np.zeros((len(clips), T, *clips[0].shape[1:]), np.uint8)
     for i, c in enumerate(clips):
         frames[i, :len(c)] = c
+    return torch.from_numpy(frames), collate_tokens(instructions, tokenizer), torch.tensor(lengths)
+
+
+def collate_tokens(instructions: Sequence[str], tokenizer: WordTokenizer):
+    """(B, L) int64 tensor of the instructions' token ids, padded with 0."""
     ids = [tokenizer.encode(t) for t in instructions]
     tokens = np.zeros((len(ids), max(map(len, ids))), np.int64)
     for i, t in enumerate(ids):
         tokens[i, :len(t)] = t
-    return torch.from_numpy(frames), torch.from_numpy(tokens), torch.tensor(lengths)
+    return _torch().from_numpy(tokens)
 
 
 def save_checkpoint(net, config: SimRMConfig, out_dir: str | Path) -> Path:
@@ -322,8 +351,9 @@ class SimRewardModel(RewardModel):
 
     card = ModelCard(CAPABILITIES, "our CPU reward model (vlmreward rm-train); frames per clip from its checkpoint",
                      weights="path=<folder written by vlmreward rm-train>")
+    CACHE_SIZE = 8192  #: frames whose cnn features are kept (about 0.4 KB each)
 
-    def __init__(self, path: str | Path, batch_size: int = 16):
+    def __init__(self, path: str | Path, batch_size: int = 16, name: str = "sim-rm"):
         from vlmreward_gym.rm.data import resize_frames
 
         self._resize = resize_frames
@@ -331,7 +361,8 @@ class SimRewardModel(RewardModel):
         self.net, self.config = load_checkpoint(self.path)
         self.tokenizer = WordTokenizer(self.config.vocab)
         self.batch_size = int(batch_size)
-        self.info = ModelInfo(name="sim-rm", capabilities=CAPABILITIES, num_frames=self.config.num_frames,
+        self._cache: OrderedDict = OrderedDict()
+        self.info = ModelInfo(name=name, capabilities=CAPABILITIES, num_frames=self.config.num_frames,
                               frame_size=(self.config.frame_size, self.config.frame_size), score_range=(1.0, 5.0))
 
     def scores(self, clips: Sequence[np.ndarray], instructions: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
@@ -339,14 +370,22 @@ class SimRewardModel(RewardModel):
         torch = _torch()
         progress, success, preference = [], [], []
         for start in range(0, len(clips), self.batch_size):
-            batch, keeps = [], []
-            for clip in clips[start:start + self.batch_size]:
-                keep = subsample_indices(len(clip), self.config.max_frames)
-                keeps.append(keep)
-                batch.append(self._resize(clip[keep], self.config.frame_size))
-            frames, tokens, lengths = collate(batch, instructions[start:start + self.batch_size], self.tokenizer)
+            chunk, texts = clips[start:start + self.batch_size], instructions[start:start + self.batch_size]
+            keeps = [subsample_indices(len(clip), self.config.max_frames) for clip in chunk]
             with torch.no_grad():
-                p, s, pref = self.net(frames, tokens, lengths)
+                if self.config.encoder == "cnn":  # frame features from the cache, the temporal half run anew
+                    tokens = collate_tokens(texts, self.tokenizer)
+                    text = self.net.encode_text(tokens)
+                    feats = [self._frame_features(clip[keep], text[i], tokens[i])
+                             for i, (clip, keep) in enumerate(zip(chunk, keeps))]
+                    lengths = torch.tensor([len(f) for f in feats])
+                    padded = torch.zeros(len(feats), int(lengths.max()), feats[0].shape[-1])
+                    for i, f in enumerate(feats):
+                        padded[i, :len(f)] = f
+                    p, s, pref = self.net.heads(padded, text, lengths)
+                else:
+                    batch = [self._resize(clip[keep], self.config.frame_size) for clip, keep in zip(chunk, keeps)]
+                    p, s, pref = self.net(*collate(batch, texts, self.tokenizer))
             p, s = torch.sigmoid(p).double().numpy(), torch.sigmoid(s).double().numpy()
             for i, (clip, keep) in enumerate(zip(clips[start:start + self.batch_size], keeps)):
                 n = len(keep)
@@ -358,6 +397,29 @@ class SimRewardModel(RewardModel):
             preference.extend(pref.double().numpy().tolist())
         return progress, success, np.array(preference)
 
+    def _frame_features(self, frames: np.ndarray, text, tokens):
+        """(T, H, W, 3) uint8 frames of one clip -> (T, F) features of the cnn encoder, each frame computed once
+        per instruction: a reward query during an episode re-sends the frames it sent before, so only the new
+        ones cost a CNN pass (an LRU cache of :attr:`CACHE_SIZE` frames, keyed by the frame's bytes)."""
+        import hashlib
+
+        torch = _torch()
+        key_text = tuple(t for t in tokens.tolist() if t)  # without the batch's padding
+        keys = [(hashlib.blake2b(f.tobytes(), digest_size=16).digest(), f.shape, key_text) for f in frames]
+        missing = [i for i, k in enumerate(keys) if k not in self._cache]
+        if missing:
+            small = torch.from_numpy(self._resize(frames[missing], self.config.frame_size))
+            computed = self.net.frame_features(small, text[None].expand(len(missing), -1))
+            for i, row in zip(missing, computed):
+                self._cache[keys[i]] = row
+        out = []
+        for k in keys:
+            self._cache.move_to_end(k)
+            out.append(self._cache[k])
+        while len(self._cache) > self.CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return torch.stack(out)
+
     def _predict(self, query: RewardQuery) -> RewardOutput:
         progress, success, preference = self.scores(query.frames, query.instructions)
         last_p = np.array([p[-1] for p in progress])
@@ -367,3 +429,41 @@ class SimRewardModel(RewardModel):
         raw = tuple({"preference": float(v), "success_prob": float(s)} for v, s in zip(preference, last_s))
         return RewardOutput(progress=tuple(np.clip(p, 0.0, 1.0) for p in progress), success=np.clip(last_s, 0.0, 1.0),
                             comparison=comparison, score=rubric_score(last_p, last_s >= 0.5), raw=raw)
+
+
+# ------------------------------------------------------------------------------ shipped checkpoints
+
+#: The checkpoints that ship inside the package (``vlmreward_gym/checkpoints/<name>/``): name -> what it was
+#: trained on. Each loads by name with no path (``make_reward_model("sim-rm-robomimic")``); the command that
+#: retrains one is ``python -m vlmreward_rl.recipes.reward_models train <name>`` (docs/reward-models.md).
+SHIPPED = {
+    "sim-rm-robomimic": "Robomimic Lift, Can and Square: agentview frames at 64 px, scripted experts and failures",
+    "sim-rm-maniskill": "ManiSkill3 PickCube, PushCube and StackCube: render-camera frames at 64 px, planned "
+                        "experts and failures",
+}
+
+
+def shipped_checkpoint(name: str) -> Path:
+    """The folder of the shipped checkpoint ``name``; FileNotFoundError naming the retrain command if absent."""
+    from importlib.resources import files
+
+    if name not in SHIPPED:
+        raise KeyError(f"no shipped sim-rm checkpoint {name!r}; shipped: {sorted(SHIPPED)}")
+    root = Path(str(files("vlmreward_gym") / "checkpoints" / name))
+    if not (root / WEIGHTS).is_file():
+        raise FileNotFoundError(f"the shipped checkpoint {name} is missing from {root} (an incomplete install?); "
+                                f"retrain it with `python -m vlmreward_rl.recipes.reward_models train {name}`")
+    return root
+
+
+def _shipped(name: str):
+    def make(batch_size: int = 16) -> SimRewardModel:
+        return SimRewardModel(shipped_checkpoint(name), batch_size=batch_size, name=name)
+
+    make.__doc__ = f"``{name}``: the shipped sim-rm checkpoint for {SHIPPED[name]}."
+    make.card = ModelCard(CAPABILITIES, f"our shipped CPU reward model: {SHIPPED[name]}", weights="shipped in the package")
+    return make
+
+
+make_robomimic = _shipped("sim-rm-robomimic")
+make_maniskill = _shipped("sim-rm-maniskill")

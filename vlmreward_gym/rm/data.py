@@ -86,16 +86,18 @@ def task_matches(task: str, patterns: Iterable[str]) -> bool:
     return any(p.lower() in task.lower() for p in patterns)
 
 
-def load_episodes(paths: Sequence[str | Path], size: int = 64, exclude_tasks: Iterable[str] = ()) -> list[Episode]:
+def load_episodes(paths: Sequence[str | Path], size: int = 64, exclude_tasks: Iterable[str] = (),
+                  exclude_kinds: Iterable[str] = ()) -> list[Episode]:
     """Episodes of one or more ``vlmreward_gym.data`` folders, frames resized to ``size``; episodes whose
-    task matches any of ``exclude_tasks`` (substrings of ``"env_id: instruction"``) are left out."""
+    task matches any of ``exclude_tasks`` (substrings of ``"env_id: instruction"``) or whose kind is one of
+    ``exclude_kinds`` (e.g. the failure kinds, for the bad-data ablation) are left out."""
 
-    exclude = list(exclude_tasks)
+    exclude, skip_kinds = list(exclude_tasks), set(exclude_kinds)
     episodes = []
     for path in paths:
         for traj in iter_trajectories(path):
             task = f"{traj.env_id}: {traj.instruction}"
-            if task_matches(task, exclude):
+            if task_matches(task, exclude) or traj.kind in skip_kinds:
                 continue
             if len(traj.frame_steps) == 0:
                 raise ValueError(f"{path}: trajectory {traj.env_id} seed {traj.seed} stores no frames; "
@@ -105,7 +107,8 @@ def load_episodes(paths: Sequence[str | Path], size: int = 64, exclude_tasks: It
                                     progress=traj.oracle_progress[steps].astype(np.float32),
                                     success=traj.success[steps].astype(np.float32), kind=traj.kind, seed=traj.seed))
     if not episodes:
-        raise ValueError(f"no training episodes in {list(map(str, paths))} (after excluding {exclude})")
+        raise ValueError(f"no training episodes in {list(map(str, paths))} (after excluding tasks {exclude} and "
+                         f"kinds {sorted(skip_kinds)})")
     return episodes
 
 

@@ -1,0 +1,215 @@
+"""The shipped ``sim-rm`` checkpoints: their data, their training, and the measurements of their quality.
+
+    python -m vlmreward_rl.recipes.reward_models data sim-rm-robomimic        # rendered demos, train + held-out
+    python -m vlmreward_rl.recipes.reward_models train sim-rm-robomimic [--seed 0] [--install]
+    python -m vlmreward_rl.recipes.reward_models quality sim-rm-robomimic [--seeds 0 1 2]
+    python -m vlmreward_rl.recipes.reward_models holdout sim-rm-robomimic    # train on all tasks but one
+    python -m vlmreward_rl.recipes.reward_models ablation sim-rm-robomimic   # without the failure kinds
+
+Every folder lives under ``--root`` (default ``runs/reward_models/<name>``): ``data/train/<Task>`` (reset seeds
+from 0) and ``data/eval/<Task>`` (reset seeds from 100000, never trained on), ``ckpt/<variant>-s<seed>`` and
+``eval/<variant>-s<seed>`` (``vlmreward eval``'s report). A step whose output exists is not redone, so a killed
+run resumes. ``train --install`` copies the checkpoint into the package (``vlmreward_gym/checkpoints/<name>``),
+where ``make_reward_model(<name>)`` loads it. Quality is reported as the minimum over training seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from vlmreward_rl.envs.demos import main as demos_main
+from vlmreward_rl.envs.tasks import task
+
+#: The headline metrics of a quality table, with the issue's bars (``>=``, or ``<=`` for the false-success rate).
+BARS = {"voc_expert_pearson": (">=", 0.90), "kendall_tau_a": (">=", 0.70), "pairwise_same_task": (">=", 0.90),
+        "pairwise_different_task": (">=", 0.95), "success_roc_auc": (">=", 0.95),
+        "ordering_accuracy_A": (">=", 0.90), "false_success_near_miss": ("<=", 0.05)}
+
+
+@dataclass(frozen=True)
+class RewardModelRecipe:
+    """How one shipped checkpoint is made.
+
+    Attributes:
+        name: the registered name it ships under.
+        tasks: the simulator tasks it is trained on (their ``vlmreward/<Task>-v1`` records).
+        train_demos / eval_demos: ``vlmreward demos`` arguments for each task's training and held-out data
+            (without ``--env``, ``--out`` and ``--seed``).
+        steps: training steps of one checkpoint (a step count, not minutes, so a loaded machine gives the same
+            model, later; about 10 minutes on one free core).
+        minutes: a wall-clock cap on one checkpoint's training (the issue's 30 minutes).
+        eval_seed: the first reset seed of the held-out data (training data starts at 0).
+    """
+
+    name: str
+    tasks: tuple[str, ...]
+    train_demos: tuple[str, ...]
+    eval_demos: tuple[str, ...]
+    steps: int
+    minutes: float = 30.0
+    eval_seed: int = 100_000
+
+    def failure_kinds(self) -> tuple[str, ...]:
+        """The failure kinds of its tasks (left out by the bad-data ablation)."""
+        kinds: dict[str, None] = {}
+        for name in self.tasks:
+            kinds.update(dict.fromkeys(task(f"vlmreward/{name}-v1").failure_kinds))
+        return tuple(kinds)
+
+
+_FRAMES = ("--frame-size", "64", "--frame-stride", "2")
+RECIPES = {r.name: r for r in (
+    RewardModelRecipe("sim-rm-robomimic", ("Lift", "Can", "Square"),
+                      ("-n", "40", "--non-expert", "10", *_FRAMES), ("-n", "12", "--non-expert", "4", *_FRAMES),
+                      steps=1200),
+    RewardModelRecipe("sim-rm-maniskill", ("PickCube", "PushCube", "StackCube"),
+                      ("-n", "24", "--failures", "6", *_FRAMES), ("-n", "8", "--failures", "3", *_FRAMES),
+                      steps=1200),
+)}
+
+
+def recipe(name: str) -> RewardModelRecipe:
+    if name not in RECIPES:
+        raise SystemExit(f"unknown shipped reward model {name!r}; choose one of {sorted(RECIPES)}")
+    return RECIPES[name]
+
+
+def data_dir(root: Path, split: str, task_name: str) -> Path:
+    return root / "data" / split / task_name
+
+
+def build_data(r: RewardModelRecipe, root: Path) -> None:
+    """Write each task's training and held-out datasets that do not exist yet."""
+    for name in r.tasks:
+        for split, args, seed in (("train", r.train_demos, 0), ("eval", r.eval_demos, r.eval_seed)):
+            out = data_dir(root, split, name)
+            if (out / "metadata.json").is_file():
+                continue
+            if out.exists():
+                shutil.rmtree(out)  # a killed generator's partial folder
+            demos_main(["--env", name, *args, "--seed", str(seed), "--out", str(out)])
+
+
+def train_checkpoint(r: RewardModelRecipe, root: Path, seed: int, *, variant: str = "full",
+                     holdout: str | None = None, minutes: float | None = None) -> Path:
+    """Train (unless present) the checkpoint ``ckpt/<variant>-s<seed>``: ``full`` data, ``no-failures`` (the
+    failure kinds left out) or ``holdout-<Task>`` (that task left out, ``holdout`` names it)."""
+    from vlmreward_gym.rm.train import TrainConfig, train
+
+    out = root / "ckpt" / f"{variant}-s{seed}"
+    if (out / "config.json").is_file():
+        return out
+    build_data(r, root)
+    tasks = [t for t in r.tasks if t != holdout]
+    cfg = TrainConfig(data=tuple(str(data_dir(root, "train", t)) for t in tasks), out=str(out),
+                      minutes=minutes or r.minutes, steps=r.steps, encoder="cnn", frame_size=64, seed=seed,
+                      exclude_kinds=r.failure_kinds() if variant == "no-failures" else (),
+                      logdir=str(root / "tensorboard" / f"{variant}-s{seed}"))
+    summary = train(cfg)
+    print(f"{r.name} {variant} seed {seed}: {summary['steps']} steps in {summary['train_minutes']} min; "
+          f"selected {summary['selected']}")
+    return out
+
+
+def evaluate_checkpoint(r: RewardModelRecipe, root: Path, ckpt: Path, tasks: Sequence[str] | None = None,
+                        probes: bool = True) -> dict[str, Any]:
+    """``vlmreward eval`` of ``ckpt`` on the held-out data of ``tasks`` (default: all); cached in ``eval/``."""
+    from vlmreward_gym.evaluation import run_eval
+
+    tasks = list(tasks or r.tasks)
+    out = root / "eval" / f"{ckpt.name}{'' if tasks == list(r.tasks) else '-on-' + '-'.join(tasks)}"
+    if (out / "results.json").is_file():
+        return json.loads((out / "results.json").read_text())["results"][0]
+    report = run_eval([str(data_dir(root, "eval", t)) for t in tasks], [("sim-rm", {"path": str(ckpt)})], str(out),
+                      probes=probes, group_by="task")
+    return report["results"][0]
+
+
+def minimum_table(rows: dict[str, dict[str, float | None]]) -> str:
+    """A markdown table: one row per run and a last row with the worst value of each metric against its bar."""
+    keys = list(BARS)
+    lines = ["| run | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for label, metrics in rows.items():
+        lines.append(f"| {label} | " + " | ".join(_fmt(metrics.get(k)) for k in keys) + " |")
+    worst = {}
+    for k, (op, _) in BARS.items():
+        values = [m.get(k) for m in rows.values() if m.get(k) is not None]
+        worst[k] = (max(values) if op == "<=" else min(values)) if values else None
+    lines.append("| **worst** | " + " | ".join(_fmt(worst[k]) for k in keys) + " |")
+    lines.append("| bar | " + " | ".join(f"{op} {bar}" for op, bar in BARS.values()) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def quality(r: RewardModelRecipe, root: Path, seeds: Sequence[int], variant: str = "full") -> str:
+    rows = {f"{variant} seed {s}": evaluate_checkpoint(r, root, train_checkpoint(r, root, s, variant=variant))["metrics"]
+            for s in seeds}
+    return minimum_table(rows)
+
+
+def holdout(r: RewardModelRecipe, root: Path, seed: int) -> str:
+    rows = {}
+    for name in r.tasks:
+        ckpt = train_checkpoint(r, root, seed, variant=f"holdout-{name}", holdout=name)
+        rows[f"held out {name}"] = evaluate_checkpoint(r, root, ckpt, [name], probes=False)["metrics"]
+    return minimum_table(rows)
+
+
+def install(r: RewardModelRecipe, ckpt: Path) -> Path:
+    """Copy ``ckpt`` into the package, where the registered name loads it."""
+    from vlmreward_gym.models.sim_rm import CONFIG, WEIGHTS, shipped_checkpoint
+
+    try:
+        target = shipped_checkpoint(r.name)
+    except FileNotFoundError:
+        import vlmreward_gym
+
+        target = Path(vlmreward_gym.__file__).parent / "checkpoints" / r.name
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (WEIGHTS, CONFIG):
+        shutil.copy2(ckpt / name, target / name)
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> str | None:
+    parser = argparse.ArgumentParser(prog="python -m vlmreward_rl.recipes.reward_models",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("data", "train", "quality", "holdout", "ablation"))
+    parser.add_argument("name", choices=sorted(RECIPES))
+    parser.add_argument("--root", default=None, help="working folder (default runs/reward_models/NAME)")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (train, holdout)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (quality, ablation)")
+    parser.add_argument("--minutes", type=float, default=None, help="training budget per checkpoint (train)")
+    parser.add_argument("--install", action="store_true", help="train: copy the checkpoint into the package")
+    args = parser.parse_args(argv)
+    r = recipe(args.name)
+    root = Path(args.root or f"runs/reward_models/{r.name}")
+    if args.command == "data":
+        build_data(r, root)
+        return None
+    if args.command == "train":
+        ckpt = train_checkpoint(r, root, args.seed, minutes=args.minutes)
+        if args.install:
+            print(f"installed {r.name}: {install(r, ckpt)}")
+        return None
+    if args.command == "quality":
+        table = quality(r, root, args.seeds)
+    elif args.command == "holdout":
+        table = holdout(r, root, args.seed)
+    else:
+        table = quality(r, root, args.seeds, "full") + "\n\n" + quality(r, root, args.seeds, "no-failures")
+    (root / f"{args.command}.md").write_text(table + "\n")
+    print(table)
+    return table
+
+
+if __name__ == "__main__":
+    main()
