@@ -67,7 +67,7 @@ RECIPES = {r.name: r for r in (
     RewardModelRecipe("sim-rm-robomimic", ("Lift", "Can", "Square"),
                       ("-n", "40", "--non-expert", "10", *_FRAMES), ("-n", "12", "--non-expert", "4", *_FRAMES),
                       steps=1200),
-    RewardModelRecipe("sim-rm-maniskill", ("PickCube", "PushCube", "StackCube"),
+    RewardModelRecipe("sim-rm-maniskill", ("PickCube", "StackCube", "LiftPegUpright"),
                       ("-n", "24", "--failures", "6", *_FRAMES), ("-n", "8", "--failures", "3", *_FRAMES),
                       steps=1200),
 )}

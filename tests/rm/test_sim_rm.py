@@ -94,6 +94,19 @@ def test_pair_sampler_labels_follow_quality():
                and b.frames[-1, 0, 0, 0] >= 0 for a, b, _ in swapped)
 
 
+def test_same_task_pairs_closer_than_the_margin_are_ties():
+    sampler = D.PairSampler([hand_episode("a", "do a", [0, 0.5, 1.0])], num_frames=3, margin=0.05)
+
+    def clip(final, success):
+        return D.Example(np.zeros((2, 4, 4, 3), np.uint8), "do a", np.array([0.0, final], np.float32),
+                         np.array([0.0, success], np.float32))
+
+    assert sampler.order(clip(0.36, 0), clip(0.35, 0)) == 0.5  # two failures 0.01 apart: no preference
+    assert sampler.order(clip(0.50, 0), clip(0.35, 0)) == 1.0 and sampler.order(clip(0.3, 0), clip(0.4, 0)) == 0.0
+    assert sampler.order(clip(0.90, 1), clip(0.95, 0)) == 1.0  # success first, whatever the progress
+    assert D.PairSampler([], margin=0.0).order(clip(0.36, 0), clip(0.35, 0)) == 1.0
+
+
 def test_load_episodes_resizes_and_excludes_held_out_tasks(dataset):
     eps = D.load_episodes([dataset], size=16)
     assert {e.instruction for e in eps} == {REACH, "move the red dot to the top-left corner"}

@@ -159,14 +159,17 @@ class PairSampler:
         seed: sampling seed.
         p_rewind, p_swap, p_clip: chances of a rewind pair, a different-task pair (needs two tasks),
             and of clipping both clips of a same-task pair to random prefixes.
+        margin: two clips of one task that both succeed or both fail are ordered only if their final
+            progress differs by more than this; closer ones are a tie (label 0.5, no comparison loss): two
+            failures ending at progress 0.35 and 0.36 are not a preference, and learning one is fitting noise.
     """
 
     def __init__(self, episodes: Sequence[Episode], num_frames: int = 16, seed: int = 0,
-                 p_rewind: float = 0.25, p_swap: float = 0.3, p_clip: float = 0.3):
+                 p_rewind: float = 0.25, p_swap: float = 0.3, p_clip: float = 0.3, margin: float = 0.05):
         self.episodes = list(episodes)
         self.num_frames = int(num_frames)
         self.rng = np.random.default_rng(seed)
-        self.p_rewind, self.p_swap, self.p_clip = p_rewind, p_swap, p_clip
+        self.p_rewind, self.p_swap, self.p_clip, self.margin = p_rewind, p_swap, p_clip, margin
         self.by_task: dict[str, list[Episode]] = {}
         for e in self.episodes:
             self.by_task.setdefault(e.task, []).append(e)
@@ -200,5 +203,11 @@ class PairSampler:
         second = pool[int(rng.integers(len(pool)))]
         ia, ib = self._indices(first, clip), self._indices(second, clip)
         a, b = make_example(first, ia), make_example(second, ib)
-        qa, qb = (a.success[-1], a.progress[-1]), (b.success[-1], b.progress[-1])
-        return a, b, 1.0 if qa > qb else 0.0 if qa < qb else 0.5
+        return a, b, self.order(a, b)
+
+    def order(self, a: Example, b: Example) -> float:
+        """The label of a same-task pair: success first, then final progress beyond :attr:`margin`."""
+        if a.success[-1] != b.success[-1]:
+            return 1.0 if a.success[-1] > b.success[-1] else 0.0
+        gap = float(a.progress[-1]) - float(b.progress[-1])
+        return 0.5 if abs(gap) <= self.margin else 1.0 if gap > 0 else 0.0
