@@ -68,7 +68,7 @@ from vlmreward_rl.algos.common.logger import RunLogger
 from vlmreward_rl.algos.common.metrics import RolloutStats, fields_from_infos, run_name
 from vlmreward_rl.algos.common.records import Algorithm, Inputs
 from vlmreward_rl.algos.diffusion_policy import DiffusionPolicy
-from vlmreward_rl.algos.dsrl_agent import Actor, DSRLAgent
+from vlmreward_rl.algos.dsrl_agent import Actor, BackgroundLearner, DSRLAgent
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.wrappers.scoring import Relabel
 
@@ -131,6 +131,9 @@ class Args(RewardEnvArgs):
     """of the actor's squashed distribution on [-1, 1]^noise_dim, before the magnitude (the authors' convention)"""
     init_temperature: float = 1.0
     buffer_size: int = 1_000_000
+    async_env: bool = False
+    """run each round of updates in a thread beside the env (:class:`~vlmreward_rl.algos.dsrl_agent.BackgroundLearner`):
+    the env steps with the actor one round older, the updates per env step unchanged, runs still deterministic"""
     # evaluation, logging
     eval_every: int = 5_000
     """env steps between evaluations (0: only at the end). Each evaluates the actor as it acts, noise sampled
@@ -333,13 +336,25 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
             return np.clip(noise, -args.action_magnitude, args.action_magnitude) if args.variant == "sac" else noise
         return agent.act(np.asarray(obs).reshape(len(envs), -1))
 
-    def update(steps: int, distill_steps: int, update_actor: bool = True) -> dict[str, np.ndarray]:
+    learner = BackgroundLearner(agent) if args.async_env else None
+
+    def update(steps: int, distill_steps: int, update_actor: bool = True) -> dict[str, np.ndarray] | None:
         """One fused round of the learner: ``steps`` gradient steps, then ``distill_steps`` Q^W steps (DSRL-NA),
-        on batches drawn beforehand (the gradient steps' first, then the distillation's states)."""
+        on batches drawn beforehand (the gradient steps' first, then the distillation's states). Its per-step
+        losses; with ``async_env`` those of the round before (None if none), this one running beside the env."""
         batches = buffer.sample_round(steps, args.batch_size, rng)
         distill_obs = buffer.sample_round(distill_steps, args.batch_size, rng)["obs"] if agent.na and distill_steps \
             else None
-        return agent.update(batches, distill_obs, update_actor)
+        return learner.submit(batches, distill_obs, update_actor) if learner else agent.update(batches, distill_obs,
+                                                                                               update_actor)
+
+    def round_losses(steps: list[dict[str, np.ndarray] | None]) -> dict[str, float]:
+        """The mean of each loss over the steps of the rounds that finished, and the temperature after them."""
+        steps = [step for step in steps if step]
+        means = {key: float(np.mean(np.concatenate([step[key] for step in steps if key in step])))
+                 for key in ("losses/critic_loss", "losses/actor_loss", "losses/alpha_loss", "losses/noise_critic_loss")
+                 if any(key in step for step in steps)}
+        return {**means, "losses/alpha": learner.alpha if learner else agent.alpha} if steps else {}
 
     runner.reset(seed=args.seed)  # sub-env i from seed + i
     global_step, losses, critics_fitted, new_transitions = 0, {}, False, 0
@@ -369,19 +384,18 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
         elif ended:
             take_late_rewards(wait=False)
         for _ in range(rounds if buffer.ready >= 2 else 0):
-            steps: list[dict[str, np.ndarray]] = []
+            steps: list[dict[str, np.ndarray] | None] = []
             if not critics_fitted:  # not the authors': fit the critics and Q^W to the warm-up data before the actor moves
                 critics_fitted = True
                 if args.critic_warmup_updates:
                     warm = update(args.critic_warmup_updates, args.critic_warmup_updates, update_actor=False)
-                    steps.append({k: v for k, v in warm.items() if k != "losses/noise_critic_loss"})
+                    steps.append({k: v for k, v in (warm or {}).items() if k != "losses/noise_critic_loss"})
             # Q^W after the UTD loop, as the authors' DSRL.train: the actor climbs the one distilled last time
             steps.append(update(args.utd, args.noise_critic_updates))
-            losses = {key: float(np.mean(np.concatenate([step[key] for step in steps if key in step])))
-                      for key in ("losses/critic_loss", "losses/actor_loss", "losses/alpha_loss",
-                                  "losses/noise_critic_loss") if any(key in step for step in steps)}
-            losses["losses/alpha"] = agent.alpha
+            losses = round_losses(steps) or losses
         if global_step >= next_eval:
+            if learner:  # the actor as a sequential run would evaluate it
+                losses = round_losses([learner.wait()]) or losses
             eval_metrics = evaluate(global_step)
             next_eval += args.eval_every
             log(eval_metrics, global_step)
@@ -394,6 +408,9 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
             stats.clear()
             next_log += args.log_every
     bar.close()
+    if learner:
+        losses = round_losses([learner.wait()]) or losses
+        learner.close()
     take_late_rewards(wait=True)  # every reward is in the returned buffer, or a missing one raises
     if not any(r["global_step"] == global_step and "eval/success_rate" in r for r in history):
         eval_metrics = evaluate(global_step)

@@ -303,6 +303,9 @@ class DSRLAgent:
                                 spec.actor_opt.init(actor), spec.critic_opt.init(critic), spec.actor_opt.init(log_alpha),
                                 spec.critic_opt.init(noise_critic) if spec.na else None, key)
         self.rng = np.random.default_rng([args.seed, 1])  # the actor's draws when acting in the env
+        self.acting: Params | None = None
+        """the actor parameters :meth:`act` uses while a round runs beside it (:class:`BackgroundLearner`); None: the
+        state's own"""
 
     @property
     def na(self) -> bool:
@@ -327,7 +330,8 @@ class DSRLAgent:
         from ``rng`` (default: the agent's own, seeded from the run's seed), or its mean when ``deterministic``."""
         obs = np.asarray(obs, np.float32).reshape(-1, self.obs_dim)
         eps = None if deterministic else (rng or self.rng).standard_normal((len(obs), self.noise_dim), np.float32)
-        return np.asarray(_act(self.spec.actor, self.state.actor, obs, eps)[0])
+        params = self.acting if self.acting is not None else self.state.actor
+        return np.asarray(_act(self.spec.actor, params, obs, eps)[0])
 
     def update(self, batches: Batch, distill_obs: np.ndarray | None = None, update_actor: bool = True
                ) -> dict[str, np.ndarray]:
@@ -374,3 +378,40 @@ class DSRLAgent:
         state, metadata = load_tree(path, self.state)
         self.state = jax.tree_util.tree_map(jnp.asarray, state)
         return metadata
+
+
+class BackgroundLearner:
+    """The agent's rounds in a worker thread, beside the env stepping in the caller's: at most one round in flight.
+
+    :meth:`submit` first waits for the round before (so the learner never falls more than a round behind the env;
+    it cannot run ahead, its batches being drawn by the caller), then freezes the actor it produced as the one
+    :meth:`DSRLAgent.act` uses (``agent.acting``) and starts the new round on it. The env is thus stepped with the
+    actor one round older than a sequential run's, whatever the timing, so a run is as deterministic as a
+    sequential one and does the same updates per env step. A compiled round holds no Python lock while it runs
+    (XLA's own threads), so it overlaps the simulator, the reward model and the base policy's decode.
+    """
+
+    def __init__(self, agent: DSRLAgent):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.agent, self._pool, self._running = agent, ThreadPoolExecutor(1, thread_name_prefix="dsrl-learner"), None
+        self.alpha = agent.alpha
+        """the temperature after the last round waited for"""
+
+    def submit(self, batches: Batch, distill_obs: np.ndarray | None = None,
+               update_actor: bool = True) -> dict[str, np.ndarray] | None:
+        """Start a round (as :meth:`DSRLAgent.update`); returns the per-step losses of the round before, if any."""
+        losses = self.wait()
+        self.agent.acting = self.agent.state.actor
+        self._running = self._pool.submit(self.agent.update, batches, distill_obs, update_actor)
+        return losses
+
+    def wait(self) -> dict[str, np.ndarray] | None:
+        """Finish the round in flight (its losses, or None if none ran) and act with the latest actor again."""
+        losses = self._running.result() if self._running is not None else None
+        self._running, self.agent.acting, self.alpha = None, None, self.agent.alpha
+        return losses
+
+    def close(self) -> None:
+        self.wait()
+        self._pool.shutdown()

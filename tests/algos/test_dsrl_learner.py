@@ -173,3 +173,49 @@ def test_a_run_saves_its_agent_as_safetensors(tmp_path):
     assert metadata["global_step"] == result.global_step and metadata["args"]["variant"] == "na"
     obs = np.zeros((1, OBS))
     np.testing.assert_array_equal(fresh.act(obs, deterministic=True), result.agent.act(obs, deterministic=True))
+
+
+def test_a_background_round_leaves_the_env_acting_with_the_actor_one_round_older():
+    from vlmreward_rl.algos.dsrl_agent import BackgroundLearner
+
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=OBS, act_dim=2, chunk_size=4, hidden=16))
+    agent, sequential = DSRLAgent(args("sac"), OBS, policy), DSRLAgent(args("sac"), OBS, policy)
+    learner, rng = BackgroundLearner(agent), np.random.default_rng(5)
+    rounds = [batch(rng, 2) for _ in range(3)]
+    obs = rng.standard_normal((4, OBS))
+    before = agent.act(obs, deterministic=True)
+    assert learner.submit(rounds[0]) is None  # nothing finished yet
+    np.testing.assert_array_equal(agent.act(obs, deterministic=True), before)  # while round 1 runs: the actor before it
+    for i, b in enumerate(rounds[1:]):
+        sequential.update(rounds[i])
+        losses = learner.submit(b)  # waits for round i + 1, then acts with its actor while round i + 2 runs
+        assert set(losses) == {"losses/critic_loss", "losses/actor_loss", "losses/alpha_loss"}
+        np.testing.assert_allclose(agent.act(obs, deterministic=True), sequential.act(obs, deterministic=True),
+                                   rtol=1e-6, atol=1e-6)
+    sequential.update(rounds[2])
+    learner.close()  # the last round finished: the latest actor acts again
+    np.testing.assert_allclose(agent.act(obs, deterministic=True), sequential.act(obs, deterministic=True),
+                               rtol=1e-6, atol=1e-6)
+    assert agent.optimizer_steps() == sequential.optimizer_steps() == {"actor": 6, "critic": 6, "alpha": 6,
+                                                                       "noise_critic": 0}
+
+
+def test_async_env_runs_are_deterministic_with_the_updates_of_a_sequential_run(tmp_path):
+    run = Args(env_id="vlmreward/PointReach-v0", model="oracle", form="dense", reward_kwargs={"relative": True},
+               instruction="move the red dot onto the green dot", hidden=16, utd=2, noise_critic_updates=1,
+               batch_size=8, total_timesteps=40, learning_starts=12, critic_warmup_updates=2, eval_episodes=1,
+               eval_every=20, eval_base=False, log_every=20, tensorboard=False, progress_bar=False)
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=OBS, act_dim=2, chunk_size=4, hidden=16))
+    first, second = (train(replace(run, async_env=True, run_dir=str(tmp_path / name)), policy) for name in "ab")
+    sequential = train(replace(run, run_dir=str(tmp_path / "sequential")), policy)
+    n = first.buffer.size
+    assert n == second.buffer.size == sequential.buffer.size
+    for key in ("obs", "noise", "chunk", "reward"):
+        np.testing.assert_array_equal(getattr(first.buffer, key)[:n], getattr(second.buffer, key)[:n], err_msg=key)
+    for a, b in zip(jax.tree_util.tree_leaves(first.agent.state), jax.tree_util.tree_leaves(second.agent.state)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert first.agent.optimizer_steps() == sequential.agent.optimizer_steps()
+    assert first.agent.optimizer_steps()["actor"] > 0
+    # the env acted with an older actor once learning began, so the noise differs from there on
+    assert not np.array_equal(first.buffer.noise[:n], sequential.buffer.noise[:n])
+    assert first.eval["eval/episodes"] == 1
