@@ -32,8 +32,12 @@ being scored enters the replay buffer pending, keyed by the ``(env, episode, ste
 env steps. Before each batch of updates the rewards that have arrived (``pop_relabels()``; with
 ``deferred``, which scores nothing until asked, ``flush()``) fill in those chunks' rewards
 (:func:`chunk_return` of their steps'), exactly the sync reward; only complete transitions are sampled, so the critic never
-sees a NaN. At the end the envs are flushed and a reward that never arrived raises. Evaluation
-scores synchronously.
+sees a NaN; ``deferred`` is also flushed before each log, so its windows hold the steps a sync run's do. At the end
+the envs are flushed and a reward that never arrived raises. Evaluation scores synchronously.
+
+The learner is JAX (:mod:`vlmreward_rl.algos.dsrl_agent`): a round of updates, the ``utd`` gradient steps and the Q^W
+steps after them, is one compiled call on batches drawn from the replay buffer beforehand; the trained agent is saved
+as ``agent.safetensors`` in the run folder (parameters, optimiser states, step, args).
 
 Logging as :mod:`vlmreward_rl.algos.ppo_gae` (run ``<env>__dsrl-<variant>__<model>-<form>__s<seed>``): a chunk is
 one step of the rollout metrics; ``base/`` holds the base policy's evaluation before training. An
@@ -54,11 +58,9 @@ from typing import Any, MutableMapping
 
 import numpy as np
 import torch
-import torch.nn as nn
 import tyro
 from tqdm.auto import tqdm
 
-from vlmreward_rl.algos.common.checkpoint import rng_state, save_checkpoint
 from vlmreward_rl.algos.common.chunks import Chunk, ChunkRunner, NoisePolicy, chunk_return, run_episodes
 from vlmreward_rl.algos.common.envs import RewardEnvArgs, is_potential_based, make_vector_env
 from vlmreward_rl.algos.common.late_rewards import Key, by_key, late_rewards, step_key
@@ -66,10 +68,13 @@ from vlmreward_rl.algos.common.logger import RunLogger
 from vlmreward_rl.algos.common.metrics import RolloutStats, fields_from_infos, run_name
 from vlmreward_rl.algos.common.records import Algorithm, Inputs
 from vlmreward_rl.algos.diffusion_policy import DiffusionPolicy
+from vlmreward_rl.algos.dsrl_agent import Actor, BackgroundLearner, DSRLAgent
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.wrappers.scoring import Relabel
 
 VARIANTS = ("na", "sac")
+AGENT_FILE = "agent.safetensors"
+"""the trained agent in the run folder (:meth:`DSRLAgent.save`: parameters, optimiser states, step, args)"""
 
 
 def step_discount(args: Args, policy: NoisePolicy) -> float:
@@ -89,63 +94,6 @@ def step_discount(args: Args, policy: NoisePolicy) -> float:
     if not is_potential_based(args.form, args.reward_kwargs):
         return 1.0
     return args.gamma ** (1.0 / policy.action_shape[0])
-
-
-def mlp(in_dim: int, out_dim: int, hidden: int, layers: int) -> nn.Sequential:
-    """``layers`` hidden layers of Linear -> LayerNorm -> Tanh, then a linear head."""
-    modules: list[nn.Module] = []
-    for d_in in [in_dim] + [hidden] * (layers - 1):
-        modules += [nn.Linear(d_in, hidden), nn.LayerNorm(hidden), nn.Tanh()]
-    return nn.Sequential(*modules, nn.Linear(hidden, out_dim))
-
-
-class Critics(nn.Module):
-    """``n`` Q-functions Q_i(s, x) stacked: forward -> (n, B)."""
-
-    def __init__(self, obs_dim: int, in_dim: int, hidden: int, layers: int, n: int = 2):
-        super().__init__()
-        self.qs = nn.ModuleList(mlp(obs_dim + in_dim, 1, hidden, layers) for _ in range(n))
-
-    def forward(self, obs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        inp = torch.cat([obs, x], dim=-1)
-        return torch.stack([q(inp).squeeze(-1) for q in self.qs])
-
-
-class Actor(nn.Module):
-    """Tanh-squashed Gaussian over the noise, scaled to [-magnitude, magnitude].
-
-    The output layer starts at ``head_scale`` (1 %) of torch's default initialisation, as SB3's PPO
-    initialises its action head (gain 0.01): the untrained actor then draws noise of std ~0.3 (a
-    pre-squash std of 0.22) about w = 0, the base policy's deterministic mode, in every state, instead
-    of noise about a random function of the state (mean spread ~0.4), which steered the Lift base
-    policy about as badly as N(0, I) noise does.
-    """
-
-    LOG_STD = (-5.0, 2.0)
-
-    def __init__(self, obs_dim: int, noise_dim: int, hidden: int, layers: int, magnitude: float,
-                 head_scale: float = 0.01):
-        super().__init__()
-        self.magnitude = float(magnitude)
-        self.net = mlp(obs_dim, 2 * noise_dim, hidden, layers)
-        with torch.no_grad():
-            self.net[-1].weight.mul_(head_scale), self.net[-1].bias.mul_(head_scale)
-
-    def forward(self, obs: torch.Tensor, deterministic: bool = False,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(noise (B, noise_dim), log prob (B,))``; the mean noise when ``deterministic``; samples
-        drawn with ``generator`` when given (else torch's global generator)."""
-        mean, log_std = self.net(obs).chunk(2, dim=-1)
-        low, high = self.LOG_STD
-        log_std = low + 0.5 * (high - low) * (torch.tanh(log_std) + 1.0)
-        u = mean if deterministic else mean + log_std.exp() * torch.randn(mean.shape, generator=generator)
-        squashed = torch.tanh(u)
-        # The log-prob of the squashed Gaussian on [-1, 1]^D, as SB3's SquashedDiagGaussianDistribution (epsilon
-        # 1e-6) that the authors' actor uses: the magnitude is a fixed rescaling (SB3's unscale_action), left out
-        # of the entropy, so a target entropy means what it means in their configs.
-        log_prob = (torch.distributions.Normal(mean, log_std.exp()).log_prob(u)
-                    - torch.log(1.0 - squashed.pow(2) + 1e-6)).sum(-1)
-        return self.magnitude * squashed, log_prob
 
 
 @dataclass(frozen=True)
@@ -183,6 +131,9 @@ class Args(RewardEnvArgs):
     """of the actor's squashed distribution on [-1, 1]^noise_dim, before the magnitude (the authors' convention)"""
     init_temperature: float = 1.0
     buffer_size: int = 1_000_000
+    async_env: bool = False
+    """run each round of updates in a thread beside the env (:class:`~vlmreward_rl.algos.dsrl_agent.BackgroundLearner`):
+    the env steps with the actor one round older, the updates per env step unchanged, runs still deterministic"""
     # evaluation, logging
     eval_every: int = 5_000
     """env steps between evaluations (0: only at the end). Each evaluates the actor as it acts, noise sampled
@@ -271,136 +222,20 @@ class ReplayBuffer:
                 for key in map(tuple, keys.tolist()):
                     arrived.pop(key, None)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """``batch_size`` transitions drawn uniformly, with replacement, from those not pending."""
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """``batch_size`` transitions drawn uniformly, with replacement, from those not pending (float32 arrays
+        ``obs``, ``noise``, ``chunk``, ``reward``, ``next_obs``, ``done``, each (batch_size, ...))."""
         if self.ready < 1:
             raise ValueError("no transition with a complete reward to sample")
         idx = rng.integers(0, self.ready, batch_size)
         for slot in sorted(self.pending):  # the k-th ready slot: step over the pending ones
             idx += idx >= slot
-        return {k: torch.as_tensor(getattr(self, k)[idx]) for k in ("obs", "noise", "chunk", "reward", "next_obs", "done")}
+        return {k: getattr(self, k)[idx] for k in ("obs", "noise", "chunk", "reward", "next_obs", "done")}
 
-
-def _soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    with torch.no_grad():
-        for t, s in zip(target.parameters(), source.parameters()):
-            t.lerp_(s, tau)
-
-
-class DSRLAgent(nn.Module):
-    """Actor, critics and temperature of DSRL-SAC or DSRL-NA over ``policy``'s noise."""
-
-    def __init__(self, args: Args, obs_dim: int, policy: NoisePolicy):
-        super().__init__()
-        if args.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {args.variant!r}")
-        self.args = args
-        object.__setattr__(self, "policy", policy)  # frozen: not a submodule, not in the state dict
-        self.noise_shape = tuple(policy.noise_shape)
-        noise_dim, chunk_dim = int(np.prod(self.noise_shape)), int(np.prod(policy.action_shape))
-        self.actor = Actor(obs_dim, noise_dim, args.hidden, args.layers, args.action_magnitude)
-        # SAC: the critics read the noise; NA: the real (decoded) chunk.
-        critic_in = chunk_dim if args.variant == "na" else noise_dim
-        self.critic = Critics(obs_dim, critic_in, args.hidden, args.layers)
-        self.critic_target = Critics(obs_dim, critic_in, args.hidden, args.layers)
-        self.critic_target.load_state_dict(self.critic.state_dict())
-        self.critic_target.requires_grad_(False)
-        # NA: one noise critic per critic, each distilled from its own (the authors' critic_noise, n_critics of them)
-        self.noise_critic = Critics(obs_dim, noise_dim, args.hidden, args.layers) if args.variant == "na" else None
-        self.log_alpha = nn.Parameter(torch.tensor(math.log(args.init_temperature)))
-        actor_lr = args.learning_rate if args.actor_learning_rate is None else args.actor_learning_rate
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=args.learning_rate)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=actor_lr)
-        self.noise_critic_opt = (torch.optim.Adam(self.noise_critic.parameters(), lr=args.learning_rate)
-                                 if self.noise_critic is not None else None)
-
-    @property
-    def alpha(self) -> torch.Tensor:
-        return self.log_alpha.exp().detach()
-
-    def decode(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """pi(s, w) flattened: (B, chunk * act_dim), no gradient."""
-        with torch.no_grad():
-            return self.policy.sample(obs, noise.view(-1, *self.noise_shape)).flatten(1)
-
-    def act(self, obs: np.ndarray, deterministic: bool = False, generator: torch.Generator | None = None) -> np.ndarray:
-        """Noise (B, noise_dim) for observations (B, obs_dim): sampled from the actor, or its mean."""
-        with torch.no_grad():
-            return self.actor(torch.as_tensor(np.asarray(obs), dtype=torch.float32), deterministic,
-                              generator)[0].numpy()
-
-    def scale(self, noise: torch.Tensor) -> torch.Tensor:
-        """Noise as the critics read it: divided by ``action_magnitude``, SB3's ``scale_action`` to [-1, 1] (the
-        authors' critics read the actor's [-1, 1] output; a rescaled input, not a different function)."""
-        return noise / self.args.action_magnitude
-
-    def critic_input(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """What the critics read for noise ``noise``: the scaled noise (SAC) or its decoded chunk (NA)."""
-        return self.decode(obs, noise) if self.args.variant == "na" else self.scale(noise)
-
-    def update_critic(self, batch: dict[str, torch.Tensor], alpha: torch.Tensor) -> float:
-        """One TD step: y = r + gamma (1 - done) (min_i Q_i^targ(s', w') - alpha log pi(w'|s'))."""
-        with torch.no_grad():
-            next_noise, next_logp = self.actor(batch["next_obs"])
-            next_q = self.critic_target(batch["next_obs"], self.critic_input(batch["next_obs"], next_noise)).min(0).values
-            target = batch["reward"] + self.args.gamma * (1.0 - batch["done"]) * (next_q - alpha * next_logp)
-        x = batch["chunk"] if self.args.variant == "na" else self.scale(batch["noise"])
-        loss = ((self.critic(batch["obs"], x) - target) ** 2).mean(1).sum()
-        self.critic_opt.zero_grad()
-        loss.backward()
-        self.critic_opt.step()
-        _soft_update(self.critic_target, self.critic, self.args.tau)
-        return loss.item()
-
-    def distill_noise_critic(self, obs: torch.Tensor) -> float:
-        """One Q^W step: each noise critic Q^W_i(s, w) toward its own Q^A_i(s, pi(s, w)), with w ~ N(0, I) unclipped,
-        as the authors' ``DSRL.update_noise_critic`` (stable_baselines3/dsrl/dsrl.py of their SB3 fork): the
-        base policy's noise covers the actor's (it starts at w ~ 0 with a small spread), and the actor climbs
-        the minimum of the distilled critics as the backup takes the minimum of the critics."""
-        noise = torch.randn(obs.shape[0], int(np.prod(self.noise_shape)))
-        with torch.no_grad():
-            target = self.critic(obs, self.decode(obs, noise))
-        loss = ((self.noise_critics(obs, noise) - target) ** 2).mean(1).sum()
-        self.noise_critic_opt.zero_grad()
-        loss.backward()
-        self.noise_critic_opt.step()
-        return loss.item()
-
-    def noise_critics(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Q^W_i(s, w) (NA) or Q_i(s, w) (SAC) for each critic, shape (n, B)."""
-        return (self.noise_critic if self.noise_critic is not None else self.critic)(obs, self.scale(noise))
-
-    def update_temperature(self, logp: torch.Tensor) -> float:
-        alpha_loss = -(self.log_alpha * (logp.detach() + self.args.target_entropy)).mean()
-        self.alpha_opt.zero_grad()
-        alpha_loss.backward()
-        self.alpha_opt.step()
-        return alpha_loss.item()
-
-    def update_actor(self, obs: torch.Tensor, noise: torch.Tensor, logp: torch.Tensor, alpha: torch.Tensor) -> float:
-        """One actor step on the value of its ``noise`` (sampled with log-prob ``logp`` for ``obs``): the minimum
-        of the noise critics (NA) or of the critics (SAC)."""
-        actor_loss = (alpha * logp - self.noise_critics(obs, noise).min(0).values).mean()
-        self.actor_opt.zero_grad()
-        actor_loss.backward()
-        self.actor_opt.step()
-        return actor_loss.item()
-
-    def gradient_step(self, batch: dict[str, torch.Tensor], update_actor: bool = True) -> dict[str, float]:
-        """One of the ``utd`` gradient steps of an agent step, in the order of SB3's ``SAC.train`` and the
-        authors' ``DSRL.train`` (stable_baselines3/dsrl/dsrl.py of their fork, ``actor_gradient_steps=-1``: the
-        actor in every step): the actor samples noise for the batch's states, the temperature steps on its
-        log-prob, the critics take a TD step, then the actor steps, all with the temperature from before this
-        step's update. ``update_actor`` False: the critics only (``critic_warmup_updates``)."""
-        alpha, losses = self.alpha, {}
-        if update_actor:
-            noise, logp = self.actor(batch["obs"])
-            losses["losses/alpha_loss"] = self.update_temperature(logp)
-        losses["losses/critic_loss"] = self.update_critic(batch, alpha)
-        if update_actor:
-            losses["losses/actor_loss"] = self.update_actor(batch["obs"], noise, logp, alpha)
-        return losses
+    def sample_round(self, steps: int, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """``steps`` batches of :meth:`sample`, drawn one after another, stacked: (steps, batch_size, ...)."""
+        batches = [self.sample(batch_size, rng) for _ in range(steps)]
+        return {k: np.stack([b[k] for b in batches]) for k in batches[0]}
 
 
 def load_policy(path: str | Path) -> NoisePolicy:
@@ -435,8 +270,7 @@ def make_runner(args: Args, policy: NoisePolicy, num_envs: int = 1, model: Rewar
 
 def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     """Train DSRL as configured (``policy`` overrides ``args.policy``). Returns the run's metrics."""
-    torch.set_num_threads(args.torch_threads)
-    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.torch_threads)  # the reward model's
     rng = np.random.default_rng(args.seed)
     policy = policy if policy is not None else load_policy(args.policy)
     reward_model = args.reward_model()  # one model for the run: the training and evaluation envs share it
@@ -454,9 +288,9 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     def evaluate(step: int) -> dict[str, float]:
         metrics = {}
         for prefix, deterministic in (("eval/", False), ("eval_mean/", True)):
-            generator = torch.Generator().manual_seed(10_000 + args.seed)  # the same draws at every evaluation
+            draws = np.random.default_rng(10_000 + args.seed)  # the same draws at every evaluation
             summary = run_episodes(eval_runner, lambda envs, obs: agent.act(obs.reshape(len(envs), -1), deterministic,
-                                                                             generator),
+                                                                             draws),
                                    args.eval_episodes, seed=10_000 + args.seed)
             metrics.update({prefix + k.split("/", 1)[1]: v for k, v in summary.items()})
         return metrics
@@ -502,12 +336,25 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
             return np.clip(noise, -args.action_magnitude, args.action_magnitude) if args.variant == "sac" else noise
         return agent.act(np.asarray(obs).reshape(len(envs), -1))
 
-    def distill(updates: int) -> dict[str, float]:
-        """``updates`` Q^W distillation steps (DSRL-NA); the mean loss."""
-        if agent.noise_critic is None or not updates:
-            return {}
-        return {"losses/noise_critic_loss": float(np.mean([agent.distill_noise_critic(
-            buffer.sample(args.batch_size, rng)["obs"]) for _ in range(updates)]))}
+    learner = BackgroundLearner(agent) if args.async_env else None
+
+    def update(steps: int, distill_steps: int, update_actor: bool = True) -> dict[str, np.ndarray] | None:
+        """One fused round of the learner: ``steps`` gradient steps, then ``distill_steps`` Q^W steps (DSRL-NA),
+        on batches drawn beforehand (the gradient steps' first, then the distillation's states). Its per-step
+        losses; with ``async_env`` those of the round before (None if none), this one running beside the env."""
+        batches = buffer.sample_round(steps, args.batch_size, rng)
+        distill_obs = buffer.sample_round(distill_steps, args.batch_size, rng)["obs"] if agent.na and distill_steps \
+            else None
+        return learner.submit(batches, distill_obs, update_actor) if learner else agent.update(batches, distill_obs,
+                                                                                               update_actor)
+
+    def round_losses(steps: list[dict[str, np.ndarray] | None]) -> dict[str, float]:
+        """The mean of each loss over the steps of the rounds that finished, and the temperature after them."""
+        steps = [step for step in steps if step]
+        means = {key: float(np.mean(np.concatenate([step[key] for step in steps if key in step])))
+                 for key in ("losses/critic_loss", "losses/actor_loss", "losses/alpha_loss", "losses/noise_critic_loss")
+                 if any(key in step for step in steps)}
+        return {**means, "losses/alpha": learner.alpha if learner else agent.alpha} if steps else {}
 
     runner.reset(seed=args.seed)  # sub-env i from seed + i
     global_step, losses, critics_fitted, new_transitions = 0, {}, False, 0
@@ -537,35 +384,38 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
         elif ended:
             take_late_rewards(wait=False)
         for _ in range(rounds if buffer.ready >= 2 else 0):
-            steps: list[dict[str, float]] = []
+            steps: list[dict[str, np.ndarray] | None] = []
             if not critics_fitted:  # not the authors': fit the critics and Q^W to the warm-up data before the actor moves
                 critics_fitted = True
-                steps += [agent.gradient_step(buffer.sample(args.batch_size, rng), update_actor=False)
-                          for _ in range(args.critic_warmup_updates)]
-                distill(args.critic_warmup_updates)
-            steps += [agent.gradient_step(buffer.sample(args.batch_size, rng)) for _ in range(args.utd)]
+                if args.critic_warmup_updates:
+                    warm = update(args.critic_warmup_updates, args.critic_warmup_updates, update_actor=False)
+                    steps.append({k: v for k, v in (warm or {}).items() if k != "losses/noise_critic_loss"})
             # Q^W after the UTD loop, as the authors' DSRL.train: the actor climbs the one distilled last time
-            losses = {key: float(np.mean([step[key] for step in steps if key in step])) for key in
-                      ("losses/critic_loss", "losses/actor_loss", "losses/alpha_loss") if any(key in st for st in steps)}
-            losses.update(distill(args.noise_critic_updates))
-            losses["losses/alpha"] = agent.alpha.item()
+            steps.append(update(args.utd, args.noise_critic_updates))
+            losses = round_losses(steps) or losses
         if global_step >= next_eval:
+            if learner:  # the actor as a sequential run would evaluate it
+                losses = round_losses([learner.wait()]) or losses
             eval_metrics = evaluate(global_step)
             next_eval += args.eval_every
             log(eval_metrics, global_step)
             bar.set_postfix(eval_success=f"{eval_metrics['eval/success_rate']:.2f}")
         if global_step >= next_log:
+            if deferred:  # the window's chunks scored (they were pending until the next round), as a sync run logs them
+                take_late_rewards(wait=True)
             sps = global_step / max(time.time() - start_time, 1e-9)
             log({**stats.summary(), **losses, "charts/SPS": sps}, global_step)
             stats.clear()
             next_log += args.log_every
     bar.close()
+    if learner:
+        losses = round_losses([learner.wait()]) or losses
+        learner.close()
     take_late_rewards(wait=True)  # every reward is in the returned buffer, or a missing one raises
     if not any(r["global_step"] == global_step and "eval/success_rate" in r for r in history):
         eval_metrics = evaluate(global_step)
         log(eval_metrics, global_step)
-    save_checkpoint(run_path / "checkpoint.pt", agent=agent.state_dict(), global_step=global_step, rng=rng_state(),
-                    args=asdict(args))
+    agent.save(run_path / AGENT_FILE, global_step=global_step, args=asdict(args))
     runner.close()
     eval_runner.close()
     reward_model.close()

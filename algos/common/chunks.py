@@ -25,13 +25,18 @@ from vlmreward_gym.wrappers.vector import sub_info, sub_obs
 
 
 class NoisePolicy(Protocol):
-    """What DSRL steers: a deterministic map (observations, noise) -> action chunks."""
+    """What DSRL steers: a deterministic map (observations, noise) -> action chunks.
+
+    A policy written in JAX (:class:`~vlmreward_rl.algos.diffusion_policy.DiffusionPolicy`) also offers
+    ``params`` and a pure ``decode(params, obs, noise) -> actions``, which DSRL's compiled learner traces into its
+    updates; any other (pi0 in torch) is only asked for :meth:`sample`."""
 
     noise_shape: tuple[int, int]  # shape of one initial noise, e.g. (chunk_size, act_dim)
     action_shape: tuple[int, int]  # shape of one decoded chunk (chunk_size, act_dim)
 
-    def sample(self, obs: Any, noise: torch.Tensor) -> torch.Tensor:
-        """obs: a batch of B observations; noise (B, *noise_shape) -> actions (B, chunk, act_dim)."""
+    def sample(self, obs: Any, noise: np.ndarray) -> Any:
+        """obs: a batch of B observations; noise (B, *noise_shape) float32 -> actions (B, chunk, act_dim), a NumPy
+        array or a CPU torch tensor."""
 
 
 def chunk_return(step_rewards: Sequence[float], step_discount: float = 1.0) -> float:
@@ -127,9 +132,8 @@ class ChunkRunner:
 
     def decode(self, obs: Any, noise: np.ndarray) -> np.ndarray:
         """The chunks (B, chunk, act_dim) the policy makes of ``noise`` (B, noise_dim) for a batch of observations."""
-        with torch.no_grad():
-            noise = torch.as_tensor(np.asarray(noise), dtype=torch.float32).reshape(-1, *self.noise_shape)
-            return self.policy.sample(obs, noise).numpy()
+        noise = np.asarray(noise, np.float32).reshape(-1, *self.noise_shape)
+        return np.asarray(self.policy.sample(obs, noise))
 
     def step(self, choose: Callable[[np.ndarray, Any], np.ndarray]) -> list[Chunk]:
         """One env step in every sub-env (chunks decoded first where needed); the chunks that ended, by sub-env."""

@@ -115,12 +115,12 @@ def test_warm_up_noise_is_decoded_once_and_budgets_count_env_steps(tmp_path, var
     # 30 env steps in chunks of up to 4 actions: 8 agent steps (or more if episodes end mid-chunk), not 30.
     assert 30 <= result.global_step < 34 and buf.size <= 8
     warm = slice(0, 5)  # the first 5 agent steps (20 env steps) are the base policy's
-    decoded = policy.sample(torch.as_tensor(buf.obs[warm]), torch.as_tensor(buf.noise[warm]).view(-1, 4, 2))
-    np.testing.assert_allclose(buf.chunk[warm], decoded.flatten(1).numpy(), atol=1e-6)
+    decoded = policy.sample(buf.obs[warm], buf.noise[warm].reshape(-1, 4, 2))
+    np.testing.assert_allclose(buf.chunk[warm], decoded.reshape(5, -1), atol=1e-6)
     # SAC's warm-up noise is its action, within the magnitude; NA's is the base policy's as it is (N(0, I))
     assert (np.abs(buf.noise[warm]).max() <= 1.5) == (variant == "sac")
     assert np.abs(buf.noise[5:buf.size]).max() <= 1.5  # the actor's
-    assert (result.run_path / "checkpoint.pt").exists() and "base/success_rate" in result.base
+    assert (result.run_path / "agent.safetensors").exists() and "base/success_rate" in result.base
 
 
 def test_eval_base_off_skips_the_base_evaluation(tmp_path):
@@ -136,52 +136,55 @@ def test_evaluation_reports_the_sampled_actor_and_its_mean_reproducibly(tmp_path
     result = train(args, policy)
     assert {"eval/success_rate", "eval_mean/success_rate"} <= set(result.eval)
     agent, obs = result.agent, np.zeros((1, 4), np.float32)
-    sampled = [agent.act(obs, generator=torch.Generator().manual_seed(5)) for _ in range(2)]
+    sampled = [agent.act(obs, rng=np.random.default_rng(5)) for _ in range(2)]
     np.testing.assert_array_equal(*sampled)  # the same generator seed, the same noise
     assert not np.allclose(sampled[0], agent.act(obs, deterministic=True))
 
 
 def test_critic_warmup_fits_the_critics_once_before_the_actor_moves(tmp_path, monkeypatch):
-    calls = []
-    for name in ("update_critic", "distill_noise_critic", "update_actor"):
-        original = getattr(DSRLAgent, name)
-        monkeypatch.setattr(DSRLAgent, name,
-                            lambda self, *a, _o=original, _n=name: (calls.append(_n), _o(self, *a))[1])
+    rounds = []  # (gradient steps, Q^W steps, actor updated) of each fused round, in order
+    update = DSRLAgent.update
+
+    def recorded(self, batches, distill_obs=None, update_actor=True):
+        rounds.append((len(batches["obs"]), 0 if distill_obs is None else len(distill_obs), update_actor))
+        return update(self, batches, distill_obs, update_actor)
+
+    monkeypatch.setattr(DSRLAgent, "update", recorded)
     policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
     result = train(_args(tmp_path, total_timesteps=16, learning_starts=8, critic_warmup_updates=5, utd=2,
                          actor_learning_rate=1e-5), policy)
-    before_actor = calls[:calls.index("update_actor")]
-    # the warm-up's 5 critic steps and 5 Q^W steps, then the first gradient step's critic update before its actor's
-    assert before_actor.count("update_critic") == 5 + 1 and before_actor.count("distill_noise_critic") == 5
-    later = calls[len(before_actor):]
-    assert later.count("update_actor") == later.count("update_critic") + 1  # the actor in every gradient step
-    assert later.count("update_critic") + 1 == 2 * later.count("distill_noise_critic")  # UTD 2, one Q^W step each
-    assert result.agent.actor_opt.param_groups[0]["lr"] == 1e-5 and result.agent.critic_opt.param_groups[0]["lr"] == 3e-4
+    # the warm-up's 5 critic steps and 5 Q^W steps, once, before any round that moves the actor
+    assert rounds[0] == (5, 5, False) and len(rounds) >= 2
+    assert all(r == (2, 1, True) for r in rounds[1:])  # UTD 2 with the actor in each step, then one Q^W step
+    later = len(rounds) - 1
+    assert result.agent.optimizer_steps() == {"critic": 5 + 2 * later, "noise_critic": 5 + later, "actor": 2 * later,
+                                              "alpha": 2 * later}
+    assert result.agent.spec.actor_learning_rate == 1e-5 and result.agent.spec.learning_rate == 3e-4
 
 
 def test_the_na_actor_uses_the_action_magnitude():
     policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
     agent = DSRLAgent(Args(variant="na", hidden=16, action_magnitude=2.5), 4, policy)
-    with torch.no_grad():
-        agent.actor.net[-1].bias[:8] = 10.0  # the mean saturates
-    noise, _ = agent.actor(torch.randn(32, 4))
-    assert noise.max() > 2.4 and noise.abs().max() <= 2.5
+    head = agent.state.actor["params"]["Linear_3"]
+    head["bias"] = head["bias"].at[:8].set(10.0)  # the mean saturates
+    rng = np.random.default_rng(0)
+    noise, _ = agent.spec.actor(agent.state.actor, rng.standard_normal((32, 4)), rng.standard_normal((32, 8)))
+    assert noise.max() > 2.4 and np.abs(noise).max() <= 2.5
 
 
 def test_na_distillation_reduces_the_gap_between_q_of_noise_and_q_of_the_decoded_action():
-    torch.manual_seed(0)
     policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
     agent = DSRLAgent(Args(variant="na", hidden=32, learning_rate=1e-3), 4, policy)
-    obs, noise = torch.randn(256, 4), (1.5 * torch.rand(256, 8) * 2 - 1.5)
+    rng = np.random.default_rng(0)
+    obs, noise = rng.standard_normal((256, 4)), (1.5 * rng.random((256, 8)) * 2 - 1.5)
 
     def gap() -> float:
-        with torch.no_grad():
-            target = agent.critic(obs, agent.decode(obs, noise))  # each Q^W_i toward its Q^A_i
-            return float(((agent.noise_critics(obs, noise) - target) ** 2).mean())
+        target = agent.critic_values(obs, agent.decode(obs, noise))  # each Q^W_i toward its Q^A_i
+        return float(((agent.noise_critic_values(obs, noise) - target) ** 2).mean())
 
     before = gap()
     for _ in range(100):
-        agent.distill_noise_critic(torch.randn(128, 4))
+        agent.distill_noise_critic(rng.standard_normal((128, 4)))
     assert gap() < 0.5 * before
 
 

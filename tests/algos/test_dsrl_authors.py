@@ -3,7 +3,6 @@ SAC): actor and temperature step in every one of the UTD gradient steps, the log
 squashed Gaussian (the action magnitude is a fixed rescaling, not part of the entropy), and each noise critic is
 distilled from its own action critic on noise drawn from N(0, I) alone."""
 
-from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -17,65 +16,77 @@ INSTRUCTION = "move the red dot onto the green dot"
 
 
 def small_policy() -> DiffusionPolicy:
-    torch.manual_seed(0)
     return DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
 
 
+class Recording:
+    """A host (non-JAX) noise policy, decoded through a callback from the compiled learner: records the noise."""
+
+    def __init__(self, policy: DiffusionPolicy):
+        self.policy, self.noise_shape, self.action_shape, self.noise = policy, policy.noise_shape, policy.action_shape, []
+
+    def sample(self, obs, noise):
+        self.noise.append(np.array(noise).reshape(len(noise), -1))
+        return self.policy.sample(obs, noise)
+
+
 @pytest.mark.parametrize("variant", ["na", "sac"])
-def test_the_actor_and_temperature_step_in_every_gradient_step(tmp_path, monkeypatch, variant):
-    steps, step = Counter(), torch.optim.Adam.step
-    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **kw: (steps.update([id(self)]), step(self, *a, **kw))[1])
+def test_the_actor_and_temperature_step_in_every_gradient_step(tmp_path, variant):
     args = Args(env_id="vlmreward/PointReach-v0", model="oracle", form="dense", reward_kwargs={"relative": True},
                 instruction=INSTRUCTION, variant=variant, hidden=16, utd=3, noise_critic_updates=1, batch_size=8,
                 total_timesteps=24, learning_starts=8, eval_episodes=1, eval_every=0, eval_base=False, log_every=24,
                 run_dir=str(tmp_path), tensorboard=False, progress_bar=False)
-    agent = train(args, small_policy()).agent
-    critic, actor, temperature = (steps[id(opt)] for opt in (agent.critic_opt, agent.actor_opt, agent.alpha_opt))
-    assert critic == 3 * 5  # chunks end at env steps 8 (learning starts), 12, ..., 24; UTD 3
-    assert actor == temperature == critic  # in every gradient step, not once per chunk
+    steps = train(args, small_policy()).agent.optimizer_steps()
+    assert steps["critic"] == 3 * 5  # chunks end at env steps 8 (learning starts), 12, ..., 24; UTD 3
+    assert steps["actor"] == steps["alpha"] == steps["critic"]  # in every gradient step, not once per chunk
+    assert steps["noise_critic"] == (5 if variant == "na" else 0)
 
 
 def test_the_log_prob_is_the_squashed_gaussian_on_the_unit_box_whatever_the_magnitude():
-    torch.manual_seed(0)
-    actor = Actor(obs_dim=3, noise_dim=5, hidden=16, layers=2, magnitude=1.5, head_scale=1.0)
-    obs = torch.randn(64, 3)
-    noise, log_prob = actor(obs, generator=torch.Generator().manual_seed(1))
-    mean, log_std = actor.net(obs).chunk(2, dim=-1)
+    import jax
+
+    actor = Actor(noise_dim=5, hidden=16, layers=2, magnitude=1.5, head_scale=1.0)
+    params = actor.init(jax.random.PRNGKey(0), 3)
+    rng = np.random.default_rng(1)
+    obs, eps = rng.standard_normal((64, 3)).astype(np.float32), rng.standard_normal((64, 5)).astype(np.float32)
+    noise, log_prob = (torch.as_tensor(np.array(v)) for v in actor(params, obs, eps))
+    mean, log_std = torch.as_tensor(np.array(actor.net.apply(params, obs))).chunk(2, dim=-1)
     low, high = Actor.LOG_STD
     std = (low + 0.5 * (high - low) * (torch.tanh(log_std) + 1.0)).exp()
     squashed = torch.distributions.TransformedDistribution(torch.distributions.Normal(mean, std),
                                                            [torch.distributions.TanhTransform()])
     unit = (noise / 1.5).clamp(-1 + 1e-6, 1 - 1e-6)
+    torch.testing.assert_close(unit, torch.tanh(mean + std * torch.as_tensor(eps)), rtol=1e-5, atol=1e-6)
     expected = squashed.log_prob(unit).sum(-1)
     close = unit.abs().max(-1).values < 0.999  # where SB3's epsilon 1e-6 in log(1 - tanh^2 + eps) is negligible
     assert close.sum() > 16
     torch.testing.assert_close(log_prob[close], expected[close], rtol=1e-3, atol=1e-3)
-    wider = Actor(obs_dim=3, noise_dim=5, hidden=16, layers=2, magnitude=2.5, head_scale=1.0)
-    wider.load_state_dict(actor.state_dict())
-    torch.testing.assert_close(wider(obs, generator=torch.Generator().manual_seed(1))[1], log_prob)
+    wider = Actor(noise_dim=5, hidden=16, layers=2, magnitude=2.5, head_scale=1.0)
+    np.testing.assert_allclose(np.asarray(wider(params, obs, eps)[1]), log_prob.numpy(), rtol=1e-6)
 
 
-def test_noise_critics_are_distilled_each_from_its_critic_on_base_noise_only(monkeypatch):
-    agent = DSRLAgent(Args(variant="na", hidden=32, learning_rate=3e-3, action_magnitude=1.5), 4, small_policy())
-    assert len(agent.noise_critic.qs) == len(agent.critic.qs) == 2
-    with torch.no_grad():  # Q^A_1 = Q^A_0 + 5
-        agent.critic.qs[1].load_state_dict(agent.critic.qs[0].state_dict())
-        agent.critic.qs[1][-1].bias += 5.0
-    decoded, actor_calls = [], []
-    decode = agent.decode
-    monkeypatch.setattr(agent, "decode", lambda obs, noise: (decoded.append(noise), decode(obs, noise))[1])
-    forward = agent.actor.forward
-    monkeypatch.setattr(agent.actor, "forward", lambda *a, **kw: (actor_calls.append(1), forward(*a, **kw))[1])
-    torch.manual_seed(1)
+def test_noise_critics_are_distilled_each_from_its_critic_on_base_noise_only():
+    import jax
+
+    policy = Recording(small_policy())
+    agent = DSRLAgent(Args(variant="na", hidden=32, learning_rate=3e-3, action_magnitude=1.5), 4, policy)
+    members = agent.state.critic["params"]["members"]
+    assert members["Linear_0"]["kernel"].shape[0] == agent.state.noise_critic["params"]["members"]["Linear_0"][
+        "kernel"].shape[0] == 2
+    # Q^A_1 = Q^A_0 + 5; the actor's weights NaN, so any noise it gave would be NaN
+    members = jax.tree_util.tree_map(lambda p: p.at[1].set(p[0]), members)
+    members["Linear_3"]["bias"] = members["Linear_3"]["bias"].at[1].add(5.0)
+    agent.state = agent.state.replace(critic={"params": {"members": members}},
+                                      actor=jax.tree_util.tree_map(lambda p: p * np.nan, agent.state.actor))
+    rng = np.random.default_rng(1)
     for _ in range(300):
-        agent.distill_noise_critic(torch.randn(128, 4))
-    noise = torch.cat(decoded)
-    assert not actor_calls and noise.abs().max() > 1.5  # N(0, I), unclipped: none from the actor
-    assert noise.mean().abs() < 0.05 and (noise.std() - 1).abs() < 0.05
-    obs, w = torch.randn(256, 4), torch.randn(256, 8)
-    with torch.no_grad():
-        q_w = agent.noise_critics(obs, w)
-    gap = (q_w[1] - q_w[0]).mean().item()
+        agent.distill_noise_critic(rng.standard_normal((128, 4)))
+    noise = np.concatenate(policy.noise)
+    assert len(noise) == 300 * 128 and np.isfinite(noise).all() and np.abs(noise).max() > 1.5  # N(0, I), unclipped
+    assert abs(noise.mean()) < 0.05 and abs(noise.std() - 1) < 0.05
+    obs, w = rng.standard_normal((256, 4)), rng.standard_normal((256, 8))
+    q_w = agent.noise_critic_values(obs, w)
+    gap = (q_w[1] - q_w[0]).mean()
     assert gap == pytest.approx(5.0, abs=0.5)  # each its own critic, not both the min
 
 

@@ -55,7 +55,7 @@ def sampled(monkeypatch):
 
     def checked(self, batch_size, rng):
         batch = sample(self, batch_size, rng)
-        assert torch.isfinite(batch["reward"]).all()
+        assert np.isfinite(batch["reward"]).all()
         batches.append(batch["reward"])
         return batch
 
@@ -126,8 +126,8 @@ def test_the_buffer_samples_only_complete_transitions_and_fills_them_with_the_ch
         assert buf.add([i], [0], [0], sum(rewards), [i], False, rewards, keys) == i
     assert buf.ready == 5 and set(buf.pending) == {2, 5, 7}
     batch = buf.sample(4000, np.random.default_rng(0))
-    drawn = batch["obs"][:, 0].numpy().astype(int)
-    assert set(drawn) == {0, 1, 3, 4, 6} and torch.isfinite(batch["reward"]).all()
+    drawn = batch["obs"][:, 0].astype(int)
+    assert set(drawn) == {0, 1, 3, 4, 6} and np.isfinite(batch["reward"]).all()
     assert np.bincount(drawn).max() < 1.2 * 4000 / 5  # uniform over the complete ones
 
     arrived = {(0, 1, 21): Relabel(0, 1, 21, 2.0), (0, 1, 50): Relabel(0, 1, 50, 1.25)}
@@ -184,3 +184,23 @@ def test_the_throughput_benchmark_prints_every_scoring_mode(capsys):
     results = main(["--steps", "8", "--model-ms", "0", "--env-ms", "0"])
     assert set(results) == {"instant", "sync", "async", "deferred"} and all(v > 0 for v in results.values())
     assert "vs sync" in capsys.readouterr().out
+
+
+def test_the_task_benchmark_uses_the_cpu_lift_presets_settings():
+    from vlmreward_rl.algos.bench_dsrl import DEFAULT_ASYNC, cpu_args
+    from vlmreward_rl.recipes.dsrl import PRESETS
+
+    preset, bench = PRESETS["dsrl-lift-cpu"][1], cpu_args("Lift")
+    for field in ("env_id", "instruction", "model", "form", "reward_kwargs", "env_kwargs", "variant", "hidden", "layers",
+                  "utd", "noise_critic_updates", "batch_size", "action_magnitude", "learning_rate",
+                  "actor_learning_rate", "init_temperature", "target_entropy", "gamma", "tau", "num_envs"):
+        assert getattr(bench, field) == getattr(preset, field), field
+    assert DEFAULT_ASYNC == preset.async_env
+
+
+def test_the_training_speed_is_measured_after_the_warm_up(tmp_path):
+    from vlmreward_rl.algos.bench_dsrl import training_steps_per_second
+
+    args = Args(env_id="vlmreward/PointReach-v0", model="oracle", form="dense", reward_kwargs={"relative": True},
+                instruction=INSTRUCTION, hidden=16, utd=1, noise_critic_updates=1, batch_size=8, learning_starts=20)
+    assert training_steps_per_second(args, policy(), 100, str(tmp_path)) > 0
