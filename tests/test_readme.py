@@ -27,6 +27,17 @@ def test_the_readme_python_snippet_runs_and_prints_both_returns():
     assert re.search(r"learned return -?\d+\.\d\d, simulator return -?\d+\.\d\d", done.stdout), done.stdout
 
 
+def test_the_readme_shipped_model_snippet_runs_on_lift():
+    import pytest
+
+    pytest.importorskip("robosuite", reason="needs the robomimic extra (bash scripts/install_robomimic.sh VENV)")
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    snippet = next(b for b in blocks if "sim-rm-robomimic" in b)
+    done = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"learned reward [+-]\d\.\d{3}, progress \d\.\d\d", done.stdout), done.stdout
+
+
 def test_the_reward_forms_page_snippets_run():
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "reward-forms.md").read_text(), flags=re.S)
     assert blocks, "docs/reward-forms.md has no python snippet"
