@@ -52,12 +52,13 @@ _LIFT_SIM_RM = filtered_bc.Args(env_id="vlmreward/Lift-v1", instruction=LIFT, mo
                                 eval_episodes=50,
                                 bc=BCTraining(steps=DEFAULT_INPUTS["vlmreward/Lift-v1"].bc_steps))
 # The main-job candidate (not the default: DEFAULT_PRESET in recipes/train.py): the Lift run sized for 20 minutes on
-# a 2-core CPU. An estimate, not a measured run, from what was measured here on a loaded machine: a Lift step ~14 ms,
-# a 64 px render ~12 ms (every 4th step), BC's 1,000 steps ~10 s, and a 1-round smoke run of 8 rollouts and twice 8
-# evaluation episodes in 51 s with its start-up. 5 rounds of 50 rollouts (~100 steps, ~2 s each while the policy is
-# weak) ~9 min, the base and final policy on the same 50 starts (no evaluation in between) ~3 min, BC and start-up
-# ~2 min: ~14 minutes, 20 with margin. It prints the base and fine-tuned success, the gain and the filter's fidelity,
-# and writes success.png and fidelity.png.
+# a 2-core CPU. Not a measured run of the preset: measured here on the loaded machine, a 1-round run of it (50
+# rollouts, the base policy's success 0.22 with noise N(0, I); before and after on 10 starts each; a tiny cnn sim-rm
+# checkpoint of the shipped architecture, which kept nothing) took 3.6 minutes: ~3 s a rollout, ~2 s an evaluation
+# episode, ~20 s of start-up; BC's 1,000 steps take ~10 s. So 5 rounds of 50 rollouts ~13 min (less as the policy
+# succeeds sooner), the base and final policy on the same 50 starts (no evaluation in between) ~3.5 min, BC ~1 min:
+# ~18 min here, less on an idle machine. It prints the base and fine-tuned success, the gain and the filter's
+# fidelity, and writes success.png and fidelity.png.
 _MAIN_JOB = replace(_LIFT_SIM_RM, rounds=5, rollouts=50, eval_every=0)
 
 PRESETS: dict[str, tuple[str, filtered_bc.Args]] = {
@@ -72,8 +73,8 @@ PRESETS: dict[str, tuple[str, filtered_bc.Args]] = {
                                        "threshold, seeds): the learned judge's upper bound.",
                                        replace(_LIFT_SIM_RM, model="oracle")),
     "lift-sim-rm": ("Main-job candidate: filtered BC on Lift judged by our learned reward model from 64 px frames, "
-                    "5 rounds of 50 rollouts, base and fine-tuned success on the same 50 starts (about 15-20 "
-                    "minutes on a CPU, estimated).", _MAIN_JOB),
+                    "5 rounds of 50 rollouts, base and fine-tuned success on the same 50 starts (about 18 minutes "
+                    "on a loaded 2-core CPU, estimated from a 1-round run).", _MAIN_JOB),
 }
 
 
