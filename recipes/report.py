@@ -172,8 +172,7 @@ def plot_fidelity(history_file: Path, out: Path, title: str) -> Path | None:
     means = [(r["global_step"], r["reward/mean"]) for r in rows if "reward/mean" in r]
     if means:
         reward.plot(*zip(*means), "o-", ms=3)
-    reward.set(xlabel="env steps", ylabel="mean learned reward (per step, chunk or judged episode)",
-               title="learned reward")
+    reward.set(xlabel="env steps", ylabel="mean (a step's, chunk's or episode's)", title="learned reward")
     for tag in PEARSON_TAGS:
         points = [(r["global_step"], r[tag]) for r in rows if tag in r]
         if points:
