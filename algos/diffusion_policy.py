@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import tyro
+from tqdm.auto import tqdm
 
 from vlmreward_rl.algos.common.chunks import evaluate_base_policy
 from vlmreward_rl.algos.common.jax_nets import MLP, Params, apply_updates
@@ -292,9 +293,10 @@ def chunk_dataset(trajectories: Sequence[Trajectory], chunk_size: int) -> tuple[
 
 def train_bc(trajectories: Sequence[Trajectory], config: DiffusionConfig | None = None, steps: int = 4000,
              batch_size: int = 256, learning_rate: float = 3e-4, seed: int = 0,
-             log_every: int = 0) -> tuple[DiffusionPolicy, list[float]]:
+             log_every: int = 0, progress: str | None = None) -> tuple[DiffusionPolicy, list[float]]:
     """Fit a :class:`DiffusionPolicy` to the demos (AdamW as torch's, weight decay 1e-6, cosine LR decay to 0 over
-    ``steps``; batches of ``batch_size`` drawn with replacement). Returns it and the loss per step."""
+    ``steps``; batches of ``batch_size`` drawn with replacement). Returns it and the loss per step. ``progress``:
+    the description of a tqdm bar over the steps (None: no bar)."""
     obs, chunks = chunk_dataset(trajectories, (config.chunk_size if config else 4))
     if config is None:
         config = DiffusionConfig(obs_dim=obs.shape[1], act_dim=chunks.shape[2])
@@ -319,12 +321,12 @@ def train_bc(trajectories: Sequence[Trajectory], config: DiffusionConfig | None 
     normalization = {k: v for k, v in policy.params.items() if k != "model"}
     model, opt_state, key = policy.params["model"], optimizer.init(policy.params["model"]), jax.random.PRNGKey(seed)
     losses = []
-    for i in range(steps):
+    for i in tqdm(range(steps), desc=progress, unit="step", disable=progress is None, leave=False):
         key, sub = jax.random.split(key)
         model, opt_state, loss = step(model, opt_state, normalization, sub)
         losses.append(loss)
         if log_every and (i + 1) % log_every == 0:
-            print(f"bc step {i + 1}/{steps}: loss {float(np.mean(losses[-log_every:])):.4f}", flush=True)
+            tqdm.write(f"bc step {i + 1}/{steps}: loss {float(np.mean(losses[-log_every:])):.4f}")
     policy.params = {**policy.params, "model": model}
     return policy, [float(x) for x in jax.device_get(losses)]
 
@@ -347,12 +349,13 @@ class BCTraining:
                                layers=self.layers, train_timesteps=self.train_timesteps,
                                inference_steps=self.inference_steps)
 
-    def fit(self, trajectories: Sequence[Trajectory], seed: int = 0,
-            log_every: int = 0) -> tuple[DiffusionPolicy, list[float]]:
-        """:func:`train_bc` on ``trajectories`` with these settings (dims from the first trajectory)."""
+    def fit(self, trajectories: Sequence[Trajectory], seed: int = 0, log_every: int = 0,
+            progress: str | None = None) -> tuple[DiffusionPolicy, list[float]]:
+        """:func:`train_bc` on ``trajectories`` with these settings (dims from the first trajectory); ``progress``:
+        a progress bar's description (None: no bar)."""
         first = trajectories[0]
         return train_bc(trajectories, self.config(first.obs.shape[1], first.actions.shape[1]), self.steps,
-                        self.batch_size, self.learning_rate, seed, log_every)
+                        self.batch_size, self.learning_rate, seed, log_every, progress)
 
 
 @dataclass(frozen=True)
@@ -377,7 +380,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not trajectories:
         raise SystemExit(f"vlmreward bc: no trajectories of kinds {list(args.kinds)} in {args.demos}")
     start = time.time()
-    policy, losses = args.fit(trajectories, args.seed, log_every=max(args.steps // 10, 1))
+    policy, losses = args.fit(trajectories, args.seed, log_every=max(args.steps // 10, 1), progress="BC")
     policy.save(args.out)
     report = {"trajectories": len(trajectories), "demo_steps": int(sum(t.num_steps for t in trajectories)),
               "final_loss": float(np.mean(losses[-100:])), "seconds": round(time.time() - start, 1)}

@@ -43,7 +43,9 @@ Logging as :mod:`vlmreward_rl.algos.ppo_gae` (run ``<env>__dsrl-<variant>__<mode
 one step of the rollout metrics; ``base/`` holds the base policy's evaluation before training. An
 evaluation rolls the actor out twice on the same reset seeds: with its noise sampled (``eval/``, seeded;
 the DSRL authors' protocol, ``deterministic_eval: False`` in their configs) and with its mean noise
-(``eval_mean/``).
+(``eval_mean/``). The learned reward's fidelity is logged with each training window (``reward/``: the model's
+success calls against the simulator's, the false successes paid, the chunk reward's Pearson r with oracle progress
+and its change over the chunk) and summed over the run at the end (``fidelity/`` in the summary).
 """
 
 from __future__ import annotations
@@ -63,10 +65,12 @@ from tqdm.auto import tqdm
 
 from vlmreward_rl.algos.common.chunks import Chunk, ChunkRunner, NoisePolicy, chunk_return, run_episodes
 from vlmreward_rl.algos.common.envs import RewardEnvArgs, is_potential_based, make_vector_env
+from vlmreward_rl.algos.common.fidelity import fidelity_pearson, run_fidelity
 from vlmreward_rl.algos.common.late_rewards import Key, by_key, late_rewards, step_key
 from vlmreward_rl.algos.common.logger import RunLogger
 from vlmreward_rl.algos.common.metrics import RolloutStats, fields_from_infos, run_name
 from vlmreward_rl.algos.common.records import Algorithm, Inputs
+from vlmreward_rl.algos.common.summaries import fidelity_line, gain_points, num, success_line
 from vlmreward_rl.algos.diffusion_policy import DiffusionPolicy
 from vlmreward_rl.algos.dsrl_agent import Actor, BackgroundLearner, DSRLAgent
 from vlmreward_gym.models.base import RewardModel
@@ -425,12 +429,17 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
 
 def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
     """The run's success before (the base policy, noise N(0, I)) and after (the actor with its noise sampled;
-    ``_mean``: its mean noise), with the evaluations along the way."""
+    ``_mean``: its mean noise) on the same evaluation starts, the gain in points, the learned reward's fidelity over
+    all training episodes (``fidelity/``, :func:`~vlmreward_rl.algos.common.fidelity.run_fidelity`, a chunk being
+    one step of its correlations; ``fidelity_pearson`` names the one that measures this reward), with the
+    evaluations along the way."""
+    before, after = result.base.get("base/success_rate"), result.eval.get("eval/success_rate")
     return {"env_id": args.env_id, "variant": args.variant, "model": args.model, "model_kwargs": args.model_kwargs,
-            "form": args.form, "env_steps": result.global_step, "minutes": round(result.seconds / 60, 2),
-            "success_before": result.base.get("base/success_rate"),
-            "success_after": result.eval.get("eval/success_rate"),
-            "success_after_mean": result.eval.get("eval_mean/success_rate"),
+            "form": args.form, "reward_kwargs": args.reward_kwargs, "env_steps": result.global_step,
+            "minutes": round(result.seconds / 60, 2), "eval_episodes": args.eval_episodes,
+            "success_before": before, "success_after": after,
+            "success_after_mean": result.eval.get("eval_mean/success_rate"), "gain_points": gain_points(before, after),
+            "fidelity_pearson": fidelity_pearson(args.form, args.reward_kwargs), **run_fidelity(result.history),
             "eval_history": [(r["global_step"], r["eval/success_rate"]) for r in result.history
                              if "eval/success_rate" in r],
             "eval_mean_history": [(r["global_step"], r["eval_mean/success_rate"]) for r in result.history
@@ -446,8 +455,19 @@ def outcome(args: Args, result: TrainResult) -> dict[str, Any]:
     return {**summary, "success": summary["success_after"], "history": history, "history_mean": history_mean}
 
 
+def report(summary: dict[str, Any]) -> str:
+    """What ``vlmreward train`` prints at the end: the simulator's success before and after, the gain, and the
+    learned reward's fidelity."""
+    return "\n".join([
+        f"DSRL-{summary['variant'].upper()} on {summary['env_id']} with the {summary['model']} {summary['form']} "
+        f"reward: {summary['env_steps']} env steps in {summary['minutes']:.1f} min",
+        success_line(summary["success_before"], summary["success_after"], summary["eval_episodes"],
+                     "actor (noise sampled)") + f"; actor's mean noise {num(summary['success_after_mean'], 2)}",
+        fidelity_line(summary, summary["fidelity_pearson"], what="training episodes, per chunk")])
+
+
 ALGORITHM = Algorithm("dsrl", Args, train, summarize, outcome, title=lambda args: f"DSRL-{args.variant.upper()}",
-                      inputs=lambda args: Inputs(policy=args.policy), task_paths=("policy",))
+                      report=report, inputs=lambda args: Inputs(policy=args.policy), task_paths=("policy",))
 
 
 def main(argv: list[str] | None = None) -> TrainResult:

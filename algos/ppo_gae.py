@@ -15,7 +15,8 @@ What learned rewards need and this file does:
 - Logged to TensorBoard (run ``<env>__ppo__<model>-<form>[-<options>]__s<seed>``, the options being the
   model's and the form's keyword options, e.g. ``mae=0.5-relative=true``): charts/ (learned and
   simulator returns, success rate, success-once), reward/ (mean learned reward, success
-  precision/recall of the reward model, Pearson correlation with oracle progress), losses/,
+  precision/recall of the reward model, the false successes it paid with their counts, Pearson
+  correlation with oracle progress: algos/common/fidelity.py), losses/,
   eval/ (deterministic policy), charts/SPS, charts/minutes (wall time, resumed runs included).
   Also ``metrics.jsonl``, ``config.json`` and ``checkpoint.pt`` in the run dir; resuming from a
   checkpoint made with another config is refused (``total_timesteps`` may grow).
@@ -40,11 +41,13 @@ from tqdm.auto import tqdm
 
 from vlmreward_rl.algos.common.checkpoint import check_same_config, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vlmreward_rl.algos.common.envs import RewardEnvArgs, make_vector_env
+from vlmreward_rl.algos.common.fidelity import fidelity_pearson as reward_fidelity_pearson, run_fidelity
 from vlmreward_rl.algos.common.gae import compute_gae
 from vlmreward_rl.algos.common.late_rewards import by_key, late_rewards
 from vlmreward_rl.algos.common.logger import RunLogger, read_metrics
 from vlmreward_rl.algos.common.metrics import RolloutStats, fields_from_vector_info, run_name
 from vlmreward_rl.algos.common.records import Algorithm, Resources, default_resources, log_quietly_to
+from vlmreward_rl.algos.common.summaries import fidelity_line
 from vlmreward_gym.models.base import RewardModel
 from vlmreward_gym.options import format_kwargs
 
@@ -466,16 +469,16 @@ def train(args: Args) -> TrainResult:
 
 
 def fidelity_pearson(args: Args) -> str:
-    """Which Pearson correlation measures this reward's fidelity: a potential-based (``relative``) dense
-    or a contrastive reward pays progress *changes*, so it is ``progress_delta_pearson`` (with the step's
-    change in oracle progress); any other reward pays progress itself: ``progress_pearson``."""
-    return "progress_delta_pearson" if args.form == "contrastive" or args.reward_kwargs.get("relative") \
-        else "progress_pearson"
+    """Which Pearson correlation measures this reward's fidelity
+    (:func:`vlmreward_rl.algos.common.fidelity.fidelity_pearson`)."""
+    return reward_fidelity_pearson(args.form, args.reward_kwargs)
 
 
 def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
-    """Final success and reward fidelity: the last evaluation, and the mean of the training windows;
-    ``fidelity_pearson`` names the correlation that measures this reward (:func:`fidelity_pearson`)."""
+    """Final success and reward fidelity: the last evaluation, and the mean of the training windows; the success
+    calls of all training episodes summed and the false successes paid (``fidelity/``,
+    :func:`~vlmreward_rl.algos.common.fidelity.run_fidelity`); ``fidelity_pearson`` names the correlation that
+    measures this reward (:func:`fidelity_pearson`)."""
     rows = read_metrics(result.run_path / "metrics.jsonl")
 
     def run_mean(key: str) -> float:
@@ -489,7 +492,7 @@ def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
             "train/success_rate_last": result.train.get("charts/success_rate", float("nan")),
             **{f"train/{k.split('/')[1]}_mean": run_mean(k) for k in (
                 "reward/success_precision", "reward/success_recall", "reward/progress_pearson",
-                "reward/progress_delta_pearson")}}
+                "reward/progress_delta_pearson")}, **run_fidelity(rows)}
 
 
 def report(summary: dict[str, Any]) -> str:
@@ -511,6 +514,7 @@ def report(summary: dict[str, Any]) -> str:
         f"{f('eval/success_recall')}; {label} {f(f'eval/{pearson}')}",
         f"reward fidelity (training, mean over rollouts): success precision {f('train/success_precision_mean')}, "
         f"recall {f('train/success_recall_mean')}; {label} {f(f'train/{pearson}_mean')}",
+        fidelity_line(summary, pearson, what="all training episodes"),
     ])
 
 

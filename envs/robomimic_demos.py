@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from vlmreward_gym.data import Trajectory, TrajectoryWriter, read_metadata
 from vlmreward_rl.envs.robomimic import OBS_KEYS, TASKS, RobomimicEnv
@@ -128,12 +129,15 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, int]]:
                 "frame_stride": None if args.no_frames else args.frame_stride, "noise": args.noise}
     start = time.perf_counter()
     seed = args.seed
+    bar = tqdm(total=sum(count for _, count in plan), desc=f"{args.env} demos", unit="episode", leave=False)
     with TrajectoryWriter(args.out, metadata, args.shard_size) as writer:
         for kind, count in plan:
             for _ in range(count):
                 writer.add(rollout(env, kind, seed, frame_stride=args.frame_stride, noise=args.noise, rng=rng,
                                    render=not args.no_frames))
                 seed += 1
+                bar.update()
+    bar.close()
     env.close()
     counts = read_metadata(args.out)["counts"]
     elapsed = time.perf_counter() - start

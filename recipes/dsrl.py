@@ -4,14 +4,17 @@
     vlmreward train dsrl-pointreach-noisy      # the same with the noisy-oracle at MAE 0.5
     vlmreward train dsrl-lift --policy DIR     # the paper's Robomimic Lift settings (needs a GPU-sized budget)
     vlmreward train dsrl-lift-cpu --policy DIR # Lift sized for a 2-core CPU
+    vlmreward train dsrl-lift-sim-rm           # dsrl-lift-cpu with our learned reward model (frames at 64 px)
+    vlmreward train dsrl-can-sim-rm            # the same on Can (-oracle: its oracle twin)
     python -m vlmreward_rl.recipes.dsrl lift-study [--out runs/dsrl_lift_study] [--total-timesteps N]
                                                # demos -> weak BC -> DSRL-NA oracle and noisy-oracle -> table
 
-A preset is an :class:`vlmreward_rl.algos.dsrl.Args`. For the PointReach presets, a missing ``--policy`` folder
-is created first (:mod:`vlmreward_rl.recipes.inputs`): a few noisy goal-seeking demos and a short BC run,
-which leave the base policy well below 100 % success. ``summary.json`` in the run dir holds the
-success before (base policy, N(0, I) noise) and after (the noise actor, its noise sampled; ``success_after_mean``
-with its mean noise), env steps and minutes.
+A preset is an :class:`vlmreward_rl.algos.dsrl.Args`. For the PointReach, Lift and Can presets, a missing
+``--policy`` folder is created first (:mod:`vlmreward_rl.recipes.inputs`): a few noisy goal-seeking (PointReach)
+or scripted expert (Robomimic) demos and a short BC run, which leave the base policy well below 100 % success.
+``summary.json`` in the run dir holds the success before (base policy, N(0, I) noise) and after (the noise actor,
+its noise sampled; ``success_after_mean`` with its mean noise) on the same evaluation starts, the gain, the
+learned reward's fidelity (``fidelity/``), env steps and minutes; ``fidelity.png`` plots the fidelity over env steps.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from vlmreward_rl.algos.common.chunks import Choose, NoisePolicy, run_episodes
 from vlmreward_rl.algos.common.logger import write_json
 from vlmreward_rl.algos.dsrl import Args
 from vlmreward_rl.envs.tasks import task
-from vlmreward_rl.recipes.inputs import POINTREACH, build_atomically
+from vlmreward_rl.recipes.inputs import POINTREACH, ensure_policy, robomimic_inputs
 from vlmreward_rl.recipes.trials import train_and_report
 
 LIFT = task("vlmreward/Lift-v1").instruction
+CAN = task("vlmreward/Can-v1").instruction
 
 # Table 5-6 of RoboReward (Wagenmaker et al. 2025's Robomimic settings); Lift uses UTD 30.
 PAPER = Args(variant="na", action_magnitude=1.5, utd=20, noise_critic_updates=10, hidden=2048, layers=3,
@@ -78,6 +82,31 @@ _LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000, "utd": 8, "noise
                     env_kwargs={"horizon": 100}, init_temperature=1e-3, critic_warmup_updates=1_000,
                     actor_learning_rate=1e-4 / 8, total_timesteps=50_000, eval_every=25_000, eval_episodes=50,
                     log_every=1_000, async_env=True)
+# Learned reward (issue 24): our own video-language reward model, shipped as sim-rm-robomimic (Lift, Can, Square;
+# the agentview camera at 64 px, the size it was trained on), reads RGB frames and the instruction only; no
+# privileged state reaches the reward. Each choice, and why:
+# * the potential-based change of its per-frame progress (relative), as the oracle presets pay: Lift and Can end on
+#   success, so an absolute progress reward would pay the agent for lingering short of it;
+# * its success detection on (terminate_on_success at probability 0.5, one query): a detected success ends the
+#   episode, so the model's successes are what the agent is paid for. The simulator still ends an episode at its own
+#   success, as in the oracle presets (the task's definition, and the evaluation's); the model's recall on Lift is low
+#   (~0.3 at precision 1.0, measured offline on an early checkpoint), so most detections come with a real success and
+#   a missed one changes nothing, while a false success (logged as reward/false_successes) ends an episode early at
+#   the potential it reached;
+# * everything else as the oracle run it is compared with (dsrl-lift-cpu: the same base policy, seeds, budget and
+#   evaluation starts); a query per env step costs a 64 px render (~12 ms measured here, against ~14 ms for a Lift
+#   step) plus one new frame's CNN pass and the temporal head over the clip (~2-5 ms): estimated (not run) at about
+#   1.2x the oracle run's ~110 minutes, the learner's updates unchanged.
+_SIM_RM_REWARD = {"relative": True, "terminate_on_success": True, "success_threshold": 0.5}
+_LIFT_SIM_RM = replace(_LIFT_CPU, model="sim-rm-robomimic", env_kwargs={"horizon": 100, "frame_size": 64},
+                       reward_kwargs=_SIM_RM_REWARD)
+# Can: the same settings over the Can base policy (built on first use: 10 scripted experts, 2,000 BC steps,
+# recipes/inputs.py; not measured yet), 300-step episodes (about 3x the scripted expert's ~110, as Lift's 100 are of
+# its 32). The oracle twin pays the oracle's progress change with the same options, seeds and budget. No
+# simulator-reward twin: robosuite's shaped reward is non-negative every step while Can ends on success (the trap the
+# relative form avoids), and DSRL does not train on info["env_reward"] yet.
+_CAN_SIM_RM = replace(_LIFT_SIM_RM, env_id="vlmreward/Can-v1", policy="runs/bc/can", instruction=CAN,
+                      env_kwargs={"horizon": 300, "frame_size": 64})
 _POINTREACH = replace(PAPER, env_id="vlmreward/PointReach-v0", policy="runs/bc/pointreach", model="oracle",
                       form="dense", reward_kwargs={"relative": True}, instruction=POINTREACH,
                       total_timesteps=6_000, eval_every=1_000, eval_episodes=30, log_every=500, **_CPU)
@@ -88,6 +117,13 @@ PRESETS: dict[str, tuple[str, Args]] = {
     "dsrl-lift-cpu": ("DSRL-NA on Lift sized for one CPU core (256-wide nets, UTD 8, 100-step episodes, 50k env "
                       "steps, temperature 0.001 auto-tuned).", _LIFT_CPU),
     "dsrl-lift-sac": ("DSRL-SAC on Lift with the paper's settings.", replace(_LIFT, variant="sac")),
+    "dsrl-lift-sim-rm": ("dsrl-lift-cpu with our learned reward model sim-rm-robomimic (agentview frames at 64 px): "
+                         "its progress change, its detected success ending episodes; the base policy built on first "
+                         "use (5 scripted demos, short BC).", _LIFT_SIM_RM),
+    "dsrl-can-sim-rm": ("dsrl-lift-sim-rm on Robomimic Can (300-step episodes; base policy built on first use: 10 "
+                        "scripted demos, short BC).", _CAN_SIM_RM),
+    "dsrl-can-sim-rm-oracle": ("dsrl-can-sim-rm with the oracle's progress change (same options, seeds, budget): the "
+                               "learned reward's upper bound.", replace(_CAN_SIM_RM, model="oracle")),
     "dsrl-pointreach": ("DSRL-NA on PointReach over a weak BC policy, oracle potential-based dense reward "
                         "(a few minutes on a CPU).", _POINTREACH),
     "dsrl-pointreach-noisy": ("dsrl-pointreach with the noisy-oracle at MAE 0.5.",
@@ -124,23 +160,11 @@ class LiftStudyArgs:
 
 def ensure_lift_policy(out: str | Path, demos: int = 5, bc_steps: int = 1_000, non_expert: int = 0) -> Path:
     """The weak Lift base policy under ``out``: ``demos`` scripted expert demos (state only), plus
-    ``non_expert`` noisy ones when asked, and a short BC run on all of them; each step is skipped when its
-    output exists."""
-    from vlmreward_rl.algos import diffusion_policy
-    from vlmreward_rl.envs import robomimic_demos
-
+    ``non_expert`` noisy ones when asked, in ``out/demos``, and a short BC run on all of them in ``out/bc``
+    (:func:`~vlmreward_rl.recipes.inputs.robomimic_inputs`); each step is skipped when its output exists."""
     out = Path(out)
-    demo_dir, policy_dir = out / "demos", out / "bc"
-    kinds = ["expert", "noisy"] if non_expert else ["expert"]
-    if not demo_dir.exists():  # built aside and renamed into place: two studies may start together
-        build_atomically(demo_dir, lambda folder: robomimic_demos.main(
-            ["--env", "Lift", "-n", str(demos), "--non-expert", str(non_expert), "--kinds", "noisy", "--no-frames",
-             "--out", str(folder)]), "metadata.json")
-    if not policy_dir.exists():
-        build_atomically(policy_dir, lambda folder: diffusion_policy.main(
-            ["--demos", str(demo_dir), "--out", str(folder), "--kinds", *kinds, "--max-trajectories",
-             str(demos + non_expert), "--steps", str(bc_steps)]), diffusion_policy.WEIGHTS_FILE)
-    return policy_dir
+    return ensure_policy("vlmreward/Lift-v1", out / "bc", out / "demos",
+                         robomimic_inputs("Lift", demos, non_expert, bc_steps))
 
 
 def success_with_noise(args: Args, policy: NoisePolicy, choose: Choose | None) -> float:

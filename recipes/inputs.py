@@ -1,9 +1,12 @@
 """The folders a run reads that a driver builds before it starts: BC demos and a base policy.
 
 An algorithm's record says which it reads (:attr:`~vlmreward_rl.algos.common.records.Algorithm.inputs`);
-:func:`prepare` makes them: on PointReach, weak noisy demos (:func:`pointreach_demos`) and a short BC run on
-them when missing; on any other task they must exist (the error says how to make them). Each folder is
-built aside and renamed into place (:func:`build_atomically`), so runs started together share one.
+:func:`prepare` makes them when missing, for the tasks of :data:`DEFAULT_INPUTS`: on PointReach, weak noisy
+demos (:func:`pointreach_demos`) and a short BC run on them; on Robomimic Lift and Can, a few scripted expert
+demos (state only) and a short BC run (:func:`robomimic_inputs`), a base policy well below 100 % success on
+purpose. A base policy's demos are its sibling ``<policy>_demos`` unless the run names its own. On any other
+task they must exist (the error says how to make them). Each folder is built aside and renamed into place
+(:func:`build_atomically`), so runs started together share one.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,7 +34,7 @@ def prepare(config: Any) -> None:
     if inputs.demos:
         ensure_demos(config.env_id, inputs.demos)
     if inputs.policy:
-        ensure_policy(config.env_id, inputs.policy)
+        ensure_policy(config.env_id, inputs.policy, demos=inputs.demos)
 
 
 def pointreach_demos(out_dir: str | Path, episodes: int = 5, noise: float = 1.0, seed: int = 0) -> Path:
@@ -87,42 +91,83 @@ def build_atomically(target: Path, build: Callable[[Path], Any], marker: str) ->
     return target
 
 
-def ensure_pointreach_policy(path: str | Path, bc_steps: int = 1_000) -> Path:
-    """Create the weak PointReach base policy at ``path`` unless it exists: 5 noisy demos (kept next to
-    it, ``<path>_demos``), short BC; both built with :func:`build_atomically`."""
-    from vlmreward_rl.algos import diffusion_policy
+@dataclass(frozen=True)
+class TaskInputs:
+    """How a task's default BC demos and base policy are made when a run needs them and they are missing."""
 
-    path = Path(path)
-    if not (path / diffusion_policy.WEIGHTS_FILE).exists():
-        demos = ensure_demos("vlmreward/PointReach-v0", path.parent / f"{path.name}_demos")
-        build_atomically(path, lambda out: diffusion_policy.main(
-            ["--demos", str(demos), "--out", str(out), "--kinds", "noisy", "--steps", str(bc_steps)]),
-            diffusion_policy.WEIGHTS_FILE)
+    make_demos: Callable[[Path], Any]
+    """writes a demos folder (:mod:`vlmreward_gym.data` format) at the path it is given"""
+    kinds: tuple[str, ...]
+    """the trajectory kinds the base policy clones"""
+    bc_steps: int = 1_000
+    """BC gradient steps (short on purpose: the base policy stays well below 100 % success)"""
+    max_trajectories: int | None = None
+    """clone only the first this many demos (None: all)"""
+
+
+def robomimic_inputs(task: str, experts: int = 5, non_expert: int = 0, bc_steps: int = 1_000) -> TaskInputs:
+    """A Robomimic task's inputs: ``experts`` scripted expert demos (reset seeds 0 ..), plus ``non_expert`` noisy
+    ones (expert actions plus N(0, 0.5^2) noise) cloned with them when asked, state only, and ``bc_steps`` of BC."""
+    def make_demos(folder: Path) -> Any:
+        from vlmreward_rl.envs import robomimic_demos
+
+        return robomimic_demos.main(["--env", task, "-n", str(experts), "--non-expert", str(non_expert),
+                                     "--kinds", "noisy", "--no-frames", "--out", str(folder)])
+
+    return TaskInputs(make_demos, ("expert", "noisy") if non_expert else ("expert",), bc_steps, experts + non_expert)
+
+
+DEFAULT_INPUTS: dict[str, TaskInputs] = {
+    "vlmreward/PointReach-v0": TaskInputs(pointreach_demos, ("noisy",)),
+    # Lift: the dsrl-lift-cpu base policy (5 experts, 1,000 BC steps: success ~0.06-0.12 with noise N(0, I),
+    # ~0.35-0.4 with w = 0; docs/training.md).
+    "vlmreward/Lift-v1": robomimic_inputs("Lift", experts=5, bc_steps=1_000),
+    # Can: about 3x Lift's expert length (~110 steps); twice the demos and BC steps, not measured yet.
+    "vlmreward/Can-v1": robomimic_inputs("Can", experts=10, bc_steps=2_000),
+}
+"""the tasks whose demos and base policy :func:`prepare` builds when missing (env id -> how)"""
+
+
+def _task_name(env_id: str) -> str:
+    return env_id.split("/")[-1].removesuffix("-v1")
+
+
+def ensure_demos(env_id: str, path: str | Path, spec: TaskInputs | None = None) -> Path:
+    """BC demos at ``path``: written when missing by ``spec`` (default: the task's :data:`DEFAULT_INPUTS`); a task
+    without one must have them."""
+    path, spec = Path(path), spec or DEFAULT_INPUTS.get(env_id)
+    if not (path / "metadata.json").exists():
+        if spec is None:
+            raise FileNotFoundError(f"no demos at {path} for {env_id}; make them with `vlmreward demos --env "
+                                    f"{_task_name(env_id)} -n 50 --out {path}`")
+        build_atomically(path, spec.make_demos, "metadata.json")
     return path
 
 
-def ensure_policy(env_id: str, path: str | Path) -> Path:
-    """The base policy DSRL steers: created for PointReach when missing, else it must exist."""
+def ensure_policy(env_id: str, path: str | Path, demos: str | Path | None = None,
+                  spec: TaskInputs | None = None) -> Path:
+    """The base policy at ``path`` (what DSRL steers, filtered BC starts from): when missing, BC on ``demos``
+    (default: its sibling ``<path>_demos``), both made by ``spec`` (default: the task's :data:`DEFAULT_INPUTS`);
+    a task without one must have it."""
     from vlmreward_rl.algos import diffusion_policy
 
-    if env_id == "vlmreward/PointReach-v0":
-        return ensure_pointreach_policy(path)
-    if not (Path(path) / diffusion_policy.WEIGHTS_FILE).exists():
-        task = env_id.split("/")[-1].removesuffix("-v1")
+    path, spec = Path(path), spec or DEFAULT_INPUTS.get(env_id)
+    if (path / diffusion_policy.WEIGHTS_FILE).exists():
+        return path
+    if spec is None:
+        task = _task_name(env_id)
         raise FileNotFoundError(f"no diffusion policy at {path} for {env_id}; make one with `vlmreward demos --env "
                                 f"{task} -n 50 --out data/{task.lower()}` and `vlmreward bc --demos data/"
                                 f"{task.lower()} --out {path}`")
-    return Path(path)
+    demos = ensure_demos(env_id, demos or path.parent / f"{path.name}_demos", spec)
+    limit = [] if spec.max_trajectories is None else ["--max-trajectories", str(spec.max_trajectories)]
+    return build_atomically(path, lambda out: diffusion_policy.main(
+        ["--demos", str(demos), "--out", str(out), "--kinds", *spec.kinds, *limit, "--steps", str(spec.bc_steps)]),
+        diffusion_policy.WEIGHTS_FILE)
 
 
-def ensure_demos(env_id: str, path: str | Path) -> Path:
-    """BC demos: PointReach's weak noisy demos (:func:`pointreach_demos`) are written when missing;
-    for any other env the dataset must exist."""
-    path = Path(path)
-    if not (path / "metadata.json").exists():
-        if env_id != "vlmreward/PointReach-v0":
-            task = env_id.split("/")[-1].removesuffix("-v1")
-            raise FileNotFoundError(f"no demos at {path} for {env_id}; make them with `vlmreward demos --env {task} "
-                                    f"-n 50 --out {path}`")
-        build_atomically(path, pointreach_demos, "metadata.json")
-    return path
+def ensure_pointreach_policy(path: str | Path, bc_steps: int = 1_000) -> Path:
+    """The weak PointReach base policy at ``path`` unless it exists: 5 noisy demos (kept next to it,
+    ``<path>_demos``), ``bc_steps`` of BC (:func:`ensure_policy`)."""
+    spec = replace(DEFAULT_INPUTS["vlmreward/PointReach-v0"], bc_steps=bc_steps)
+    return ensure_policy("vlmreward/PointReach-v0", path, spec=spec)

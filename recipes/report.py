@@ -142,3 +142,48 @@ def plot_success(history_file: Path, out: Path, title: str, metrics: Mapping[str
     rows = read_metrics(history_file)
     series = {label: [[[r["global_step"], r[key]] for r in rows if key in r]] for label, key in metrics.items()}
     return curves(out, {title: series}, "simulator success rate")
+
+
+def plot_fidelity(history_file: Path, out: Path, title: str) -> Path | None:
+    """The learned reward against the simulator over env steps, from a run's ``metrics.jsonl``, into ``out``:
+    per logged training window, the simulator's success rate, the model's success calls (detected rate) and the
+    false successes it paid (both per judged episode, :class:`~vlmreward_rl.algos.common.fidelity.SuccessCounts`),
+    the evaluations' success where logged; the mean learned reward; its Pearson r with oracle progress and with
+    its change. None (nothing written) when no window judged an episode or the run logged nothing."""
+    from vlmreward_rl.algos.common.fidelity import COUNT_TAGS, PEARSON_TAGS, SuccessCounts
+
+    if not Path(history_file).exists():
+        return None
+    rows = read_metrics(history_file)
+    windows = [(r["global_step"], SuccessCounts.from_metrics(r)) for r in rows
+               if r.get(COUNT_TAGS["episodes"], 0) > 0]
+    if not windows:
+        return None
+    plt = _plt()
+    steps = [step for step, _ in windows]
+    fig, (calls, reward, pearson) = plt.subplots(1, 3, figsize=(16, 4))
+    calls.plot(steps, [c.success_rate for _, c in windows], "o-", ms=3, label="simulator success")
+    calls.plot(steps, [c.detected_rate for _, c in windows], "s--", ms=3, label="model's success calls")
+    calls.plot(steps, [c.false_success_rate for _, c in windows], "x:", color="tab:red", label="false successes paid")
+    evals = [(r["global_step"], r["eval/success_rate"]) for r in rows if "eval/success_rate" in r]
+    if evals:
+        calls.plot(*zip(*evals), "D", color="black", ms=4, label="evaluation success (simulator)")
+    calls.set(xlabel="env steps", ylabel="per episode", title="success: learned model vs simulator", ylim=(-0.02, 1.05))
+    means = [(r["global_step"], r["reward/mean"]) for r in rows if "reward/mean" in r]
+    if means:
+        reward.plot(*zip(*means), "o-", ms=3)
+    reward.set(xlabel="env steps", ylabel="mean (a step's, chunk's or episode's)", title="learned reward")
+    for tag in PEARSON_TAGS:
+        points = [(r["global_step"], r[tag]) for r in rows if tag in r]
+        if points:
+            pearson.plot(*zip(*points), "o-", ms=3, label=tag.split("/", 1)[1])
+    pearson.set(xlabel="env steps", ylabel="Pearson r", title="learned reward vs oracle progress", ylim=(-1.05, 1.05))
+    for ax in (calls, reward, pearson):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -6,11 +6,14 @@
     vlmreward train --help                   # every preset (PPO, DSRL, filtered BC); PRESET --help: its options
     vlmreward train dsrl-pointreach          # DSRL presets (recipes/dsrl.py): BC diffusion policy + DSRL-NA/SAC
     vlmreward train filtered-bc-pointreach   # success-filtered BC presets (recipes/filtered_bc.py)
+    vlmreward train lift-sim-rm              # a main-job candidate: filtered BC on Lift judged by our learned
+                                             # reward model (not the default yet)
 
 A preset is an :class:`vlmreward_rl.algos.ppo_gae.Args`; its ``env_id`` is the config string of the env (any
 Gymnasium id, e.g. ``vlmreward/PickCube-v1``), so a new simulator task is one entry. At the end
 the run prints the success rate and the reward fidelity and writes ``success.png`` (success
-rate vs env steps) and ``summary.json`` into the run dir.
+rate vs env steps), ``fidelity.png`` (the learned reward's success calls, false successes and
+correlation with oracle progress vs env steps) and ``summary.json`` into the run dir.
 """
 
 from __future__ import annotations

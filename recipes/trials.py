@@ -32,7 +32,7 @@ from vlmreward_rl.algos.common.logger import json_safe, write_json
 from vlmreward_rl.algos.common.records import Resources
 from vlmreward_rl.algos.registry import algorithm_for
 from vlmreward_rl.recipes.inputs import prepare
-from vlmreward_rl.recipes.report import plot_success
+from vlmreward_rl.recipes.report import plot_fidelity, plot_success
 
 EXECUTORS = ("local", "ray")
 _UNHASHED = ("run_dir", "tensorboard", "progress_bar")  # where and how a run logs, not what it computes
@@ -113,7 +113,8 @@ def execute(trial: Trial) -> dict[str, Any]:
 def train_and_report(config: Config) -> dict[str, Any]:
     """One run of ``config`` as ``vlmreward train`` makes it: its inputs built where missing, trained, its
     summary written to ``summary.json`` (and its success curves to ``success.png`` where its algorithm names
-    them) and printed. Returns the summary."""
+    them, the learned reward against the simulator to ``fidelity.png`` where it judged episodes:
+    :func:`~vlmreward_rl.recipes.report.plot_fidelity`) and printed. Returns the summary."""
     algorithm = algorithm_for(config)
     prepare(config)
     result = algorithm.train(config)
@@ -121,10 +122,14 @@ def train_and_report(config: Config) -> dict[str, Any]:
     run_path = config.run_path
     plot = plot_success(run_path / "metrics.jsonl", run_path / "success.png", config.run_name,
                         algorithm.curves) if algorithm.curves else None
+    fidelity = plot_fidelity(run_path / "metrics.jsonl", run_path / "fidelity.png", config.run_name)
     write_json(run_path / "summary.json", summary)
     print(algorithm.report(summary))
-    if plot is not None:
-        print(f"plot: {plot}\nTensorBoard: tensorboard --logdir {config.run_dir}")
+    for name, path in (("plot", plot), ("fidelity plot", fidelity)):
+        if path is not None:
+            print(f"{name}: {path}")
+    if plot is not None or fidelity is not None:
+        print(f"TensorBoard: tensorboard --logdir {config.run_dir}")
     return summary
 
 

@@ -4,7 +4,8 @@ Per episode: the return under the learned reward (and the simulator's), the simu
 at the episode's last step (``success_rate``) and at any step (``success_once``), both from
 ``info["success"]``. Reward fidelity: the reward model's detected success
 (``info["reward_model"]["success"]``, sticky within an episode) against the simulator's
-success-once, episode by episode (precision, recall), and the Pearson correlation of the paid
+success-once, episode by episode (precision, recall, the false successes paid and the counts behind them:
+:class:`~vlmreward_rl.algos.common.fidelity.SuccessCounts`), and the Pearson correlation of the paid
 learned reward with ``info["oracle_progress"]`` over every step of the rollout
 (``progress_pearson``, the right yardstick for absolute progress rewards) and with the step's
 change in oracle progress (``progress_delta_pearson``, for potential-based / relative rewards).
@@ -18,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from vlmreward_rl.algos.common.fidelity import SuccessCounts
 from vlmreward_gym.options import format_kwargs
 
 MAX_OPTIONS_CHARS = 80  # longer reward options are cut and end in a hash of the whole
@@ -45,10 +47,8 @@ def run_name(env_id: str, algo: str, model: str, form: str, seed: int, model_kwa
 
 def precision_recall(predicted: Sequence[bool], actual: Sequence[bool]) -> tuple[float, float]:
     """``(precision, recall)`` of boolean predictions; NaN where the denominator is 0."""
-    predicted, actual = np.asarray(predicted, bool), np.asarray(actual, bool)
-    hits = float(np.sum(predicted & actual))
-    n_pred, n_true = float(predicted.sum()), float(actual.sum())
-    return (hits / n_pred if n_pred else float("nan")), (hits / n_true if n_true else float("nan"))
+    counts = SuccessCounts.of(predicted, actual)
+    return counts.precision, counts.recall
 
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> float:
@@ -169,7 +169,6 @@ class RolloutStats:
         out["charts/episodes"] = float(len(eps))
         detected = column("detected") if eps else np.zeros(0)
         judged = ~np.isnan(detected)
-        precision, recall = precision_recall(detected[judged] == 1.0, column("success_once")[judged] == 1.0) \
-            if judged.any() else (np.nan, np.nan)
-        out["reward/success_precision"], out["reward/success_recall"] = precision, recall
+        once = column("success_once") if eps else np.zeros(0)
+        out.update(SuccessCounts.of(detected[judged] == 1.0, once[judged] == 1.0).metrics())
         return out

@@ -17,7 +17,8 @@ ENV = "vlmreward/PointReach-v0"
 
 def test_filter_report_scores_kept_episodes_against_simulator_success():
     report = filtered_bc.filter_report(kept=[True, True, False, False, True], success=[True, False, True, False, False])
-    assert (report.rollouts, report.successes, report.kept, report.kept_successes) == (5, 2, 3, 1)
+    assert (report.episodes, report.successes, report.detected, report.hits) == (5, 2, 3, 1)
+    assert report.false_successes == 2 and report.false_success_rate == pytest.approx(2 / 5)
     assert report.precision == pytest.approx(1 / 3) and report.recall == pytest.approx(1 / 2)
     assert report.success_rate == pytest.approx(0.4)
     nothing_kept = filtered_bc.filter_report([False, False], [True, False])
@@ -78,7 +79,7 @@ def test_noisy_judge_keeps_exactly_the_episodes_judged_above_threshold():
     assert np.all((judgements >= 0) & (judgements <= 1)) and np.all(judgements < 1.0)  # noisy: never exactly 5
     kept = judgements >= 0.875
     report = filtered_bc.filter_report(kept, [e.trajectory.is_success for e in episodes])
-    assert report.successes == 12 and 0 < report.kept < 12  # all succeed; the filter misses some
+    assert report.successes == 12 and 0 < report.detected < 12  # all succeed; the filter misses some
     assert report.precision == 1.0 and report.recall == pytest.approx(kept.mean())
 
 
@@ -113,5 +114,28 @@ def test_a_judge_that_keeps_nothing_leaves_the_policy_and_its_success_unchanged(
     assert result.success_after == result.success_before  # same policy, same starts, same evaluation noise
     with pytest.raises(ValueError, match="judges with form"):
         filtered_bc.train(filtered_bc.Args(demos=str(demos), form="contrastive"))
+    with pytest.raises(ValueError, match="judge 'progress' needs the form 'dense'"):
+        filtered_bc.train(filtered_bc.Args(demos=str(demos), form="episodic", judge="progress"))
     with pytest.raises(ValueError, match="scoring must be 'sync'"):
         filtered_bc.judge_reward_kwargs(filtered_bc.Args(reward_kwargs={"scoring": "async"}))
+
+
+class Slow(Scripted):
+    """Heads for the goal at a twentieth of the speed that lands on it: partway there when the episode times out."""
+
+    def sample(self, obs, noise=None, generator=None):
+        return 0.05 * super().sample(obs, noise, generator)
+
+
+def test_a_progress_judge_keeps_episodes_by_the_models_final_progress():
+    """``--judge progress``: the judgement is the model's progress at the episode's last step (the oracle's is the
+    simulator's), asked once, whatever its success call; the success threshold is left at the form's default."""
+    slow = Slow(True)
+    args = filtered_bc.Args(env_id=ENV, model="oracle", form="dense", judge="progress", threshold=0.3, num_envs=2,
+                            instruction=POINTREACH)
+    assert "success_threshold" not in filtered_bc.judge_reward_kwargs(args)
+    episodes = filtered_bc.rollout(slow, filtered_bc.make_runner(args, slow, args.reward_model()), 3, [1, 2, 3],
+                                   torch.Generator(), filtered_bc.judge_fn("dense", "progress"), POINTREACH, ENV)
+    for e in episodes:  # failed, partway there: a success judge gives 0, the progress judge the final progress
+        assert not e.trajectory.is_success and 0.0 < e.trajectory.oracle_progress[-1] < 1.0
+        assert e.judgement == pytest.approx(e.trajectory.oracle_progress[-1])
