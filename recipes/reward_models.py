@@ -67,7 +67,7 @@ RECIPES = {r.name: r for r in (
     RewardModelRecipe("sim-rm-robomimic", ("Lift", "Can", "Square"),
                       ("-n", "40", "--non-expert", "10", *_FRAMES), ("-n", "12", "--non-expert", "4", *_FRAMES),
                       steps=1200),
-    RewardModelRecipe("sim-rm-maniskill", ("PickCube", "StackCube", "LiftPegUpright"),
+    RewardModelRecipe("sim-rm-maniskill", ("PickCube", "StackCube"),
                       ("-n", "24", "--failures", "6", *_FRAMES), ("-n", "8", "--failures", "3", *_FRAMES),
                       steps=1200),
 )}
@@ -164,15 +164,12 @@ def holdout(r: RewardModelRecipe, root: Path, seed: int) -> str:
 
 
 def install(r: RewardModelRecipe, ckpt: Path) -> Path:
-    """Copy ``ckpt`` into the package, where the registered name loads it."""
-    from vlmreward_gym.models.sim_rm import CONFIG, WEIGHTS, shipped_checkpoint
+    """Copy ``ckpt`` into the package (``vlmreward_gym/checkpoints/<name>``), where a name listed in
+    ``vlmreward_gym.models.sim_rm.SHIPPED`` loads it with no path (any other: ``sim-rm`` with ``path=`` that folder)."""
+    import vlmreward_gym
+    from vlmreward_gym.models.sim_rm import CONFIG, WEIGHTS
 
-    try:
-        target = shipped_checkpoint(r.name)
-    except FileNotFoundError:
-        import vlmreward_gym
-
-        target = Path(vlmreward_gym.__file__).parent / "checkpoints" / r.name
+    target = Path(vlmreward_gym.__file__).parent / "checkpoints" / r.name
     target.mkdir(parents=True, exist_ok=True)
     for name in (WEIGHTS, CONFIG):
         shutil.copy2(ckpt / name, target / name)

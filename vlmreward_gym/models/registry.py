@@ -44,7 +44,6 @@ _BUILTIN: dict[str, str] = {
     "clip": "vlmreward_gym.models.clip:CLIPRewardModel",
     "sim-rm": "vlmreward_gym.models.sim_rm:SimRewardModel",
     "sim-rm-robomimic": "vlmreward_gym.models.sim_rm:make_robomimic",
-    "sim-rm-maniskill": "vlmreward_gym.models.sim_rm:make_maniskill",
     "remote": "vlmreward_gym.serve.remote:RemoteRewardModel",
     "openai": "vlmreward_gym.serve.openai_judge:OpenAIRewardModel",
 }

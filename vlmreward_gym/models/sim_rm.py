@@ -438,8 +438,6 @@ class SimRewardModel(RewardModel):
 #: retrains one is ``python -m vlmreward_rl.recipes.reward_models train <name>`` (docs/reward-models.md).
 SHIPPED = {
     "sim-rm-robomimic": "Robomimic Lift, Can and Square: agentview frames at 64 px, scripted experts and failures",
-    "sim-rm-maniskill": "ManiSkill3 PickCube, StackCube and LiftPegUpright: render-camera frames at 64 px, planned "
-                        "experts and failures",
 }
 
 
@@ -466,4 +464,3 @@ def _shipped(name: str):
 
 
 make_robomimic = _shipped("sim-rm-robomimic")
-make_maniskill = _shipped("sim-rm-maniskill")
