@@ -225,11 +225,10 @@ class TrainResult:
                 **self.fidelity, "seconds": round(self.seconds, 1), "rounds": self.rounds}
 
 
-def round_metrics(episodes: Sequence[Episode], kept: Sequence[bool]) -> dict[str, float]:
+def round_metrics(episodes: Sequence[Episode], counts: SuccessCounts) -> dict[str, float]:
     """One round's rollouts as every algorithm logs its reward's fidelity (``reward/`` tags: the filter's success
-    calls, :class:`SuccessCounts`; the mean judgement; its Pearson r with the episodes' final oracle progress) and
-    the simulator's success of the rollouts (``charts/success_rate``)."""
-    counts = SuccessCounts.of(kept, [e.trajectory.is_success for e in episodes])
+    calls, ``counts`` from :func:`filter_report`; the mean judgement; its Pearson r with the episodes' final oracle
+    progress) and the simulator's success of the rollouts (``charts/success_rate``)."""
     judgements = np.array([e.judgement for e in episodes], np.float64)
     final_progress = np.array([e.trajectory.oracle_progress[-1] for e in episodes], np.float64)
     return {**counts.metrics(), "charts/success_rate": counts.success_rate,
@@ -280,7 +279,7 @@ def train(args: Args) -> TrainResult:
 
     success_before = evaluate()
     logger.log({"eval/success_rate": success_before}, 0)
-    data, rounds, all_kept, all_success, env_steps = list(demos), [], [], [], 0
+    data, rounds, overall, env_steps = list(demos), [], SuccessCounts(), 0
     for k in range(1, args.rounds + 1):
         bar.set_postfix_str(f"round {k}: rollouts")
         seeds = args.seed * 100_000 + k * 1_000 + np.arange(args.rollouts)
@@ -290,8 +289,7 @@ def train(args: Args) -> TrainResult:
         kept = [e.judgement >= args.threshold for e in episodes]
         success = [e.trajectory.is_success for e in episodes]
         report = filter_report(kept, success)
-        all_kept += kept
-        all_success += success
+        overall += report
         chosen = [e.trajectory for e, keep in zip(episodes, kept) if keep]
         if chosen:
             write_trajectories(run_path / f"round_{k}_kept", chosen, {"env_id": args.env_id, "round": k})
@@ -304,7 +302,7 @@ def train(args: Args) -> TrainResult:
                "precision": report.precision, "recall": report.recall, "bc_trajectories": len(data),
                "eval_success": evaluate() if k in evaluated else float("nan")}
         rounds.append(row)
-        logger.log({**round_metrics(episodes, kept), "filter/kept": report.detected,
+        logger.log({**round_metrics(episodes, report), "filter/kept": report.detected,
                     "filter/precision": report.precision, "filter/recall": report.recall,
                     "filter/bc_trajectories": len(data), "eval/success_rate": row["eval_success"]}, env_steps)
         tqdm.write(json.dumps(row))
@@ -313,7 +311,6 @@ def train(args: Args) -> TrainResult:
     eval_envs.close()
     reward_model.close()
     logger.close()
-    overall = filter_report(all_kept, all_success)
     result = TrainResult(run_path, rounds, success_before, rounds[-1]["eval_success"] if rounds else success_before,
                          overall.precision, overall.recall, time.time() - start_time, policy,
                          run_fidelity(logger.history), args.eval_episodes)
