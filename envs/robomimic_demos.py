@@ -13,6 +13,9 @@ Kinds (``Trajectory.kind``):
   controller's failure variants (:mod:`vlmreward_rl.envs.robomimic_scripted` describes each: a wrong goal, the
   object let go next to the goal, dropped half way, the trip made without the object, held just
   short of the goal, knocked away); 2 typical expert lengths.
+* ``policy``: a learned policy's rollout (:func:`rollout` with ``act``; the reward-model recipes roll BC policies
+  out this way, :mod:`vlmreward_rl.recipes.policy_rollouts`), to the env's horizon or its success; not made by
+  the CLI.
 
 ``--non-expert`` episodes of each non-expert kind are written after the experts. Every trajectory
 carries its per-state oracle progress and success, the bare env's reward (the staged shaped
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -43,16 +47,19 @@ NON_EXPERT_LENGTH = {"noisy": 3, **{kind: 2 for kind in FAILURE_KINDS}}
 
 
 def rollout(env: RobomimicEnv, kind: str, seed: int, *, frame_stride: int, noise: float,
-            rng: np.random.Generator, render: bool = True) -> Trajectory:
+            rng: np.random.Generator, render: bool = True,
+            act: Callable[[np.ndarray], np.ndarray] | None = None) -> Trajectory:
     """Run one episode of ``kind`` from ``env.reset(seed=seed)`` and return it as a :class:`Trajectory`.
 
     Frames (uint8, H x W x 3) are rendered every ``frame_stride`` states and at the last state
-    when ``render`` is true.
+    when ``render`` is true. ``act(obs) -> action`` (obs (D,) float32 -> (7,)) replaces the scripted controller
+    for kind ``"policy"`` (a learned policy's rollout, run to the env's horizon or success).
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown demo kind {kind!r}; choose from {KINDS}")
+    if kind == "policy" and act is None or kind not in (*KINDS, "policy"):
+        raise ValueError(f"unknown demo kind {kind!r}; choose from {KINDS} (or 'policy' with an act function)")
     obs, info = env.reset(seed=seed)
-    controller = make_controller(env.task, env.rs_env, kind if kind in FAILURE_KINDS else "expert")
+    if act is None:
+        controller = make_controller(env.task, env.rs_env, kind if kind in FAILURE_KINDS else "expert")
     typical = EXPERT_STEPS[env.task]
     max_steps = min(env.horizon, NON_EXPERT_LENGTH.get(kind, env.horizon) * typical)
     if kind == "early_stop":
@@ -68,7 +75,7 @@ def rollout(env: RobomimicEnv, kind: str, seed: int, *, frame_stride: int, noise
 
     grab(0)
     for t in range(1, max_steps + 1):
-        action = controller()
+        action = np.asarray(act(obs), np.float32) if act is not None else controller()
         if kind == "noisy":
             action = np.clip(action + rng.normal(0.0, noise, action.shape), -1.0, 1.0).astype(np.float32)
         obs, reward, terminated, truncated, info = env.step(action)

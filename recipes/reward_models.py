@@ -7,7 +7,9 @@
     python -m vlmreward_rl.recipes.reward_models ablation sim-rm-robomimic   # without the failure kinds
 
 Every folder lives under ``--root`` (default ``runs/reward_models/<name>``): ``data/train/<Task>`` (reset seeds
-from 0) and ``data/eval/<Task>`` (reset seeds from 100000, never trained on), ``ckpt/<variant>-s<seed>`` and
+from 0) and ``data/eval/<Task>`` (reset seeds from 100000, never trained on), for tasks with data policies also
+``data/{train,eval}/<Task>-policy`` (BC policies' rollouts, :mod:`vlmreward_rl.recipes.policy_rollouts`; reset seeds
+from 200000 and 300000), ``ckpt/<variant>-s<seed>`` and
 ``eval/<variant>-s<seed>`` (``vlmreward eval``'s report). A step whose output exists is not redone, so a killed
 run resumes. ``train --install`` copies the checkpoint into the package (``vlmreward_gym/checkpoints/<name>``),
 where ``make_reward_model(<name>)`` loads it. Quality is reported as the minimum over training seeds.
@@ -24,6 +26,7 @@ from typing import Any, Sequence
 
 from vlmreward_rl.envs.demos import main as demos_main
 from vlmreward_rl.envs.tasks import task
+from vlmreward_rl.recipes.policy_rollouts import DataPolicy, write_policy_rollouts
 
 #: The headline metrics of a quality table, with the issue's bars (``>=``, or ``<=`` for the false-success rate).
 BARS = {"voc_expert_pearson": (">=", 0.90), "kendall_tau_a": (">=", 0.70), "pairwise_same_task": (">=", 0.90),
@@ -44,6 +47,10 @@ class RewardModelRecipe:
             model, later; about 10 minutes on one free core).
         minutes: a wall-clock cap on one checkpoint's training (the issue's 30 minutes).
         eval_seed: the first reset seed of the held-out data (training data starts at 0).
+        policies: per task, the BC policies whose rollouts are training data and those (others) whose rollouts are
+            held-out data: ``(task, train policies, held-out policies)``; rollouts at 64 px, stride 2, 100 steps.
+        policy_episodes: rollouts of each training / held-out data policy.
+        policy_horizon: steps of a data policy's rollout (the RL presets' Lift episodes: 100).
     """
 
     name: str
@@ -53,20 +60,40 @@ class RewardModelRecipe:
     steps: int
     minutes: float = 30.0
     eval_seed: int = 100_000
+    policies: tuple[tuple[str, tuple[DataPolicy, ...], tuple[DataPolicy, ...]], ...] = ()
+    policy_episodes: tuple[int, int] = (40, 20)
+    policy_horizon: int = 100
 
     def failure_kinds(self) -> tuple[str, ...]:
-        """The failure kinds of its tasks (left out by the bad-data ablation)."""
+        """The failure kinds of its tasks and the policy rollouts (left out by the bad-data ablation: its model
+        sees experts and synthetic negatives only)."""
         kinds: dict[str, None] = {}
         for name in self.tasks:
             kinds.update(dict.fromkeys(task(f"vlmreward/{name}-v1").failure_kinds))
-        return tuple(kinds)
+        return (*kinds, "policy") if self.policies else tuple(kinds)
+
+    def data_folders(self, root: Path, split: str, tasks: Sequence[str] | None = None) -> list[Path]:
+        """The dataset folders of ``split`` (train, eval) for ``tasks`` (default all): each task's scripted demos,
+        then its policy rollouts where it has data policies."""
+        with_policies = {name for name, _, _ in self.policies}
+        return [folder for name in (tasks or self.tasks)
+                for folder in (data_dir(root, split, name),
+                               *([data_dir(root, split, f"{name}-policy")] if name in with_policies else []))]
 
 
 _FRAMES = ("--frame-size", "64", "--frame-stride", "2")
+# Lift's data policies (issue 24): BC on 5-20 scripted demos of their own, the kind of policy filtered BC and DSRL
+# start from (the base policy clones demos 0-4 with BC seed 0; none of these is it). Measured: 5 demos (seeds 300+,
+# BC seed 1) succeeded in 1 of 20 rollouts, the base policy in 11 of 50: weak and stronger ones both, so that the data
+# holds slow successes as well as the policies' own failures.
+_LIFT_POLICIES = ("Lift",
+                  (DataPolicy(5, 300, bc_seed=1), DataPolicy(5, 310, bc_seed=2), DataPolicy(10, 320, bc_seed=3),
+                   DataPolicy(20, 340, bc_steps=2_000, bc_seed=4)),
+                  (DataPolicy(5, 400, bc_seed=5), DataPolicy(10, 410, bc_seed=6)))
 RECIPES = {r.name: r for r in (
     RewardModelRecipe("sim-rm-robomimic", ("Lift", "Can", "Square"),
                       ("-n", "40", "--non-expert", "10", *_FRAMES), ("-n", "12", "--non-expert", "4", *_FRAMES),
-                      steps=1200),
+                      steps=1200, policies=(_LIFT_POLICIES,)),
     RewardModelRecipe("sim-rm-maniskill", ("PickCube", "StackCube"),
                       ("-n", "24", "--failures", "6", *_FRAMES), ("-n", "8", "--failures", "3", *_FRAMES),
                       steps=1200),
@@ -83,16 +110,33 @@ def data_dir(root: Path, split: str, task_name: str) -> Path:
     return root / "data" / split / task_name
 
 
+#: The first reset seed of the data policies' training and held-out rollouts.
+POLICY_SEEDS = {"train": 200_000, "eval": 300_000}
+
+
+def _fresh(out: Path) -> bool:
+    """True when ``out`` must be (re)written: no finished dataset there (a killed generator's partial one goes)."""
+    if (out / "metadata.json").is_file():
+        return False
+    if out.exists():
+        shutil.rmtree(out)
+    return True
+
+
 def build_data(r: RewardModelRecipe, root: Path) -> None:
-    """Write each task's training and held-out datasets that do not exist yet."""
+    """Write each task's training and held-out datasets (scripted demos, data policies' rollouts) not there yet."""
     for name in r.tasks:
         for split, args, seed in (("train", r.train_demos, 0), ("eval", r.eval_demos, r.eval_seed)):
             out = data_dir(root, split, name)
-            if (out / "metadata.json").is_file():
-                continue
-            if out.exists():
-                shutil.rmtree(out)  # a killed generator's partial folder
-            demos_main(["--env", name, *args, "--seed", str(seed), "--out", str(out)])
+            if _fresh(out):
+                demos_main(["--env", name, *args, "--seed", str(seed), "--out", str(out)])
+    for name, train_policies, eval_policies in r.policies:
+        for split, policies, episodes in (("train", train_policies, r.policy_episodes[0]),
+                                          ("eval", eval_policies, r.policy_episodes[1])):
+            out = data_dir(root, split, f"{name}-policy")
+            if _fresh(out):
+                write_policy_rollouts(name, policies, episodes, POLICY_SEEDS[split], out, frame_size=64,
+                                      frame_stride=2, horizon=r.policy_horizon)
 
 
 def train_checkpoint(r: RewardModelRecipe, root: Path, seed: int, *, variant: str = "full",
@@ -106,7 +150,7 @@ def train_checkpoint(r: RewardModelRecipe, root: Path, seed: int, *, variant: st
         return out
     build_data(r, root)
     tasks = [t for t in r.tasks if t != holdout]
-    cfg = TrainConfig(data=tuple(str(data_dir(root, "train", t)) for t in tasks), out=str(out),
+    cfg = TrainConfig(data=tuple(str(folder) for folder in r.data_folders(root, "train", tasks)), out=str(out),
                       minutes=minutes or r.minutes, steps=r.steps, encoder="cnn", frame_size=64, seed=seed,
                       exclude_kinds=r.failure_kinds() if variant == "no-failures" else (),
                       logdir=str(root / "tensorboard" / f"{variant}-s{seed}"))
@@ -125,7 +169,7 @@ def evaluate_checkpoint(r: RewardModelRecipe, root: Path, ckpt: Path, tasks: Seq
     out = root / "eval" / f"{ckpt.name}{'' if tasks == list(r.tasks) else '-on-' + '-'.join(tasks)}"
     if (out / "results.json").is_file():
         return json.loads((out / "results.json").read_text())["results"][0]
-    report = run_eval([str(data_dir(root, "eval", t)) for t in tasks], [("sim-rm", {"path": str(ckpt)})], str(out),
+    report = run_eval([str(folder) for folder in r.data_folders(root, "eval", tasks)], [("sim-rm", {"path": str(ckpt)})], str(out),
                       probes=probes, group_by="task")
     return report["results"][0]
 

@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("robosuite", reason="needs the robomimic extra (bash scripts/install_robomimic.sh VENV)")
 pytest.importorskip("torch", reason="needs the 'torch' extra")
 
+from vlmreward_gym.data import read_metadata  # noqa: E402
 from vlmreward_rl.recipes import reward_models as R  # noqa: E402
 
 TINY = ("-n", "2", "--non-expert", "1", "--kinds", "near_miss", "--frame-size", "32", "--frame-stride", "4")
@@ -17,8 +18,9 @@ TINY = ("-n", "2", "--non-expert", "1", "--kinds", "near_miss", "--frame-size", 
 
 @pytest.fixture()
 def tiny(monkeypatch):
+    policies = (("Lift", (R.DataPolicy(1, 300, bc_steps=5),), (R.DataPolicy(1, 400, bc_steps=5),)),)
     r = dataclasses.replace(R.RECIPES["sim-rm-robomimic"], tasks=("Lift",), train_demos=TINY, eval_demos=TINY,
-                            steps=4)
+                            steps=4, policies=policies, policy_episodes=(2, 1), policy_horizon=6)
     monkeypatch.setitem(R.RECIPES, r.name, r)
     return r
 
@@ -26,8 +28,11 @@ def tiny(monkeypatch):
 def test_recipe_builds_trains_measures_and_resumes(tiny, tmp_path, monkeypatch):
     root = tmp_path / "rm"
     table = R.main(["quality", tiny.name, "--root", str(root), "--seeds", "0", "1"])
-    for split in ("train", "eval"):
+    for split, rollouts in (("train", 2), ("eval", 1)):
         assert (root / "data" / split / "Lift" / "metadata.json").is_file()
+        policy_data = read_metadata(root / "data" / split / "Lift-policy")
+        assert policy_data["counts"]["policy"]["total"] == rollouts  # the data policies' rollouts, kind "policy"
+        assert policy_data["frame_size"] == 64 and policy_data["horizon"] == 6
     assert {p.name for p in (root / "ckpt").iterdir()} == {"full-s0", "full-s1"}
     lines = table.splitlines()
     assert lines[0].startswith("| run | voc_expert_pearson") and len(lines) == 2 + 2 + 2  # header, 2 seeds, worst, bar
@@ -41,6 +46,7 @@ def test_recipe_builds_trains_measures_and_resumes(tiny, tmp_path, monkeypatch):
     assert (root / "quality.md").read_text().strip() == table
     # resumes: nothing is retrained or regenerated
     monkeypatch.setattr(R, "demos_main", lambda argv: pytest.fail(f"regenerated {argv}"))
+    monkeypatch.setattr(R, "write_policy_rollouts", lambda *a, **k: pytest.fail("regenerated the policy rollouts"))
     import vlmreward_gym.rm.train as train_module
 
     monkeypatch.setattr(train_module, "train", lambda cfg: pytest.fail("retrained"))
@@ -49,6 +55,6 @@ def test_recipe_builds_trains_measures_and_resumes(tiny, tmp_path, monkeypatch):
 
 def test_failure_kinds_of_a_recipe_come_from_its_tasks():
     assert set(R.RECIPES["sim-rm-robomimic"].failure_kinds()) == {"wrong_target", "near_miss", "drop", "shortcut",
-                                                                   "stop_short", "knock"}
+                                                                   "stop_short", "knock", "policy"}
     with pytest.raises(SystemExit, match="unknown shipped"):
         R.recipe("sim-rm-nothing")
