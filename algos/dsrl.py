@@ -145,8 +145,9 @@ class Args(RewardEnvArgs):
     mean noise (``eval_mean/``), on the same reset seeds"""
     eval_episodes: int = 20
     eval_base: bool = True
-    """evaluate the base policy (``base/``) before training; off when a run with the same policy, env and seed
-    has measured it already (the base policy's success does not depend on the reward model)"""
+    """evaluate the base policy before training, as it is (noise N(0, I): ``base/``) and fed w = 0 (``base_mean/``,
+    where the actor starts: a gain up to it needs no reward at all); off when a run with the same policy, env and
+    seed has measured it already (the base policy's success does not depend on the reward model)"""
     log_every: int = 1_000
     """env steps between logged training windows"""
     run_dir: str = "runs"
@@ -262,14 +263,22 @@ def make_runner(args: Args, policy: NoisePolicy, num_envs: int = 1, model: Rewar
                 sync_scoring: bool = False) -> ChunkRunner:
     """``num_envs`` learned-reward envs of ``args`` (one batched reward query per env step) under a
     :class:`ChunkRunner`; ``model``: the run's reward model to share (None: built from ``args``); with
-    ``sync_scoring``: rewards at once, whatever ``reward_kwargs`` says, as evaluation wants. A potential-based
-    reward is shaped with :func:`step_discount`, which also weights the chunk's steps."""
+    ``sync_scoring``: rewards at once, whatever ``reward_kwargs`` says. A potential-based reward is shaped with
+    :func:`step_discount`, which also weights the chunk's steps."""
     discount = step_discount(args, policy)  # the one place: the form's shaping gamma and the chunk's weights
     envs = make_vector_env(args.env_id, num_envs, model=model if model is not None else args.reward_model(),
                            form=args.form, instruction=args.instruction,
                            reward_kwargs=args.form_kwargs(discount, sync_scoring), env_kwargs=args.env_kwargs,
                            autoreset_mode="disabled")
     return ChunkRunner(envs, policy, discount)
+
+
+def make_eval_runner(args: Args, policy: NoisePolicy) -> ChunkRunner:
+    """One env of ``args`` in the bare simulator, as evaluations run: the success is the simulator's (a model that
+    ends training episodes on its detected success ends none here, and a false one cannot shorten an evaluation),
+    and an evaluation spends no frames or reward-model calls (on Lift with sim-rm: about half an episode's time)."""
+    envs = make_vector_env(args.env_id, 1, model=None, env_kwargs=args.env_kwargs, autoreset_mode="disabled")
+    return ChunkRunner(envs, policy)
 
 
 def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
@@ -279,7 +288,7 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     policy = policy if policy is not None else load_policy(args.policy)
     reward_model = args.reward_model()  # one model for the run: the training and evaluation envs share it
     runner = make_runner(args, policy, args.num_envs, reward_model)
-    eval_runner = make_runner(args, policy, 1, reward_model, sync_scoring=True)
+    eval_runner = make_eval_runner(args, policy)
     obs_dim = int(np.prod(runner.envs.single_observation_space.shape))
     agent = DSRLAgent(args, obs_dim, policy)
     buffer = ReplayBuffer(min(args.buffer_size, args.total_timesteps + args.num_envs), obs_dim,
@@ -300,8 +309,12 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
         return metrics
 
     start_time = time.time()
-    base = {"base/" + k.split("/", 1)[1]: v for k, v in run_episodes(
-        eval_runner, None, args.eval_episodes, seed=10_000 + args.seed).items()} if args.eval_base else {}
+    base = {}
+    if args.eval_base:
+        zero = np.zeros(int(np.prod(agent.noise_shape)), np.float32)
+        for prefix, choose_base in (("base/", None), ("base_mean/", lambda envs, obs: np.tile(zero, (len(envs), 1)))):
+            summary = run_episodes(eval_runner, choose_base, args.eval_episodes, seed=10_000 + args.seed)
+            base.update({prefix + k.split("/", 1)[1]: v for k, v in summary.items()})
     if base:
         log(base, 0)
     stats = RolloutStats(args.num_envs)
@@ -437,7 +450,8 @@ def summarize(args: Args, result: TrainResult) -> dict[str, Any]:
     return {"env_id": args.env_id, "variant": args.variant, "model": args.model, "model_kwargs": args.model_kwargs,
             "form": args.form, "reward_kwargs": args.reward_kwargs, "env_steps": result.global_step,
             "minutes": round(result.seconds / 60, 2), "eval_episodes": args.eval_episodes,
-            "success_before": before, "success_after": after,
+            "success_before": before, "success_before_mean": result.base.get("base_mean/success_rate"),
+            "success_after": after,
             "success_after_mean": result.eval.get("eval_mean/success_rate"), "gain_points": gain_points(before, after),
             "fidelity_pearson": fidelity_pearson(args.form, args.reward_kwargs), **run_fidelity(result.history),
             "eval_history": [(r["global_step"], r["eval/success_rate"]) for r in result.history
@@ -463,11 +477,18 @@ def report(summary: dict[str, Any]) -> str:
         f"reward: {summary['env_steps']} env steps in {summary['minutes']:.1f} min",
         success_line(summary["success_before"], summary["success_after"], summary["eval_episodes"],
                      "actor (noise sampled)") + f"; actor's mean noise {num(summary['success_after_mean'], 2)}",
+        f"the base policy fed w = 0 (where the actor starts; no reward needed to get there): "
+        f"{num(summary.get('success_before_mean'), 2)}",
         fidelity_line(summary, summary["fidelity_pearson"], what="training episodes, per chunk")])
 
 
 ALGORITHM = Algorithm("dsrl", Args, train, summarize, outcome, title=lambda args: f"DSRL-{args.variant.upper()}",
-                      report=report, inputs=lambda args: Inputs(policy=args.policy), task_paths=("policy",))
+                      report=report, inputs=lambda args: Inputs(policy=args.policy), task_paths=("policy",),
+                      curves={"training episodes": "charts/success_rate",
+                              "evaluation (noise sampled)": "eval/success_rate",
+                              "evaluation (mean noise)": "eval_mean/success_rate",
+                              "base policy, noise N(0, I)": "base/success_rate",
+                              "base policy, w = 0": "base_mean/success_rate"})
 
 
 def main(argv: list[str] | None = None) -> TrainResult:

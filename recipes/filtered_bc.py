@@ -4,7 +4,6 @@
     vlmreward train filtered-bc-pointreach-noisy         # the same judged by the noisy-oracle at MAE 1.0
     vlmreward train filtered-bc-lift-sim-rm              # Lift, judged by our learned reward model from 64 px frames
     vlmreward train filtered-bc-lift-sim-rm-oracle       # the same judged by the oracle (its upper bound)
-    vlmreward train lift-sim-rm                          # the main-job candidate: the Lift run sized for ~20 minutes
 
 Missing inputs are created first (:mod:`vlmreward_rl.recipes.inputs`): the PointReach demo folder, and on Lift 5
 scripted expert demos and the base policy cloned from them (the one ``dsrl-lift-cpu`` steers).
@@ -51,15 +50,9 @@ _LIFT_SIM_RM = filtered_bc.Args(env_id="vlmreward/Lift-v1", instruction=LIFT, mo
                                 threshold=0.75, reward_kwargs={"frame_stride": 4}, rounds=3, rollouts=50,
                                 eval_episodes=50,
                                 bc=BCTraining(steps=DEFAULT_INPUTS["vlmreward/Lift-v1"].bc_steps))
-# The main-job candidate (not the default: DEFAULT_PRESET in recipes/train.py): the Lift run sized for 20 minutes on
-# a 2-core CPU. Not a measured run of the preset: measured here on the loaded machine, a 1-round run of it (50
-# rollouts, the base policy's success 0.22 with noise N(0, I); before and after on 10 starts each; a tiny cnn sim-rm
-# checkpoint of the shipped architecture, which kept nothing) took 3.6 minutes: ~3 s a rollout, ~2 s an evaluation
-# episode, ~20 s of start-up; BC's 1,000 steps take ~10 s. So 5 rounds of 50 rollouts ~13 min (less as the policy
-# succeeds sooner), the base and final policy on the same 50 starts (no evaluation in between) ~3.5 min, BC ~1 min:
-# ~18 min here, less on an idle machine. It prints the base and fine-tuned success, the gain and the filter's
-# fidelity, and writes success.png and fidelity.png.
-_MAIN_JOB = replace(_LIFT_SIM_RM, rounds=5, rollouts=50, eval_every=0)
+# Measured with the oracle as the judge (5 rounds of 50, seed 0; docs/training.md): the rollouts' success fell from 22 %
+# to 8-12 % and the evaluation from 0.20 to 0.14: cloning this weak policy's own successes makes it worse, whoever
+# judges them. So the main job is DSRL (recipes/dsrl.py, lift-sim-rm), not this.
 
 PRESETS: dict[str, tuple[str, filtered_bc.Args]] = {
     "filtered-bc-pointreach": ("Filtered BC on PointReach: BC on 5 noisy demos, then 3 rounds of 50 rollouts judged "
@@ -72,9 +65,6 @@ PRESETS: dict[str, tuple[str, filtered_bc.Args]] = {
     "filtered-bc-lift-sim-rm-oracle": ("filtered-bc-lift-sim-rm judged by the oracle's episode score (same rubric, "
                                        "threshold, seeds): the learned judge's upper bound.",
                                        replace(_LIFT_SIM_RM, model="oracle")),
-    "lift-sim-rm": ("Main-job candidate: filtered BC on Lift judged by our learned reward model from 64 px frames, "
-                    "5 rounds of 50 rollouts, base and fine-tuned success on the same 50 starts (about 18 minutes "
-                    "on a loaded 2-core CPU, estimated from a 1-round run).", _MAIN_JOB),
 }
 
 

@@ -5,6 +5,7 @@
     python -m vlmreward_rl.recipes.reward_models quality sim-rm-robomimic [--seeds 0 1 2]
     python -m vlmreward_rl.recipes.reward_models holdout sim-rm-robomimic    # train on all tasks but one
     python -m vlmreward_rl.recipes.reward_models ablation sim-rm-robomimic   # without the failure kinds
+    python -m vlmreward_rl.recipes.reward_models policies sim-rm-robomimic   # on BC policies' own rollouts
 
 Every folder lives under ``--root`` (default ``runs/reward_models/<name>``): ``data/train/<Task>`` (reset seeds
 from 0) and ``data/eval/<Task>`` (reset seeds from 100000, never trained on), for tasks with data policies also
@@ -65,27 +66,32 @@ class RewardModelRecipe:
     policy_horizon: int = 100
 
     def failure_kinds(self) -> tuple[str, ...]:
-        """The failure kinds of its tasks and the policy rollouts (left out by the bad-data ablation: its model
-        sees experts and synthetic negatives only)."""
+        """The failure kinds of its tasks (left out by the bad-data ablation)."""
         kinds: dict[str, None] = {}
         for name in self.tasks:
             kinds.update(dict.fromkeys(task(f"vlmreward/{name}-v1").failure_kinds))
-        return (*kinds, "policy") if self.policies else tuple(kinds)
+        return tuple(kinds)
 
-    def data_folders(self, root: Path, split: str, tasks: Sequence[str] | None = None) -> list[Path]:
-        """The dataset folders of ``split`` (train, eval) for ``tasks`` (default all): each task's scripted demos,
-        then its policy rollouts where it has data policies."""
+    def policy_tasks(self, tasks: Sequence[str] | None = None) -> list[str]:
+        """Those of ``tasks`` (default all) that have data policies."""
         with_policies = {name for name, _, _ in self.policies}
-        return [folder for name in (tasks or self.tasks)
-                for folder in (data_dir(root, split, name),
-                               *([data_dir(root, split, f"{name}-policy")] if name in with_policies else []))]
+        return [name for name in (tasks or self.tasks) if name in with_policies]
+
+    def data_folders(self, root: Path, split: str, tasks: Sequence[str] | None = None,
+                     policies: bool = False) -> list[Path]:
+        """The dataset folders of ``split`` (train, eval) for ``tasks`` (default all): each task's scripted demos,
+        and with ``policies`` its data policies' rollouts too."""
+        return [data_dir(root, split, name) for name in (tasks or self.tasks)] + (
+            [data_dir(root, split, f"{name}-policy") for name in self.policy_tasks(tasks)] if policies else [])
 
 
 _FRAMES = ("--frame-size", "64", "--frame-stride", "2")
 # Lift's data policies (issue 24): BC on 5-20 scripted demos of their own, the kind of policy filtered BC and DSRL
 # start from (the base policy clones demos 0-4 with BC seed 0; none of these is it). Measured: 5 demos (seeds 300+,
 # BC seed 1) succeeded in 1 of 20 rollouts, the base policy in 11 of 50: weak and stronger ones both, so that the data
-# holds slow successes as well as the policies' own failures.
+# holds slow successes as well as the policies' own failures. Their held-out rollouts measure the model on the kind of
+# episode RL asks it about (`policies`); their training rollouts make the `with-policy` variant (not shipped: on one
+# seed it judged held-out policies' rollouts no better than the shipped model, docs/evaluation.md).
 _LIFT_POLICIES = ("Lift",
                   (DataPolicy(5, 300, bc_seed=1), DataPolicy(5, 310, bc_seed=2), DataPolicy(10, 320, bc_seed=3),
                    DataPolicy(20, 340, bc_steps=2_000, bc_seed=4)),
@@ -141,8 +147,9 @@ def build_data(r: RewardModelRecipe, root: Path) -> None:
 
 def train_checkpoint(r: RewardModelRecipe, root: Path, seed: int, *, variant: str = "full",
                      holdout: str | None = None, minutes: float | None = None) -> Path:
-    """Train (unless present) the checkpoint ``ckpt/<variant>-s<seed>``: ``full`` data, ``no-failures`` (the
-    failure kinds left out) or ``holdout-<Task>`` (that task left out, ``holdout`` names it)."""
+    """Train (unless present) the checkpoint ``ckpt/<variant>-s<seed>``: ``full`` data (the scripted demos: the
+    shipped checkpoint's recipe), ``no-failures`` (the failure kinds left out), ``with-policy`` (the data policies'
+    rollouts added) or ``holdout-<Task>`` (that task left out, ``holdout`` names it)."""
     from vlmreward_gym.rm.train import TrainConfig, train
 
     out = root / "ckpt" / f"{variant}-s{seed}"
@@ -150,7 +157,8 @@ def train_checkpoint(r: RewardModelRecipe, root: Path, seed: int, *, variant: st
         return out
     build_data(r, root)
     tasks = [t for t in r.tasks if t != holdout]
-    cfg = TrainConfig(data=tuple(str(folder) for folder in r.data_folders(root, "train", tasks)), out=str(out),
+    folders = r.data_folders(root, "train", tasks, policies=variant == "with-policy")
+    cfg = TrainConfig(data=tuple(str(folder) for folder in folders), out=str(out),
                       minutes=minutes or r.minutes, steps=r.steps, encoder="cnn", frame_size=64, seed=seed,
                       exclude_kinds=r.failure_kinds() if variant == "no-failures" else (),
                       logdir=str(root / "tensorboard" / f"{variant}-s{seed}"))
@@ -161,15 +169,19 @@ def train_checkpoint(r: RewardModelRecipe, root: Path, seed: int, *, variant: st
 
 
 def evaluate_checkpoint(r: RewardModelRecipe, root: Path, ckpt: Path, tasks: Sequence[str] | None = None,
-                        probes: bool = True) -> dict[str, Any]:
-    """``vlmreward eval`` of ``ckpt`` on the held-out data of ``tasks`` (default: all); cached in ``eval/``."""
+                        probes: bool = True, on_policies: bool = False) -> dict[str, Any]:
+    """``vlmreward eval`` of ``ckpt`` on the held-out data of ``tasks`` (default: all): the scripted demos, or with
+    ``on_policies`` the held-out data policies' rollouts (the kind of episode RL asks it about); cached in ``eval/``."""
     from vlmreward_gym.evaluation import run_eval
 
     tasks = list(tasks or r.tasks)
-    out = root / "eval" / f"{ckpt.name}{'' if tasks == list(r.tasks) else '-on-' + '-'.join(tasks)}"
+    folders = [data_dir(root, "eval", f"{t}-policy") for t in r.policy_tasks(tasks)] if on_policies \
+        else r.data_folders(root, "eval", tasks)
+    suffix = ("" if tasks == list(r.tasks) else "-on-" + "-".join(tasks)) + ("-policy-rollouts" if on_policies else "")
+    out = root / "eval" / f"{ckpt.name}{suffix}"
     if (out / "results.json").is_file():
         return json.loads((out / "results.json").read_text())["results"][0]
-    report = run_eval([str(folder) for folder in r.data_folders(root, "eval", tasks)], [("sim-rm", {"path": str(ckpt)})], str(out),
+    report = run_eval([str(folder) for folder in folders], [("sim-rm", {"path": str(ckpt)})], str(out),
                       probes=probes, group_by="task")
     return report["results"][0]
 
@@ -199,6 +211,25 @@ def quality(r: RewardModelRecipe, root: Path, seeds: Sequence[int], variant: str
     return minimum_table(rows)
 
 
+#: What a policy-rollout table shows: how the model ranks and calls a BC policy's own successes and failures.
+POLICY_METRICS = ("success_roc_auc", "success_precision", "success_recall", "voc_pearson", "kendall_tau_a",
+                  "false_success_rate")
+
+
+def on_policies(r: RewardModelRecipe, root: Path, seeds: Sequence[int]) -> str:
+    """The ``full`` and ``with-policy`` checkpoints of ``seeds`` on the held-out data policies' rollouts."""
+    if not r.policies:
+        raise SystemExit(f"{r.name} has no data policies")
+    lines = ["| run | " + " | ".join(POLICY_METRICS) + " |", "|---" * (len(POLICY_METRICS) + 1) + "|"]
+    for variant in ("full", "with-policy"):
+        for seed in seeds:
+            ckpt = train_checkpoint(r, root, seed, variant=variant)
+            metrics = evaluate_checkpoint(r, root, ckpt, probes=False, on_policies=True)["metrics"]
+            lines.append(f"| {variant} seed {seed} | " + " | ".join(_fmt(metrics.get(k)) for k in POLICY_METRICS)
+                         + " |")
+    return "\n".join(lines)
+
+
 def holdout(r: RewardModelRecipe, root: Path, seed: int) -> str:
     rows = {}
     for name in r.tasks:
@@ -223,10 +254,13 @@ def install(r: RewardModelRecipe, ckpt: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> str | None:
     parser = argparse.ArgumentParser(prog="python -m vlmreward_rl.recipes.reward_models",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("data", "train", "quality", "holdout", "ablation"))
+    parser.add_argument("command", choices=("data", "train", "quality", "holdout", "ablation", "policies"))
     parser.add_argument("name", choices=sorted(RECIPES))
     parser.add_argument("--root", default=None, help="working folder (default runs/reward_models/NAME)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (train, holdout)")
+    parser.add_argument("--variant", default="full", choices=("full", "with-policy", "no-failures"),
+                        help="train: the data (full: the scripted demos, as shipped; with-policy: the data "
+                             "policies' rollouts added; no-failures: the failure kinds left out)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (quality, ablation)")
     parser.add_argument("--minutes", type=float, default=None, help="training budget per checkpoint (train)")
     parser.add_argument("--install", action="store_true", help="train: copy the checkpoint into the package")
@@ -237,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> str | None:
         build_data(r, root)
         return None
     if args.command == "train":
-        ckpt = train_checkpoint(r, root, args.seed, minutes=args.minutes)
+        ckpt = train_checkpoint(r, root, args.seed, variant=args.variant, minutes=args.minutes)
         if args.install:
             print(f"installed {r.name}: {install(r, ckpt)}")
         return None
@@ -245,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> str | None:
         table = quality(r, root, args.seeds)
     elif args.command == "holdout":
         table = holdout(r, root, args.seed)
+    elif args.command == "policies":
+        table = on_policies(r, root, args.seeds)
     else:
         table = quality(r, root, args.seeds, "full") + "\n\n" + quality(r, root, args.seeds, "no-failures")
     (root / f"{args.command}.md").write_text(table + "\n")

@@ -123,6 +123,40 @@ def test_warm_up_noise_is_decoded_once_and_budgets_count_env_steps(tmp_path, var
     assert (result.run_path / "agent.safetensors").exists() and "base/success_rate" in result.base
 
 
+def test_the_base_policy_is_evaluated_as_it_is_and_fed_zero_noise(tmp_path, monkeypatch):
+    import vlmreward_rl.algos.dsrl as dsrl_module
+
+    calls = []
+    real = dsrl_module.run_episodes
+
+    def spy(runner, choose, episodes, seed):
+        calls.append(None if choose is None else choose(np.arange(3), np.zeros((3, 4), np.float32)))
+        return real(runner, choose, episodes, seed)
+
+    monkeypatch.setattr(dsrl_module, "run_episodes", spy)
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
+    args = _args(tmp_path, total_timesteps=8, learning_starts=4)
+    result = train(args, policy)
+    assert calls[0] is None  # as it is: N(0, I)
+    np.testing.assert_array_equal(calls[1], np.zeros((3, 8), np.float32))  # w = 0, one row per sub-env
+    assert {"base/success_rate", "base_mean/success_rate"} <= set(result.base)
+    summary = dsrl_module.summarize(args, result)
+    assert summary["success_before_mean"] == result.base["base_mean/success_rate"]
+    assert "the base policy fed w = 0" in dsrl_module.report(summary)
+
+
+def test_evaluations_run_in_the_bare_simulator_and_training_under_the_learned_reward(tmp_path):
+    from vlmreward_gym.wrappers.vector import LearnedRewardVectorWrapper
+    from vlmreward_rl.algos.dsrl import make_eval_runner, make_runner
+
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
+    args = _args(tmp_path, reward_kwargs={"relative": True, "terminate_on_success": True})
+    evaluation, training = make_eval_runner(args, policy), make_runner(args, policy)
+    assert not isinstance(evaluation.envs, LearnedRewardVectorWrapper)  # the simulator's success, no model calls
+    assert isinstance(training.envs, LearnedRewardVectorWrapper)
+    evaluation.close(), training.close()
+
+
 def test_eval_base_off_skips_the_base_evaluation(tmp_path):
     policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
     result = train(_args(tmp_path, total_timesteps=8, learning_starts=4, eval_base=False), policy)

@@ -4,6 +4,8 @@ data -> train -> quality table (minimum over seeds) -> install; a killed step is
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 
@@ -53,8 +55,28 @@ def test_recipe_builds_trains_measures_and_resumes(tiny, tmp_path, monkeypatch):
     assert R.main(["quality", tiny.name, "--root", str(root), "--seeds", "0", "1"]) == table
 
 
+def test_policy_rollouts_train_their_own_variant_and_are_measured_apart(tiny, tmp_path, monkeypatch):
+    """``full`` (the shipped recipe) trains on the scripted demos alone; ``with-policy`` adds the data policies'
+    rollouts; ``policies`` measures both on the held-out policies' rollouts only."""
+    import vlmreward_gym.rm.train as train_module
+
+    root, trained, real_train = tmp_path / "rm", {}, train_module.train
+
+    def recording_train(cfg):
+        trained[Path(cfg.out).name] = [Path(folder).name for folder in cfg.data]
+        return real_train(cfg)
+
+    monkeypatch.setattr(train_module, "train", recording_train)
+    table = R.main(["policies", tiny.name, "--root", str(root), "--seeds", "0"])
+    assert trained == {"full-s0": ["Lift"], "with-policy-s0": ["Lift", "Lift-policy"]}
+    assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == ["full seed 0", "with-policy seed 0"]
+    for ckpt in ("full-s0", "with-policy-s0"):
+        results = json.loads((root / "eval" / f"{ckpt}-policy-rollouts" / "results.json").read_text())
+        assert results["episodes"] == 1 and Path(results["data"]).name == "Lift-policy"  # the held-out rollout only
+
+
 def test_failure_kinds_of_a_recipe_come_from_its_tasks():
     assert set(R.RECIPES["sim-rm-robomimic"].failure_kinds()) == {"wrong_target", "near_miss", "drop", "shortcut",
-                                                                   "stop_short", "knock", "policy"}
+                                                                   "stop_short", "knock"}
     with pytest.raises(SystemExit, match="unknown shipped"):
         R.recipe("sim-rm-nothing")

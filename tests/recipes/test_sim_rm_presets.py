@@ -74,38 +74,12 @@ def test_learned_reward_presets_are_their_oracle_runs_with_the_model_and_64_px_f
     # the model's episode score >= 4 of 5: its success call, or an end state at progress >= 0.83
     assert (fbc.form, fbc.judge, fbc.threshold, fbc.policy) == ("episodic", "score", 0.75, lift.policy)
     assert fbc.bc.steps == inputs.DEFAULT_INPUTS["vlmreward/Lift-v1"].bc_steps  # rounds refit as the base was fit
-    job = filtered_bc.PRESETS["lift-sim-rm"][1]
-    assert job.eval_episodes >= 50 and job.eval_every == 0 and replace(job, rounds=fbc.rounds, rollouts=fbc.rollouts,
-                                                                       eval_every=fbc.eval_every) == fbc
-    assert train.DEFAULT_PRESET == "pickcube" and "lift-sim-rm" in train.all_presets()
-
-
-def test_lift_sim_rm_builds_its_inputs_and_prints_the_gain_and_the_fidelity(tmp_path, checkpoint, tiny_inputs, capsys):
-    """The main-job candidate, 1 round of 2 rollouts kept whatever the judgement (threshold 0), so its false
-    successes are exactly the failed rollouts."""
-    bc = tmp_path / "bc"
-    summary = train.main(["lift-sim-rm", "--model", "sim-rm", "--model-kwargs", f"path={checkpoint}",
-                          "--demos", str(bc / "lift_demos"), "--policy", str(bc / "lift"), "--rounds", "1",
-                          "--rollouts", "2", "--num-envs", "2", "--eval-episodes", "2", "--threshold", "0",
-                          "--bc.steps", "20", "--run-dir", str(tmp_path / "runs"), "--no-tensorboard",
-                          "--no-progress-bar"])
-    assert (bc / "lift_demos" / "metadata.json").exists() and (bc / "lift" / "model.safetensors").exists()
-    (round_1,) = summary["rounds"]
-    assert round_1["kept"] == 2 and round_1["bc_trajectories"] == 3  # 1 demo + both rollouts
-    failed = 2 - round(2 * round_1["rollout_success"])
-    check_fidelity(summary, judged=2)
-    assert summary["fidelity/detected_rate"] == 1.0 and summary["fidelity/false_successes"] == failed
-    assert summary["eval_episodes"] == 2
-    assert summary["gain_points"] == pytest.approx(100 * (summary["success_after"] - summary["success_before"]))
-    run = only_run(tmp_path / "runs")
-    assert json.loads((run / "summary.json").read_text()) == json_safe(summary)
-    for plot in ("fidelity.png", "success.png"):
-        assert (run / plot).read_bytes()[:4] == b"\x89PNG"
-    out = capsys.readouterr().out
-    assert "filtered BC: 1 round(s), 2 rollouts judged, 2 kept" in out
-    assert (f"simulator success on the same 2 evaluation starts: base policy {summary['success_before']:.2f}, after "
-            f"round 1 {summary['success_after']:.2f}, gain ") in out
-    assert f"false successes paid {failed} " in out and f"fidelity plot: {run / 'fidelity.png'}" in out
+    job, job_oracle = dsrl.PRESETS["lift-sim-rm"][1], dsrl.PRESETS["lift-sim-rm-oracle"][1]
+    # the main job is dsrl-lift-sim-rm on a 20-minute budget, evaluated at the end on 50 starts; its twin the oracle
+    assert replace(job, total_timesteps=lift.total_timesteps, eval_every=lift.eval_every) == lift
+    assert job.eval_episodes >= 50 and job.eval_every == 0 and job.total_timesteps == 12_000
+    assert replace(job_oracle, model=job.model, env_kwargs=job.env_kwargs, reward_kwargs=job.reward_kwargs) == job
+    assert "lift-sim-rm" not in filtered_bc.PRESETS and "lift-sim-rm" in train.all_presets()
 
 
 def test_filtered_bc_judged_by_the_oracle_keeps_every_success(tmp_path, tiny_inputs):
@@ -147,6 +121,24 @@ def test_dsrl_lift_sim_rm_builds_its_base_policy_and_reports_the_fidelity(tmp_pa
     out = capsys.readouterr().out
     assert "DSRL-NA on vlmreward/Lift-v1 with the sim-rm dense reward: 120 env steps" in out
     check_dsrl_run(summary, tmp_path, out)
+
+
+def test_the_main_job_reports_the_base_policy_at_w_0_and_plots_success_and_fidelity(tmp_path, checkpoint,
+                                                                                    tiny_inputs, capsys):
+    """lift-sim-rm (the main job) on a tiny budget: its base policy built on first use, the base policy evaluated
+    as it is and fed w = 0 (where the actor starts), the fidelity, success.png and fidelity.png."""
+    policy = tmp_path / "bc" / "lift"
+    summary = train.main(dsrl_argv("lift-sim-rm", tmp_path, "--model", "sim-rm", "--model-kwargs",
+                                   f"path={checkpoint}", "--policy", str(policy)))
+    assert (policy / "model.safetensors").exists()
+    out = capsys.readouterr().out
+    check_dsrl_run(summary, tmp_path, out)
+    assert 0.0 <= summary["success_before_mean"] <= 1.0
+    assert f"the base policy fed w = 0 (where the actor starts; no reward needed to get there): " \
+           f"{summary['success_before_mean']:.2f}" in out
+    run = only_run(tmp_path / "runs")
+    assert (run / "success.png").read_bytes()[:4] == b"\x89PNG" and f"plot: {run / 'success.png'}" in out
+    assert json.loads((run / "summary.json").read_text()) == json_safe(summary)
 
 
 @pytest.mark.slow

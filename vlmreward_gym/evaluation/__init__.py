@@ -58,7 +58,7 @@ def run_eval(data: str | Sequence[str], models: Sequence[tuple[str, dict[str, An
     if group_by == "task":
         for e in episodes:
             e.group = e.task
-    header = {"data": str(data) if len(paths) == 1 else [str(p) for p in paths], "format": fmt, "group_by": group_by,
+    header = {"data": str(paths[0]) if len(paths) == 1 else [str(p) for p in paths], "format": fmt, "group_by": group_by,
               "episodes": len(episodes), "tasks": len({e.task for e in episodes}), "max_frames": max_frames}
     results = []
     for name, kwargs in models:
