@@ -78,6 +78,10 @@ OBS_KEYS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: The seed of numpy's global generator while robosuite builds a task's model (what it randomises per model).
+MODEL_SEED = 0
+
+
 def robosuite_kwargs(task: str) -> dict[str, Any]:
     """The robosuite constructor kwargs of the robomimic datasets, with the fast CPU settings."""
     from robosuite import load_controller_config
@@ -142,7 +146,17 @@ class RobomimicEnv(gym.Env):
         self.camera = camera
         self.horizon = spec.horizon if horizon is None else int(horizon)
         self.terminate_on_success = terminate_on_success
-        self.rs_env = robosuite.make(spec.robosuite_env, **{**robosuite_kwargs(task), **kwargs})
+        # With hard_reset off the model is built once, here, and robosuite draws what it randomises per model (Lift's
+        # cube size, 4.0-4.4 cm) from numpy's global generator: left to that generator's state, two envs of one task
+        # differed (the cube's height by 0.7 mm), so the "same" seeded evaluation starts gave 0.18 in one process and
+        # 0.26 in another. A fixed seed for the build makes every env of a task the same env; the caller's global
+        # state is put back.
+        state = np.random.get_state()
+        np.random.seed(MODEL_SEED)
+        try:
+            self.rs_env = robosuite.make(spec.robosuite_env, **{**robosuite_kwargs(task), **kwargs})
+        finally:
+            np.random.set_state(state)
         if camera not in self.rs_env.sim.model.camera_names:
             raise ValueError(f"camera {camera!r} not in {task}; available: {list(self.rs_env.sim.model.camera_names)}")
         obs = self.rs_env.reset()

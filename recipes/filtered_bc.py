@@ -28,13 +28,14 @@ LIFT = task("vlmreward/Lift-v1").instruction
 _POINTREACH = filtered_bc.Args(env_id="vlmreward/PointReach-v0", instruction=POINTREACH, model="oracle",
                                demos="runs/bc/pointreach_demos", kinds=("noisy",), rounds=3, rollouts=50,
                                eval_episodes=100, bc=BCTraining(steps=1_000))
-# Lift judged by our learned reward model (issue 24): sim-rm-robomimic reads the agentview camera at 64 px (the size
+# Lift judged by our learned reward model (issue 24): sim-rm-lift reads the agentview camera at 64 px (the size
 # it was trained on) and the instruction only. Each choice, and why:
 # * the base policy is the one dsrl-lift-cpu steers (runs/bc/lift: BC on 5 scripted expert demos, 1,000 steps, built
 #   on first use; success ~0.06-0.12 with noise N(0, I)), and every round retrains from scratch with the same BC
 #   settings on those demos plus the kept rollouts, so a gain comes from the kept data, not from a longer fit;
 # * the judgement is the model's episode score at >= 4 of 5 (unit 0.75), not its success call alone: on held-out Lift
-#   episodes its success recall was ~0.3 at precision 1.0 (an early checkpoint), so a success-only filter keeps about
+#   episodes sim-rm-robomimic's success recall was ~0.3 at precision 1.0 (an early checkpoint; sim-rm-lift's success
+#   probabilities on BC policies' successes are 0.02-0.13, ranked above every failure but under 0.5), so a success-only filter keeps about
 #   one real success in three, one or two episodes a round from a base policy at ~0.1. Its score is 5 on a detected
 #   success and 1 + round(3 * final progress) otherwise (the RoboReward rubric), so >= 4 keeps a detected success or
 #   an end state at progress >= 0.83: the missed successes (the cube up, the call below 0.5) come back, at the cost
@@ -44,7 +45,7 @@ _POINTREACH = filtered_bc.Args(env_id="vlmreward/PointReach-v0", instruction=POI
 # * a frame every 4 env steps for the clip (and the last): the model samples its few frames per clip from them,
 #   and the renders cost about a step's time each (~12 ms at 64 px here);
 # * 100-step episodes (as dsrl-lift-cpu), 8 envs stepped together (one model call and one policy decode for all).
-_LIFT_SIM_RM = filtered_bc.Args(env_id="vlmreward/Lift-v1", instruction=LIFT, model="sim-rm-robomimic",
+_LIFT_SIM_RM = filtered_bc.Args(env_id="vlmreward/Lift-v1", instruction=LIFT, model="sim-rm-lift",
                                 env_kwargs={"horizon": 100, "frame_size": 64}, demos="runs/bc/lift_demos",
                                 policy="runs/bc/lift", kinds=("expert",), form="episodic", judge="score",
                                 threshold=0.75, reward_kwargs={"frame_stride": 4}, rounds=3, rollouts=50,
@@ -59,7 +60,7 @@ PRESETS: dict[str, tuple[str, filtered_bc.Args]] = {
                                "by the oracle's episode score (about 2 minutes).", _POINTREACH),
     "filtered-bc-pointreach-noisy": ("filtered-bc-pointreach judged by the noisy-oracle at MAE 1.0.",
                                      replace(_POINTREACH, model="noisy-oracle", model_kwargs={"mae": 1.0})),
-    "filtered-bc-lift-sim-rm": ("Filtered BC on Robomimic Lift judged by our learned reward model sim-rm-robomimic "
+    "filtered-bc-lift-sim-rm": ("Filtered BC on Robomimic Lift judged by our learned reward model sim-rm-lift "
                                 "(agentview frames at 64 px; episode score >= 4 of 5), 3 rounds of 50 rollouts over "
                                 "the dsrl-lift-cpu base policy (built on first use).", _LIFT_SIM_RM),
     "filtered-bc-lift-sim-rm-oracle": ("filtered-bc-lift-sim-rm judged by the oracle's episode score (same rubric, "

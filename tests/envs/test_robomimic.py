@@ -214,3 +214,24 @@ def test_gym_make_runs_every_reward_form(form):
     assert steps == 12 and truncated and np.all(np.isfinite(rewards))
     assert obs.shape == (19,)
     env.close()
+
+
+def test_two_envs_of_a_task_are_the_same_env_whatever_numpy_global_state():
+    """robosuite draws Lift's cube size once, when the model is built (hard_reset off), from numpy's global generator:
+    two envs built in different global states must still give the same state for the same reset seed (else the "same"
+    evaluation starts differ between processes), and the caller's global state is left as it was."""
+    np.random.seed(1)
+    first = RobomimicEnv("Lift", horizon=5)
+    after_first = np.random.get_state()[1].copy()
+    np.random.seed(2)
+    second = RobomimicEnv("Lift", horizon=5)
+    try:
+        np.testing.assert_array_equal(first.reset(seed=7)[0], second.reset(seed=7)[0])
+        np.random.seed(1)
+        np.random.random()  # the caller's stream goes on from where it was: the build drew nothing from it
+        np.random.seed(1)
+        RobomimicEnv("Lift", horizon=5).close()
+        np.testing.assert_array_equal(np.random.get_state()[1], after_first)
+    finally:
+        first.close()
+        second.close()

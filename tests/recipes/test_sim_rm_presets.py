@@ -61,7 +61,7 @@ def only_run(run_dir):
 
 def test_learned_reward_presets_are_their_oracle_runs_with_the_model_and_64_px_frames():
     lift, lift_oracle = dsrl.PRESETS["dsrl-lift-sim-rm"][1], dsrl.PRESETS["dsrl-lift-cpu"][1]
-    assert (lift.model, lift.env_kwargs) == ("sim-rm-robomimic", {"horizon": 100, "frame_size": 64})
+    assert (lift.model, lift.env_kwargs) == ("sim-rm-lift", {"horizon": 100, "frame_size": 64})
     assert lift.reward_kwargs == {"relative": True, "terminate_on_success": True, "success_threshold": 0.5}
     assert replace(lift, model="oracle", env_kwargs={"horizon": 100}, reward_kwargs={"relative": True}) == lift_oracle
     can, can_oracle = dsrl.PRESETS["dsrl-can-sim-rm"][1], dsrl.PRESETS["dsrl-can-sim-rm-oracle"][1]

@@ -44,6 +44,7 @@ _BUILTIN: dict[str, str] = {
     "clip": "vlmreward_gym.models.clip:CLIPRewardModel",
     "sim-rm": "vlmreward_gym.models.sim_rm:SimRewardModel",
     "sim-rm-robomimic": "vlmreward_gym.models.sim_rm:make_robomimic",
+    "sim-rm-lift": "vlmreward_gym.models.sim_rm:make_lift",
     "remote": "vlmreward_gym.serve.remote:RemoteRewardModel",
     "openai": "vlmreward_gym.serve.openai_judge:OpenAIRewardModel",
 }

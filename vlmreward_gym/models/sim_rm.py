@@ -442,6 +442,8 @@ class SimRewardModel(RewardModel):
 #: retrains one is ``python -m vlmreward_rl.recipes.reward_models train <name>`` (docs/reward-models.md).
 SHIPPED = {
     "sim-rm-robomimic": "Robomimic Lift, Can and Square: agentview frames at 64 px, scripted experts and failures",
+    "sim-rm-lift": "Robomimic Lift alone: agentview frames at 64 px, scripted experts and failures and BC policies' "
+                   "rollouts",
 }
 
 
@@ -468,3 +470,4 @@ def _shipped(name: str):
 
 
 make_robomimic = _shipped("sim-rm-robomimic")
+make_lift = _shipped("sim-rm-lift")
