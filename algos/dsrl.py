@@ -286,7 +286,7 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     torch.set_num_threads(args.torch_threads)  # the reward model's
     rng = np.random.default_rng(args.seed)
     policy = policy if policy is not None else load_policy(args.policy)
-    reward_model = args.reward_model()  # one model for the run: the training and evaluation envs share it
+    reward_model = args.reward_model()  # one model for the run's training envs (evaluations run without one)
     runner = make_runner(args, policy, args.num_envs, reward_model)
     eval_runner = make_eval_runner(args, policy)
     obs_dim = int(np.prod(runner.envs.single_observation_space.shape))

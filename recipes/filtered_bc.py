@@ -35,13 +35,14 @@ _POINTREACH = filtered_bc.Args(env_id="vlmreward/PointReach-v0", instruction=POI
 #   settings on those demos plus the kept rollouts, so a gain comes from the kept data, not from a longer fit;
 # * the judgement is the model's episode score at >= 4 of 5 (unit 0.75), not its success call alone: on held-out Lift
 #   episodes sim-rm-robomimic's success recall was ~0.3 at precision 1.0 (an early checkpoint; sim-rm-lift's success
-#   probabilities on BC policies' successes are 0.02-0.13, ranked above every failure but under 0.5), so a success-only filter keeps about
-#   one real success in three, one or two episodes a round from a base policy at ~0.1. Its score is 5 on a detected
-#   success and 1 + round(3 * final progress) otherwise (the RoboReward rubric), so >= 4 keeps a detected success or
-#   an end state at progress >= 0.83: the missed successes (the cube up, the call below 0.5) come back, at the cost
-#   of some near-misses (the cube grasped and raised short of the success height), which still demonstrate the
-#   grasp the weak policy lacks. The false successes it keeps are logged (reward/false_successes, fidelity.png).
-#   Other judges: --judge success --form dense (--threshold: the probability), --judge progress --form dense;
+#   probabilities on held-out BC policies' successes are 0.02-0.13, ranked well, ROC-AUC 0.99, but all under 0.5), so
+#   a success-only filter keeps about one real success in three, one or two episodes a round from a base policy at
+#   ~0.1. Its score is 5 on a detected success and 1 + round(3 * final progress) otherwise (the RoboReward rubric), so
+#   >= 4 keeps a detected success or an end state at progress >= 0.83: the missed successes (the cube up, the call
+#   below 0.5) come back, at the cost of some near-misses (the cube grasped and raised short of the success height),
+#   which still demonstrate the grasp the weak policy lacks. The false successes it keeps are logged
+#   (reward/false_successes, fidelity.png). Other judges: --judge success --form dense (--threshold: the probability),
+#   --judge progress --form dense;
 # * a frame every 4 env steps for the clip (and the last): the model samples its few frames per clip from them,
 #   and the renders cost about a step's time each (~12 ms at 64 px here);
 # * 100-step episodes (as dsrl-lift-cpu), 8 envs stepped together (one model call and one policy decode for all).

@@ -102,9 +102,10 @@ RECIPES = {r.name: r for r in (
     RewardModelRecipe("sim-rm-robomimic", ("Lift", "Can", "Square"),
                       ("-n", "40", "--non-expert", "10", *_FRAMES), ("-n", "12", "--non-expert", "4", *_FRAMES),
                       steps=1200, policies=(_LIFT_POLICIES,)),
-    # The Lift specialist the Lift RL presets read: Lift's scripted demos and the data policies' rollouts. On the held-out
-    # policies' rollouts it ranks successes above failures with ROC-AUC 0.99 where the three-task model reaches 0.91
-    # (0.87 with the same policy rollouts added): one task's data gets the whole network (docs/evaluation.md).
+    # The Lift specialist the Lift RL presets read: Lift's scripted demos and the data policies' rollouts. On the
+    # held-out policies' rollouts it ranks successes above failures with ROC-AUC 0.99 where the three-task model
+    # reaches 0.91 (0.87 with the same policy rollouts added): one task's data gets the whole network
+    # (docs/evaluation.md).
     RewardModelRecipe("sim-rm-lift", ("Lift",), ("-n", "40", "--non-expert", "10", *_FRAMES),
                       ("-n", "12", "--non-expert", "4", *_FRAMES), steps=1200, policies=(_LIFT_POLICIES,),
                       shipped_variant="with-policy"),
