@@ -6,8 +6,8 @@
     vlmreward train --help                   # every preset (PPO, DSRL, filtered BC); PRESET --help: its options
     vlmreward train dsrl-pointreach          # DSRL presets (recipes/dsrl.py): BC diffusion policy + DSRL-NA/SAC
     vlmreward train filtered-bc-pointreach   # success-filtered BC presets (recipes/filtered_bc.py)
-    vlmreward train lift-sim-rm              # a main-job candidate: filtered BC on Lift judged by our learned
-                                             # reward model (not the default yet)
+    vlmreward train lift-sim-rm              # a main-job candidate: DSRL on Lift with our learned reward model
+                                             # sim-rm-lift (not the default: no gain measured yet)
 
 A preset is an :class:`vlmreward_rl.algos.ppo_gae.Args`; its ``env_id`` is the config string of the env (any
 Gymnasium id, e.g. ``vlmreward/PickCube-v1``), so a new simulator task is one entry. At the end

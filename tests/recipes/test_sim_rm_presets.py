@@ -75,7 +75,8 @@ def test_learned_reward_presets_are_their_oracle_runs_with_the_model_and_64_px_f
     assert (fbc.form, fbc.judge, fbc.threshold, fbc.policy) == ("episodic", "score", 0.75, lift.policy)
     assert fbc.bc.steps == inputs.DEFAULT_INPUTS["vlmreward/Lift-v1"].bc_steps  # rounds refit as the base was fit
     job, job_oracle = dsrl.PRESETS["lift-sim-rm"][1], dsrl.PRESETS["lift-sim-rm-oracle"][1]
-    # the main job is dsrl-lift-sim-rm on a 20-minute budget, evaluated at the end on 50 starts; its twin the oracle
+    # the main-job candidate is dsrl-lift-sim-rm on a 20-minute budget, evaluated at the end on 50 starts; its twin
+    # the oracle
     assert replace(job, total_timesteps=lift.total_timesteps, eval_every=lift.eval_every) == lift
     assert job.eval_episodes >= 50 and job.eval_every == 0 and job.total_timesteps == 12_000
     assert replace(job_oracle, model=job.model, env_kwargs=job.env_kwargs, reward_kwargs=job.reward_kwargs) == job
@@ -125,7 +126,7 @@ def test_dsrl_lift_sim_rm_builds_its_base_policy_and_reports_the_fidelity(tmp_pa
 
 def test_the_main_job_reports_the_base_policy_at_w_0_and_plots_success_and_fidelity(tmp_path, checkpoint,
                                                                                     tiny_inputs, capsys):
-    """lift-sim-rm (the main job) on a tiny budget: its base policy built on first use, the base policy evaluated
+    """lift-sim-rm (the main-job candidate) on a tiny budget: its base policy built on first use, the base policy evaluated
     as it is and fed w = 0 (where the actor starts), the fidelity, success.png and fidelity.png."""
     policy = tmp_path / "bc" / "lift"
     summary = train.main(dsrl_argv("lift-sim-rm", tmp_path, "--model", "sim-rm", "--model-kwargs",
