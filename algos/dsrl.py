@@ -63,7 +63,7 @@ import torch
 import tyro
 from tqdm.auto import tqdm
 
-from vlmreward_rl.algos.common.chunks import Chunk, ChunkRunner, NoisePolicy, chunk_return, run_episodes
+from vlmreward_rl.algos.common.chunks import Chunk, ChunkRunner, NoisePolicy, chunk_return, run_episodes, zero_noise
 from vlmreward_rl.algos.common.envs import RewardEnvArgs, is_potential_based, make_vector_env
 from vlmreward_rl.algos.common.fidelity import fidelity_pearson, run_fidelity
 from vlmreward_rl.algos.common.late_rewards import Key, by_key, late_rewards, step_key
@@ -311,8 +311,7 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     start_time = time.time()
     base = {}
     if args.eval_base:
-        zero = np.zeros(int(np.prod(agent.noise_shape)), np.float32)
-        for prefix, choose_base in (("base/", None), ("base_mean/", lambda envs, obs: np.tile(zero, (len(envs), 1)))):
+        for prefix, choose_base in (("base/", None), ("base_mean/", zero_noise(agent.noise_shape))):
             summary = run_episodes(eval_runner, choose_base, args.eval_episodes, seed=10_000 + args.seed)
             base.update({prefix + k.split("/", 1)[1]: v for k, v in summary.items()})
     if base:

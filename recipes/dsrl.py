@@ -26,11 +26,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tyro
 
 from vlmreward_rl.algos import dsrl
-from vlmreward_rl.algos.common.chunks import Choose, NoisePolicy, run_episodes
+from vlmreward_rl.algos.common.chunks import Choose, NoisePolicy, run_episodes, zero_noise
 from vlmreward_rl.algos.common.logger import write_json
 from vlmreward_rl.algos.dsrl import Args
 from vlmreward_rl.envs.tasks import task
@@ -210,8 +209,7 @@ def zero_noise_success(args: Args, policy: NoisePolicy) -> float:
 
     This is where DSRL's noise actor starts (its mean is ~0 and its spread small before training), so a
     gain over the N(0, I) base policy up to this number needs no learning from the reward at all."""
-    noise_dim = int(np.prod(policy.noise_shape))
-    return success_with_noise(args, policy, lambda envs, obs: np.zeros((len(envs), noise_dim), np.float32))
+    return success_with_noise(args, policy, zero_noise(policy.noise_shape))
 
 
 def _train_and_summarize(args: Args) -> dict[str, Any]:

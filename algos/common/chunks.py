@@ -173,6 +173,12 @@ def base_noise(noise_shape: Sequence[int], generator: torch.Generator) -> Choose
     return lambda envs, obs: torch.randn((len(envs), *noise_shape), generator=generator).flatten(1).numpy()
 
 
+def zero_noise(noise_shape: Sequence[int]) -> Choose:
+    """The noise w = 0 for every sub-env (the base policy's deterministic DDIM "mode", where DSRL's actor starts)."""
+    noise_dim = int(np.prod(noise_shape))
+    return lambda envs, obs: np.zeros((len(envs), noise_dim), np.float32)
+
+
 def run_episodes(runner: ChunkRunner, choose: Choose | None, episodes: int, seed: int) -> dict[str, float]:
     """Roll out ``episodes`` episodes, one after another in sub-env 0 of a one-env ``runner``, reset seeds
     ``seed``, ``seed + 1``, ...; ``choose`` gives the noise, or None for the base policy (unclipped N(0, I),
