@@ -259,16 +259,15 @@ class TrainResult:
     agent: DSRLAgent
 
 
-def make_runner(args: Args, policy: NoisePolicy, num_envs: int = 1, model: RewardModel | None = None,
-                sync_scoring: bool = False) -> ChunkRunner:
+def make_runner(args: Args, policy: NoisePolicy, num_envs: int = 1, model: RewardModel | None = None) -> ChunkRunner:
     """``num_envs`` learned-reward envs of ``args`` (one batched reward query per env step) under a
-    :class:`ChunkRunner`; ``model``: the run's reward model to share (None: built from ``args``); with
-    ``sync_scoring``: rewards at once, whatever ``reward_kwargs`` says. A potential-based reward is shaped with
-    :func:`step_discount`, which also weights the chunk's steps."""
+    :class:`ChunkRunner`; ``model``: the run's reward model to share (None: built from ``args``). A potential-based
+    reward is shaped with :func:`step_discount`, which also weights the chunk's steps. Evaluations use
+    :func:`make_eval_runner` instead."""
     discount = step_discount(args, policy)  # the one place: the form's shaping gamma and the chunk's weights
     envs = make_vector_env(args.env_id, num_envs, model=model if model is not None else args.reward_model(),
                            form=args.form, instruction=args.instruction,
-                           reward_kwargs=args.form_kwargs(discount, sync_scoring), env_kwargs=args.env_kwargs,
+                           reward_kwargs=args.form_kwargs(discount), env_kwargs=args.env_kwargs,
                            autoreset_mode="disabled")
     return ChunkRunner(envs, policy, discount)
 

@@ -172,10 +172,14 @@ def test_ppo_relabelling_uses_the_same_lookup():
         relabel_rollout(Envs(), rewards, detected, keys, valid)
 
 
-def test_evaluation_scores_synchronously():
-    runner = dsrl.make_runner(Args(reward_kwargs={"scoring": "async"}), policy(), sync_scoring=True)
-    assert runner.envs.engine.scoring == "sync"
-    runner.close()
+def test_evaluation_never_waits_for_late_rewards():
+    """A run that scores its training rewards asynchronously evaluates in the bare simulator: no scoring engine,
+    so nothing pending (formerly: the evaluation envs were forced to score synchronously)."""
+    args = Args(reward_kwargs={"scoring": "async"})
+    training, evaluation = dsrl.make_runner(args, policy()), dsrl.make_eval_runner(args, policy())
+    assert training.envs.engine.scoring == "async"
+    assert not hasattr(evaluation.envs, "engine")
+    training.close(), evaluation.close()
 
 
 def test_the_throughput_benchmark_prints_every_scoring_mode(capsys):
