@@ -1,8 +1,8 @@
 """``sim-rm``: our own small video-language reward model, trained on the CPU (``vlmreward rm-train``).
 
 Two frame encoders (``SimRMConfig.encoder``): ``keypoints``, described below, for the 2-D PointReach env, and
-``cnn`` for rendered 3-D scenes (:mod:`vlmreward_gym.models.sim_rm_scene`; the shipped ``sim-rm-robomimic``
-checkpoint, :data:`SHIPPED`, loads by name). Both share the temporal transformer, heads and backend below.
+``cnn`` for rendered 3-D scenes (:mod:`vlmreward_gym.models.sim_rm_scene`; the shipped checkpoints,
+``sim-rm-robomimic`` and ``sim-rm-lift`` in :data:`SHIPPED`, load by name). Both share the temporal transformer, heads and backend below.
 
 Architecture (:class:`SimRMNet`), for a clip of ``T`` frames at ``S x S`` and one instruction. It
 grounds the instruction as a *point* and judges progress from how far the moved thing is from it:
