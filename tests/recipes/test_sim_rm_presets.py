@@ -75,10 +75,10 @@ def test_learned_reward_presets_are_their_oracle_runs_with_the_model_and_64_px_f
     assert (fbc.form, fbc.judge, fbc.threshold, fbc.policy) == ("episodic", "score", 0.75, lift.policy)
     assert fbc.bc.steps == inputs.DEFAULT_INPUTS["vlmreward/Lift-v1"].bc_steps  # rounds refit as the base was fit
     job, job_oracle = dsrl.PRESETS["lift-sim-rm"][1], dsrl.PRESETS["lift-sim-rm-oracle"][1]
-    # the main-job candidate is dsrl-lift-sim-rm on a 20-minute budget, evaluated at the end on 50 starts; its twin
-    # the oracle
-    assert replace(job, total_timesteps=lift.total_timesteps, eval_every=lift.eval_every) == lift
-    assert job.eval_episodes >= 50 and job.eval_every == 0 and job.total_timesteps == 12_000
+    # the main-job candidate is dsrl-lift-sim-rm on a 20-minute budget with a discount of 0.9 a chunk, evaluated at
+    # the end on 50 starts; its twin the oracle
+    assert replace(job, total_timesteps=lift.total_timesteps, eval_every=lift.eval_every, gamma=lift.gamma) == lift
+    assert job.eval_episodes >= 50 and job.eval_every == 0 and job.total_timesteps == 12_000 and job.gamma == 0.9
     assert replace(job_oracle, model=job.model, env_kwargs=job.env_kwargs, reward_kwargs=job.reward_kwargs) == job
     assert "lift-sim-rm" not in filtered_bc.PRESETS and "lift-sim-rm" in train.all_presets()
 
