@@ -108,6 +108,10 @@ def test_model_kwargs_take_one_syntax_in_train_eval_sweep_and_serve(monkeypatch)
     assert parse(["pointreach", "--model-kwargs", as_json]).model_kwargs == expected
     assert parse(["pointreach", "--model-kwargs", "mae", "0.5"]).model_kwargs == {"mae": 0.5}  # the older forms
     assert parse(["pickcube", "--model-kwargs.seed", "3"]).model_kwargs == {"mae": 0.5, "seed": 3}
+    # one reward option of a DSRL preset changed, its others kept; the whole-dict form replaces them all
+    assert parse(["lift-sim-rm", "--reward-kwargs.success_threshold", "0.1"]).reward_kwargs == {
+        "relative": True, "terminate_on_success": True, "success_threshold": 0.1}
+    assert parse(["lift-sim-rm", "--reward-kwargs", "success_threshold=0.1"]).reward_kwargs == {"success_threshold": 0.1}
     assert parse_spec("noisy-oracle:" + ":".join(pairs)) == ("noisy-oracle", expected)
     seen = []
     monkeypatch.setattr(evaluation, "run_eval", lambda data, models, *rest: seen.append(models) or {"results": []})

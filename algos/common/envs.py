@@ -36,7 +36,8 @@ class RewardEnvArgs:
     env_id: str = "vlmreward/PointReach-v0"
     """Gymnasium id of the simulator env (state observations; it renders only if the model reads frames)"""
     env_kwargs: Kwargs = field(default_factory=dict)
-    """keyword arguments of gym.make for the env: key=value pairs or a JSON object"""
+    """keyword arguments of gym.make for the env: key=value pairs or a JSON object (each of the three kwargs options
+    replaces a preset's whole dict; `vlmreward train PRESET --env-kwargs.KEY VALUE` changes one key and keeps the rest)"""
     model: str = "oracle"
     """registered reward model (vlmreward_gym.list_reward_models())"""
     model_kwargs: Kwargs = field(default_factory=dict)
@@ -44,7 +45,8 @@ class RewardEnvArgs:
     form: str = "dense"
     """reward form: episodic | dense | contrastive | stage_gated"""
     reward_kwargs: Kwargs = field(default_factory=dict)
-    """options of the reward form: key=value pairs or a JSON object, e.g. every=5 relative=true"""
+    """options of the reward form: key=value pairs or a JSON object, e.g. every=5 relative=true; replaces a preset's
+    whole dict (its relative=true too): `vlmreward train PRESET --reward-kwargs.KEY VALUE` changes one key"""
     instruction: str = "complete the task"
     """the task in words, for the reward model"""
     bootstrap_timeouts: bool | None = None
