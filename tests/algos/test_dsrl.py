@@ -12,7 +12,7 @@ from gymnasium.vector import AutoresetMode
 from vlmreward_rl.algos.diffusion_policy import DiffusionConfig, DiffusionPolicy
 from vlmreward_rl.algos.common.envs import make_vector_env
 from vlmreward_rl.algos.common.chunks import Chunk, ChunkRunner
-from vlmreward_rl.algos.dsrl import Args, DSRLAgent, train
+from vlmreward_rl.algos.dsrl import Args, DSRLAgent, summarize, train
 
 INSTRUCTION = "move the red dot onto the green dot"
 
@@ -248,12 +248,11 @@ def test_dsrl_pointreach_with_the_oracle_improves_its_weak_base_policy(tmp_path)
     by 20 points or more on the same 30 evaluation starts, both as the base policy is sampled (N(0, I)) and at w = 0,
     where the actor starts (measured 0.30 -> 0.77 and 0.30 -> 0.73; seeds 0-3 ended at 0.43-0.77; with the paper's
     discount 0.99 and starting temperature 1.0, seed 0 fell from 0.37 to 0.13)."""
-    from vlmreward_rl.algos import dsrl
     from vlmreward_rl.recipes.dsrl import PRESETS
     from vlmreward_rl.recipes.inputs import ensure_pointreach_policy
 
     args = replace(PRESETS["dsrl-pointreach"][1], seed=2, policy=str(ensure_pointreach_policy(tmp_path / "bc")),
                    run_dir=str(tmp_path / "runs"), eval_every=0, progress_bar=False, tensorboard=False)
-    summary = dsrl.summarize(args, train(args))
+    summary = summarize(args, train(args))
     assert summary["success_after"] >= summary["success_before"] + 0.2, summary
     assert summary["success_after_mean"] >= summary["success_before_mean"] + 0.2, summary
