@@ -95,6 +95,44 @@ def robosuite_kwargs(task: str) -> dict[str, Any]:
     )
 
 
+@dataclass(frozen=True)
+class CameraView:
+    """A camera pose of our own, placed over one of robosuite's cameras of the env it renders (that env renders
+    only its one ``camera``, so nothing else sees the move).
+
+    Attributes:
+        replaces: the robosuite camera whose slot it takes.
+        position: camera position (3,), m, world frame.
+        target: the point it looks at (3,), m; the image's up is the world's +z.
+        fovy: vertical field of view, degrees.
+    """
+
+    replaces: str
+    position: tuple[float, float, float]
+    target: tuple[float, float, float]
+    fovy: float
+
+    def quaternion(self) -> np.ndarray:
+        """MuJoCo's camera orientation (w, x, y, z): it looks along its -z axis with +y up."""
+        from scipy.spatial.transform import Rotation
+
+        forward = np.subtract(self.target, self.position, dtype=np.float64)
+        forward /= np.linalg.norm(forward)
+        right = np.cross(forward, (0.0, 0.0, 1.0))
+        right /= np.linalg.norm(right)
+        x, y, z, w = Rotation.from_matrix(np.stack([right, np.cross(right, forward), -forward], 1)).as_quat()
+        return np.array([w, x, y, z])
+
+
+#: Named views of our own (``camera=<name>``). ``lift_side``: Lift's cube from the side at the table's height, 60 cm
+#: away, 28 degrees of field, looking 5 cm above the table: at 64 px a lift to the success height (2 cm) opens a ~4 px gap
+#: which in ``agentview`` the gripper hides (issue 24: the learned reward could not call a success from agentview at
+#: 64 px). It frames Lift's cube start (within 3 cm of the table centre), not the other tasks' objects.
+CAMERA_VIEWS: dict[str, CameraView] = {
+    "lift_side": CameraView("sideview", (0.0, 0.6, 0.84), (0.0, 0.0, 0.89), 28.0),
+}
+
+
 _LIVE_RENDERERS: "weakref.WeakSet[RobomimicEnv]" = weakref.WeakSet()
 
 
@@ -118,8 +156,8 @@ class RobomimicEnv(gym.Env):
         task: ``"Lift"``, ``"Can"`` or ``"Square"``.
         render_mode: ``"rgb_array"`` or None (then ``render()`` raises).
         frame_size: rendered frame size, an int (square) or (height, width), in pixels; default the task's (128).
-        camera: robosuite camera name, e.g. ``"agentview"``, ``"frontview"``, ``"robot0_eye_in_hand"``; default
-            the task's (``agentview``).
+        camera: robosuite camera name, e.g. ``"agentview"``, ``"frontview"``, ``"robot0_eye_in_hand"``, or one of
+            our :data:`CAMERA_VIEWS` (``"lift_side"``); default the task's (``agentview``).
         horizon: steps before truncation; default the task's robomimic horizon (400).
         terminate_on_success: end the episode (terminated=True) on the first successful state.
         **kwargs: override robosuite constructor kwargs (e.g. ``controller_configs``).
@@ -157,14 +195,30 @@ class RobomimicEnv(gym.Env):
             self.rs_env = robosuite.make(spec.robosuite_env, **{**robosuite_kwargs(task), **kwargs})
         finally:
             np.random.set_state(state)
-        if camera not in self.rs_env.sim.model.camera_names:
-            raise ValueError(f"camera {camera!r} not in {task}; available: {list(self.rs_env.sim.model.camera_names)}")
+        self._render_camera = self._place_camera(camera)
         obs = self.rs_env.reset()
         dim = self._flatten(obs).shape[0]
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
         low, high = self.rs_env.action_spec
         self.action_space = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
         self._steps = 0
+
+    def _place_camera(self, camera: str) -> str:
+        """The robosuite camera ``render()`` reads for ``camera``: itself, or the slot a :data:`CAMERA_VIEWS` view
+        is placed in (its pose and field written into this env's model, which is built once: hard_reset is off)."""
+        model = self.rs_env.sim.model
+        if camera in CAMERA_VIEWS:
+            view = CAMERA_VIEWS[camera]
+            slot = model.camera_name2id(view.replaces)
+            model._model.cam_pos[slot] = view.position
+            model._model.cam_quat[slot] = view.quaternion()
+            model._model.cam_fovy[slot] = view.fovy
+            self.rs_env.sim.forward()
+            return view.replaces
+        if camera not in model.camera_names:
+            raise ValueError(f"camera {camera!r} not in {self.task}; available: {list(model.camera_names)} and our "
+                             f"views {sorted(CAMERA_VIEWS)}")
+        return camera
 
     @staticmethod
     def _flatten(obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -218,7 +272,7 @@ class RobomimicEnv(gym.Env):
             raise RuntimeError(f"{self.task}: render() needs render_mode='rgb_array' (got {self.render_mode!r})")
         self._render_context()
         h, w = self.frame_hw
-        frame = self.rs_env.sim.render(width=w, height=h, camera_name=self.camera)
+        frame = self.rs_env.sim.render(width=w, height=h, camera_name=self._render_camera)
         return np.ascontiguousarray(frame[::-1])  # OpenGL rows run bottom-up
 
     def close(self) -> None:

@@ -79,18 +79,20 @@ def clone_policy(task: str, spec: DataPolicy):
 
 
 def write_policy_rollouts(task: str, policies: Sequence[DataPolicy], episodes: int, seed: int, out: str | Path, *,
-                          frame_size: int = 64, frame_stride: int = 2, horizon: int = 100) -> dict[str, dict[str, int]]:
+                          frame_size: int = 64, frame_stride: int = 2, horizon: int = 100,
+                          camera: str | None = None) -> dict[str, dict[str, int]]:
     """Clone each of ``policies`` and roll it out ``episodes`` times (reset seeds ``seed``, ``seed + 1``, ... across
     all of them) to ``horizon`` steps or success, rendering frames of ``frame_size`` px every ``frame_stride``
-    states (and the last), into a new dataset folder ``out`` of kind ``policy``. Returns the per-kind counts."""
+    states (and the last) from ``camera`` (default the task's), into a new dataset folder ``out`` of kind ``policy``.
+    Returns the per-kind counts."""
     from vlmreward_rl.envs.robomimic import TASKS, RobomimicEnv
     from vlmreward_rl.envs.robomimic_demos import rollout
     from vlmreward_rl.envs.tasks import task as task_record
 
-    record = task_record(task)
-    env = RobomimicEnv(task, render_mode="rgb_array", frame_size=frame_size, camera=record.camera, horizon=horizon)
+    camera = camera or task_record(task).camera
+    env = RobomimicEnv(task, render_mode="rgb_array", frame_size=frame_size, camera=camera, horizon=horizon)
     metadata = {"env_id": f"{task}-v1", "task": task, "robosuite_env": TASKS[task].robosuite_env,
-                "generator": "vlmreward_rl.recipes.policy_rollouts", "frame_size": frame_size, "camera": record.camera,
+                "generator": "vlmreward_rl.recipes.policy_rollouts", "frame_size": frame_size, "camera": camera,
                 "frame_stride": frame_stride, "horizon": horizon,
                 "policies": [vars(p) for p in policies]}
     start, next_seed = time.perf_counter(), seed

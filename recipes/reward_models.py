@@ -6,6 +6,7 @@
     python -m vlmreward_rl.recipes.reward_models holdout sim-rm-robomimic    # train on all tasks but one
     python -m vlmreward_rl.recipes.reward_models ablation sim-rm-robomimic   # without the failure kinds
     python -m vlmreward_rl.recipes.reward_models policies sim-rm-robomimic   # on BC policies' own rollouts
+    python -m vlmreward_rl.recipes.reward_models stream sim-rm-lift-side    # on them, asked as a dense reward asks
 
 Every folder lives under ``--root`` (default ``runs/reward_models/<name>``): ``data/train/<Task>`` (reset seeds
 from 0) and ``data/eval/<Task>`` (reset seeds from 100000, never trained on), for tasks with data policies also
@@ -53,6 +54,8 @@ class RewardModelRecipe:
         policy_episodes: rollouts of each training / held-out data policy.
         policy_horizon: steps of a data policy's rollout (the RL presets' Lift episodes: 100).
         shipped_variant: the training data of the checkpoint that ships (``train``'s default variant).
+        camera: the camera every episode of its data is rendered from (None: each task's default); the RL presets
+            that read the checkpoint must render from it too.
     """
 
     name: str
@@ -66,6 +69,7 @@ class RewardModelRecipe:
     policy_episodes: tuple[int, int] = (40, 20)
     policy_horizon: int = 100
     shipped_variant: str = "full"
+    camera: str | None = None
 
     def failure_kinds(self) -> tuple[str, ...]:
         """The failure kinds of its tasks (left out by the bad-data ablation)."""
@@ -109,6 +113,12 @@ RECIPES = {r.name: r for r in (
     RewardModelRecipe("sim-rm-lift", ("Lift",), ("-n", "40", "--non-expert", "10", *_FRAMES),
                       ("-n", "12", "--non-expert", "4", *_FRAMES), steps=1200, policies=(_LIFT_POLICIES,),
                       shipped_variant="with-policy"),
+    # The Lift specialist from the side (issue 24): sim-rm-lift's data and training rendered from our lift_side view
+    # (envs/robomimic.py CAMERA_VIEWS), where a lifted cube shows a gap under it that agentview's gripper hides; on
+    # held-out policy rollouts sim-rm-lift's success probabilities at real successes were 0.02-0.13.
+    RewardModelRecipe("sim-rm-lift-side", ("Lift",), ("-n", "40", "--non-expert", "10", *_FRAMES),
+                      ("-n", "12", "--non-expert", "4", *_FRAMES), steps=1200, policies=(_LIFT_POLICIES,),
+                      shipped_variant="with-policy", camera="lift_side"),
     RewardModelRecipe("sim-rm-maniskill", ("PickCube", "StackCube"),
                       ("-n", "24", "--failures", "6", *_FRAMES), ("-n", "8", "--failures", "3", *_FRAMES),
                       steps=1200),
@@ -144,14 +154,15 @@ def build_data(r: RewardModelRecipe, root: Path) -> None:
         for split, args, seed in (("train", r.train_demos, 0), ("eval", r.eval_demos, r.eval_seed)):
             out = data_dir(root, split, name)
             if _fresh(out):
-                demos_main(["--env", name, *args, "--seed", str(seed), "--out", str(out)])
+                camera = ["--camera", r.camera] if r.camera else []
+                demos_main(["--env", name, *args, *camera, "--seed", str(seed), "--out", str(out)])
     for name, train_policies, eval_policies in r.policies:
         for split, policies, episodes in (("train", train_policies, r.policy_episodes[0]),
                                           ("eval", eval_policies, r.policy_episodes[1])):
             out = data_dir(root, split, f"{name}-policy")
             if _fresh(out):
                 write_policy_rollouts(name, policies, episodes, POLICY_SEEDS[split], out, frame_size=64,
-                                      frame_stride=2, horizon=r.policy_horizon)
+                                      frame_stride=2, horizon=r.policy_horizon, camera=r.camera)
 
 
 def train_checkpoint(r: RewardModelRecipe, root: Path, seed: int, *, variant: str = "full",
@@ -240,6 +251,37 @@ def on_policies(r: RewardModelRecipe, root: Path, seeds: Sequence[int]) -> str:
     return "\n".join(lines)
 
 
+#: What a streamed table shows (:mod:`vlmreward_gym.evaluation.streamed`): the model as a dense reward reads it.
+STREAMED_METRICS = ("progress_pearson", "progress_delta_pearson", "success_roc_auc", "successes_called",
+                    "failures_called", "progress_at_success", "progress_before_success")
+
+
+def streamed(r: RewardModelRecipe, root: Path, seeds: Sequence[int], threshold: float = 0.5) -> str:
+    """The shipped variant's checkpoints of ``seeds`` asked at every kept frame of the held-out data policies'
+    rollouts about the episode so far (cached in ``eval/<ckpt>-streamed.json``)."""
+    from vlmreward_gym.evaluation.data import load_demo_dataset
+    from vlmreward_gym.evaluation.streamed import streamed_evaluation
+    from vlmreward_gym.models.registry import make_reward_model
+
+    if not r.policies:
+        raise SystemExit(f"{r.name} has no data policies")
+    build_data(r, root)
+    episodes = [e for name in r.policy_tasks() for e in load_demo_dataset(data_dir(root, "eval", f"{name}-policy"))]
+    lines = ["| run | " + " | ".join(STREAMED_METRICS) + " |", "|---" * (len(STREAMED_METRICS) + 1) + "|"]
+    for seed in seeds:
+        ckpt = train_checkpoint(r, root, seed, variant=r.shipped_variant)
+        cache = root / "eval" / f"{ckpt.name}-streamed-{threshold:g}.json"
+        if cache.is_file():
+            metrics = json.loads(cache.read_text())
+        else:
+            metrics = streamed_evaluation(make_reward_model("sim-rm", path=str(ckpt)), episodes, threshold)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(metrics, indent=1))
+        lines.append(f"| {r.shipped_variant} seed {seed} | " + " | ".join(_fmt(metrics.get(k)) for k in STREAMED_METRICS)
+                     + " |")
+    return "\n".join(lines)
+
+
 def holdout(r: RewardModelRecipe, root: Path, seed: int) -> str:
     rows = {}
     for name in r.tasks:
@@ -264,7 +306,7 @@ def install(r: RewardModelRecipe, ckpt: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> str | None:
     parser = argparse.ArgumentParser(prog="python -m vlmreward_rl.recipes.reward_models",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("data", "train", "quality", "holdout", "ablation", "policies"))
+    parser.add_argument("command", choices=("data", "train", "quality", "holdout", "ablation", "policies", "stream"))
     parser.add_argument("name", choices=sorted(RECIPES))
     parser.add_argument("--root", default=None, help="working folder (default runs/reward_models/NAME)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (train, holdout)")
@@ -291,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> str | None:
         table = holdout(r, root, args.seed)
     elif args.command == "policies":
         table = on_policies(r, root, args.seeds)
+    elif args.command == "stream":
+        table = streamed(r, root, args.seeds)
     else:
         table = quality(r, root, args.seeds, "full") + "\n\n" + quality(r, root, args.seeds, "no-failures")
     (root / f"{args.command}.md").write_text(table + "\n")

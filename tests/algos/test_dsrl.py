@@ -157,6 +157,21 @@ def test_evaluations_run_in_the_bare_simulator_and_training_under_the_learned_re
     evaluation.close(), training.close()
 
 
+def test_evaluations_end_at_the_simulators_success_whatever_training_episodes_do(tmp_path, monkeypatch):
+    """A run whose training episodes go on past the simulator's success (terminate_on_success=False, so that only
+    the learned model ends them) is evaluated on the task as defined, as its oracle twin is."""
+    from vlmreward_rl.algos import dsrl as dsrl_algo
+
+    made = []
+    monkeypatch.setattr(dsrl_algo, "make_vector_env", lambda env_id, n, **kw: made.append(kw["env_kwargs"]))
+    monkeypatch.setattr(dsrl_algo, "ChunkRunner", lambda envs, *a: None)
+    env_kwargs = {"horizon": 100, "terminate_on_success": False}
+    args = _args(tmp_path, env_kwargs=env_kwargs)
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
+    dsrl_algo.make_eval_runner(args, policy), dsrl_algo.make_runner(args, policy, model=object())
+    assert made == [{"horizon": 100}, env_kwargs]  # evaluation without it, training with it
+
+
 def test_eval_base_off_skips_the_base_evaluation(tmp_path):
     policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
     result = train(_args(tmp_path, total_timesteps=8, learning_starts=4, eval_base=False), policy)

@@ -235,3 +235,39 @@ def test_two_envs_of_a_task_are_the_same_env_whatever_numpy_global_state():
     finally:
         first.close()
         second.close()
+
+
+def _red_rows(frame: np.ndarray) -> np.ndarray:
+    """Row indices of the red cube's pixels in an RGB frame."""
+    f = frame.astype(int)
+    return np.nonzero((f[..., 0] > 90) & (f[..., 0] > 2 * f[..., 1]) & (f[..., 0] > 2 * f[..., 2]))[0]
+
+
+def test_lift_side_view_looks_at_its_target_and_shows_the_lift():
+    from scipy.spatial.transform import Rotation
+
+    from vlmreward_rl.envs.robomimic import CAMERA_VIEWS
+
+    view = CAMERA_VIEWS["lift_side"]
+    w, x, y, z = view.quaternion()
+    axes = Rotation.from_quat([x, y, z, w]).as_matrix()
+    toward = np.subtract(view.target, view.position)
+    np.testing.assert_allclose(-axes[:, 2], toward / np.linalg.norm(toward), atol=1e-9)  # looks along -z at the target
+    assert axes[2, 1] > 0.9  # the image's up is the world's up
+
+    side = RobomimicEnv("Lift", render_mode="rgb_array", frame_size=64, camera="lift_side")
+    agent = RobomimicEnv("Lift", render_mode="rgb_array", frame_size=64)
+    side.reset(seed=3), agent.reset(seed=3)
+    resting = _red_rows(side.render())
+    assert len(resting) > 3 * len(_red_rows(agent.render())) > 0  # the close-up shows the cube larger
+    controller = make_controller("Lift", side.rs_env, "expert")
+    for _ in range(60):
+        *_, terminated, _, info = side.step(controller())
+        if terminated:
+            break
+    assert info["success"]
+    lifted = _red_rows(side.render())
+    assert resting.max() - lifted.max() >= 2  # the cube's bottom edge rose in the frame: the gap a success shows
+    side.reset(seed=3)
+    np.testing.assert_array_equal(_red_rows(side.render()), resting)  # the view survives resets
+    side.close(), agent.close()

@@ -80,3 +80,21 @@ def test_failure_kinds_of_a_recipe_come_from_its_tasks():
                                                                    "stop_short", "knock"}
     with pytest.raises(SystemExit, match="unknown shipped"):
         R.recipe("sim-rm-nothing")
+
+
+def test_a_recipe_camera_renders_all_its_data_and_stream_asks_its_checkpoint_as_a_dense_reward(tiny, tmp_path,
+                                                                                                 monkeypatch):
+    """sim-rm-lift-side's recipe: every dataset (scripted and policies') rendered from its camera; ``stream``
+    measures the shipped variant on the held-out policy rollouts, asked at every frame, and caches the numbers."""
+    side = dataclasses.replace(tiny, name="sim-rm-tiny-side", camera="lift_side", shipped_variant="with-policy")
+    monkeypatch.setitem(R.RECIPES, side.name, side)
+    root = tmp_path / "rm"
+    table = R.main(["stream", side.name, "--root", str(root), "--seeds", "0"])
+    for split in ("train", "eval"):
+        for folder in ("Lift", "Lift-policy"):
+            assert read_metadata(root / "data" / split / folder)["camera"] == "lift_side"
+    header, _, row = table.splitlines()
+    assert header.split("|")[2:-1] == [f" {k} " for k in R.STREAMED_METRICS] and row.startswith("| with-policy seed 0 |")
+    cached = json.loads((root / "eval" / "with-policy-s0-streamed-0.5.json").read_text())
+    assert cached["episodes"] == 1.0 and -1.0 <= cached["progress_pearson"] <= 1.0
+    assert R.RECIPES["sim-rm-lift-side"].camera == "lift_side"

@@ -14,7 +14,7 @@ pytest.importorskip("safetensors", reason="needs the 'torch' extra")
 from vlmreward_gym.cli import main as cli_main  # noqa: E402
 from vlmreward_rl.algos.common.logger import json_safe, read_metrics  # noqa: E402
 from vlmreward_rl.envs import robomimic_demos  # noqa: E402
-from vlmreward_rl.recipes import dsrl, filtered_bc, inputs, train  # noqa: E402
+from vlmreward_rl.recipes import dsrl, filtered_bc, inputs, reward_models, train  # noqa: E402
 
 pytestmark = pytest.mark.robomimic
 RATES = ("success_precision", "success_recall", "false_success_rate", "detected_rate", "simulator_success_rate")
@@ -81,6 +81,9 @@ def test_learned_reward_presets_are_their_oracle_runs_with_the_model_and_64_px_f
     assert job.eval_episodes >= 50 and job.eval_every == 0 and job.total_timesteps == 12_000 and job.gamma == 0.9
     assert replace(job_oracle, model=job.model, env_kwargs=job.env_kwargs, reward_kwargs=job.reward_kwargs) == job
     assert "lift-sim-rm" not in filtered_bc.PRESETS and "lift-sim-rm" in train.all_presets()
+    side = dsrl.PRESETS["lift-sim-rm-side"][1]  # the same job, read by the side model from the camera it was trained on
+    assert (side.model, side.env_kwargs["camera"]) == ("sim-rm-lift-side", reward_models.recipe("sim-rm-lift-side").camera)
+    assert replace(side, model=job.model, env_kwargs=job.env_kwargs) == job
 
 
 def test_filtered_bc_judged_by_the_oracle_keeps_every_success(tmp_path, tiny_inputs):

@@ -58,14 +58,15 @@ def _check(name, expert, failures):
     assert success[n:].max() < 0.5  # no failure is called a success
 
 
-@pytest.mark.parametrize("name", ["sim-rm-robomimic", "sim-rm-lift"])
-def test_shipped_robomimic_models_judge_fresh_lift_episodes(name, tmp_path):
+@pytest.mark.parametrize("name, camera", [("sim-rm-robomimic", "agentview"), ("sim-rm-lift", "agentview"),
+                                          ("sim-rm-lift-side", "lift_side")])
+def test_shipped_robomimic_models_judge_fresh_lift_episodes(name, camera, tmp_path):
     pytest.importorskip("robosuite", reason="needs the robomimic extra (bash scripts/install_robomimic.sh VENV)")
     from vlmreward_rl.envs.robomimic_demos import main as demos
     from vlmreward_gym.data import load_trajectories
 
     demos(["--env", "Lift", "-n", "2", "--non-expert", "1", "--kinds", "shortcut,wrong_target", "--frame-size", "64",
-           "--frame-stride", "2", "--seed", str(FRESH_SEED), "--out", str(tmp_path / "lift")])
+           "--frame-stride", "2", "--camera", camera, "--seed", str(FRESH_SEED), "--out", str(tmp_path / "lift")])
     trajectories = load_trajectories(tmp_path / "lift")
     _check(name, [t for t in trajectories if t.kind == "expert"],
            [t for t in trajectories if t.kind != "expert"])

@@ -94,6 +94,12 @@ class EvalEpisode:
     def length(self) -> int:
         return int(len(self.steps))
 
+    def prefix(self, n: int) -> "EvalEpisode":
+        """The episode's first ``n`` kept time points, as a clip a reward is asked about mid-episode."""
+        return EvalEpisode(self.id, self.task, self.instruction, None if self.frames is None else self.frames[:n],
+                           self.steps[:n], None if self.progress is None else self.progress[:n],
+                           None if self.success_flags is None else self.success_flags[:n])
+
     @property
     def category(self) -> str:
         """``"expert"`` (label 5), ``"suboptimal"`` (2-4) or ``"failed"`` (1), for the reward-curve plot."""

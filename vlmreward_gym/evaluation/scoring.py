@@ -61,7 +61,7 @@ def _wanted(model: RewardModel) -> Capability:
     return model.info.capabilities & (Capability.PROGRESS | Capability.SUCCESS | Capability.EPISODE_SCORE)
 
 
-def _query_args(episodes: Sequence[EvalEpisode], matched: Sequence[bool], model: RewardModel) -> dict[str, Any]:
+def query_args(episodes: Sequence[EvalEpisode], matched: Sequence[bool], model: RewardModel) -> dict[str, Any]:
     """Frames / oracle / timesteps of a batch; mismatched clips get zero progress and no success."""
     args: dict[str, Any] = {"timesteps": [e.steps for e in episodes]}
     if model.info.needs_frames:
@@ -91,7 +91,7 @@ def predict(model: RewardModel, episodes: Sequence[EvalEpisode], instructions: S
     for start in range(0, len(episodes), batch_size):
         eps, texts = episodes[start:start + batch_size], instructions[start:start + batch_size]
         matched = [t == e.instruction for e, t in zip(eps, texts)]
-        answer = model(RewardQuery(instructions=tuple(texts), want=want, **_query_args(eps, matched, model)))
+        answer = model(RewardQuery(instructions=tuple(texts), want=want, **query_args(eps, matched, model)))
         for i, episode in enumerate(eps):
             progress = None if answer.progress is None else np.asarray(answer.progress[i], np.float64)
             if per_frame and progress is not None and len(progress) == 1 and episode.length > 1:
@@ -108,12 +108,9 @@ def _prefix_progress(model: RewardModel, episode: EvalEpisode, text: str, matche
     values = []
     for start in range(0, episode.length, batch_size):
         ends = range(start + 1, min(start + batch_size, episode.length) + 1)
-        prefixes = [EvalEpisode(episode.id, episode.task, episode.instruction,
-                                None if episode.frames is None else episode.frames[:n], episode.steps[:n],
-                                None if episode.progress is None else episode.progress[:n],
-                                None if episode.success_flags is None else episode.success_flags[:n]) for n in ends]
+        prefixes = [episode.prefix(n) for n in ends]
         answer = model(RewardQuery(instructions=(text,) * len(prefixes), want=Capability.PROGRESS,
-                                   **_query_args(prefixes, [matched] * len(prefixes), model)))
+                                   **query_args(prefixes, [matched] * len(prefixes), model)))
         values.extend(float(p[-1]) for p in answer.progress)
     return np.array(values)
 

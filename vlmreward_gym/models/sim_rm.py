@@ -2,7 +2,7 @@
 
 Two frame encoders (``SimRMConfig.encoder``): ``keypoints``, described below, for the 2-D PointReach env, and
 ``cnn`` for rendered 3-D scenes (:mod:`vlmreward_gym.models.sim_rm_scene`; the shipped checkpoints,
-``sim-rm-robomimic`` and ``sim-rm-lift`` in :data:`SHIPPED`, load by name). Both share the temporal transformer, heads and backend below.
+``sim-rm-robomimic``, ``sim-rm-lift`` and ``sim-rm-lift-side`` in :data:`SHIPPED`, load by name). Both share the temporal transformer, heads and backend below.
 
 Architecture (:class:`SimRMNet`), for a clip of ``T`` frames at ``S x S`` and one instruction. It
 grounds the instruction as a *point* and judges progress from how far the moved thing is from it:
@@ -444,6 +444,8 @@ SHIPPED = {
     "sim-rm-robomimic": "Robomimic Lift, Can and Square: agentview frames at 64 px, scripted experts and failures",
     "sim-rm-lift": "Robomimic Lift alone: agentview frames at 64 px, scripted experts and failures and BC policies' "
                    "rollouts",
+    "sim-rm-lift-side": "Robomimic Lift alone, from the side: our lift_side camera at 64 px (a lifted cube shows a gap "
+                        "under it), scripted experts and failures and BC policies' rollouts",
 }
 
 
@@ -471,3 +473,4 @@ def _shipped(name: str):
 
 make_robomimic = _shipped("sim-rm-robomimic")
 make_lift = _shipped("sim-rm-lift")
+make_lift_side = _shipped("sim-rm-lift-side")
