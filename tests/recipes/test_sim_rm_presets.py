@@ -83,7 +83,9 @@ def test_learned_reward_presets_are_their_oracle_runs_with_the_model_and_64_px_f
     assert "lift-sim-rm" not in filtered_bc.PRESETS and "lift-sim-rm" in train.all_presets()
     side = dsrl.PRESETS["lift-sim-rm-side"][1]  # the same job, read by the side model from the camera it was trained on
     assert (side.model, side.env_kwargs["camera"]) == ("sim-rm-lift-side", reward_models.recipe("sim-rm-lift-side").camera)
-    assert replace(side, model=job.model, env_kwargs=job.env_kwargs) == job
+    assert replace(side, model=job.model, env_kwargs=job.env_kwargs, reward_kwargs=job.reward_kwargs) == job
+    # only the training's 100 steps end its episodes: neither the simulator's success nor the model's detection
+    assert side.env_kwargs["terminate_on_success"] is False and side.reward_kwargs == {"relative": True}
 
 
 def test_filtered_bc_judged_by_the_oracle_keeps_every_success(tmp_path, tiny_inputs):
