@@ -258,7 +258,7 @@ STREAMED_METRICS = ("progress_pearson", "progress_delta_pearson", "success_roc_a
 
 def streamed(r: RewardModelRecipe, root: Path, seeds: Sequence[int], threshold: float = 0.5) -> str:
     """The shipped variant's checkpoints of ``seeds`` asked at every kept frame of the held-out data policies'
-    rollouts about the episode so far (cached in ``eval/<ckpt>-streamed.json``)."""
+    rollouts about the episode so far (cached in ``eval/<ckpt>-streamed-<threshold>.json``)."""
     from vlmreward_gym.evaluation.data import load_demo_dataset
     from vlmreward_gym.evaluation.streamed import streamed_evaluation
     from vlmreward_gym.models.registry import make_reward_model

@@ -147,6 +147,23 @@ def test_the_main_job_reports_the_base_policy_at_w_0_and_plots_success_and_fidel
     assert json.loads((run / "summary.json").read_text()) == json_safe(summary)
 
 
+def test_lift_sim_rm_side_reads_the_side_camera_and_only_the_horizon_ends_training_episodes(tmp_path, tiny_inputs,
+                                                                                              capsys):
+    """lift-sim-rm-side on a tiny budget with its shipped model: frames from lift_side, and every training episode
+    runs its whole horizon (neither the simulator's success nor the model's detection ends it)."""
+    argv = dsrl_argv("lift-sim-rm-side", tmp_path, "--policy", str(tmp_path / "bc" / "lift"))
+    at = argv.index("--env-kwargs")
+    argv[at:at + 3] = ["--env-kwargs.horizon", "20"]  # one key: the camera and the endings stay the preset's
+    summary = train.main(argv)
+    run = only_run(tmp_path / "runs")
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == "sim-rm-lift-side" and config["env_kwargs"] == {
+        "horizon": 20, "frame_size": 64, "camera": "lift_side", "terminate_on_success": False}
+    windows = [r for r in read_metrics(run / "metrics.jsonl") if r.get("charts/episodes")]
+    assert windows and all(r["charts/episodic_length"] == 5 for r in windows)  # 20 steps in chunks of 4, every one
+    check_dsrl_run(summary, tmp_path, capsys.readouterr().out)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["dsrl-can-sim-rm", "dsrl-can-sim-rm-oracle"])
 def test_dsrl_can_presets_build_their_base_policy_and_report_the_fidelity(preset, tmp_path, checkpoint, tiny_inputs,
