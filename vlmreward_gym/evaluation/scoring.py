@@ -61,7 +61,7 @@ def _wanted(model: RewardModel) -> Capability:
     return model.info.capabilities & (Capability.PROGRESS | Capability.SUCCESS | Capability.EPISODE_SCORE)
 
 
-def query_args(episodes: Sequence[EvalEpisode], matched: Sequence[bool], model: RewardModel) -> dict[str, Any]:
+def _query_args(episodes: Sequence[EvalEpisode], matched: Sequence[bool], model: RewardModel) -> dict[str, Any]:
     """Frames / oracle / timesteps of a batch; mismatched clips get zero progress and no success."""
     args: dict[str, Any] = {"timesteps": [e.steps for e in episodes]}
     if model.info.needs_frames:
@@ -91,7 +91,7 @@ def predict(model: RewardModel, episodes: Sequence[EvalEpisode], instructions: S
     for start in range(0, len(episodes), batch_size):
         eps, texts = episodes[start:start + batch_size], instructions[start:start + batch_size]
         matched = [t == e.instruction for e, t in zip(eps, texts)]
-        answer = model(RewardQuery(instructions=tuple(texts), want=want, **query_args(eps, matched, model)))
+        answer = model(RewardQuery(instructions=tuple(texts), want=want, **_query_args(eps, matched, model)))
         for i, episode in enumerate(eps):
             progress = None if answer.progress is None else np.asarray(answer.progress[i], np.float64)
             if per_frame and progress is not None and len(progress) == 1 and episode.length > 1:
@@ -103,16 +103,25 @@ def predict(model: RewardModel, episodes: Sequence[EvalEpisode], instructions: S
     return out
 
 
-def _prefix_progress(model: RewardModel, episode: EvalEpisode, text: str, matched: bool, batch_size: int) -> np.ndarray:
-    """Per-frame progress of a last-frame-only model: one query per prefix ``[0, t]``."""
-    values = []
+def prefix_answers(model: RewardModel, episode: EvalEpisode, text: str, matched: bool, batch_size: int,
+                   want: Capability = Capability.PROGRESS) -> tuple[np.ndarray, np.ndarray]:
+    """The model asked about each prefix ``[0, t]`` of ``episode`` under ``text``, ``batch_size`` prefixes a call:
+    its last-frame progress and success probability, ``(F,)`` each (``nan`` success where ``want`` or the model
+    gives none)."""
+    progress, success = [], []
     for start in range(0, episode.length, batch_size):
         ends = range(start + 1, min(start + batch_size, episode.length) + 1)
         prefixes = [episode.prefix(n) for n in ends]
-        answer = model(RewardQuery(instructions=(text,) * len(prefixes), want=Capability.PROGRESS,
-                                   **query_args(prefixes, [matched] * len(prefixes), model)))
-        values.extend(float(p[-1]) for p in answer.progress)
-    return np.array(values)
+        answer = model(RewardQuery(instructions=(text,) * len(prefixes), want=want,
+                                   **_query_args(prefixes, [matched] * len(prefixes), model)))
+        progress.extend(float(p[-1]) for p in answer.progress)
+        success.extend(np.asarray(answer.success, float) if answer.success is not None else [np.nan] * len(prefixes))
+    return np.array(progress), np.array(success)
+
+
+def _prefix_progress(model: RewardModel, episode: EvalEpisode, text: str, matched: bool, batch_size: int) -> np.ndarray:
+    """Per-frame progress of a last-frame-only model: one query per prefix ``[0, t]``."""
+    return prefix_answers(model, episode, text, matched, batch_size)[0]
 
 
 def predicted_label(p: Prediction) -> float:

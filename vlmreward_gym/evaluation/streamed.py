@@ -25,9 +25,9 @@ from typing import Sequence
 import numpy as np
 
 from vlmreward_gym.evaluation.data import EvalEpisode
-from vlmreward_gym.evaluation.scoring import query_args
+from vlmreward_gym.evaluation.scoring import prefix_answers
 from vlmreward_gym.models.base import RewardModel
-from vlmreward_gym.types import Capability, RewardQuery
+from vlmreward_gym.types import Capability
 
 
 def streamed_answers(model: RewardModel, episode: EvalEpisode, batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -36,15 +36,7 @@ def streamed_answers(model: RewardModel, episode: EvalEpisode, batch_size: int =
     want = model.info.capabilities & (Capability.PROGRESS | Capability.SUCCESS)
     if not want & Capability.PROGRESS:
         raise ValueError(f"reward model {model.info.name!r} gives no progress; a streamed evaluation needs it")
-    progress, success = [], []
-    for start in range(0, episode.length, batch_size):
-        ends = range(start + 1, min(start + batch_size, episode.length) + 1)
-        prefixes = [episode.prefix(n) for n in ends]
-        answer = model(RewardQuery(instructions=(episode.instruction,) * len(prefixes), want=want,
-                                   **query_args(prefixes, [True] * len(prefixes), model)))
-        progress.extend(float(p[-1]) for p in answer.progress)
-        success.extend(np.asarray(answer.success, float) if answer.success is not None else [np.nan] * len(prefixes))
-    return np.array(progress), np.array(success)
+    return prefix_answers(model, episode, episode.instruction, True, batch_size, want)
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
