@@ -272,19 +272,13 @@ def make_runner(args: Args, policy: NoisePolicy, num_envs: int = 1, model: Rewar
     return ChunkRunner(envs, policy, discount)
 
 
-#: Env options that shape training episodes only: evaluations leave them out and run the task as it is defined (a
-#: run that keeps training episodes going past the simulator's success, so that only the learned model's judgement
-#: ends them, is still evaluated on episodes that end at that success, as its oracle twin is).
-TRAINING_ONLY_ENV_KWARGS = ("terminate_on_success",)
-
-
 def make_eval_runner(args: Args, policy: NoisePolicy) -> ChunkRunner:
     """One env of ``args`` in the bare simulator, as evaluations run: the success is the simulator's (a model that
     ends training episodes on its detected success ends none here, and a false one cannot shorten an evaluation),
     and an evaluation spends no frames or reward-model calls (on Lift with sim-rm: about half an episode's time).
-    The env options in :data:`TRAINING_ONLY_ENV_KWARGS` are left out."""
-    env_kwargs = {k: v for k, v in args.env_kwargs.items() if k not in TRAINING_ONLY_ENV_KWARGS}
-    envs = make_vector_env(args.env_id, 1, model=None, env_kwargs=env_kwargs, autoreset_mode="disabled")
+    Training-only env options are left out (``RewardEnvArgs.evaluation_env_kwargs``)."""
+    envs = make_vector_env(args.env_id, 1, model=None, env_kwargs=args.evaluation_env_kwargs,
+                           autoreset_mode="disabled")
     return ChunkRunner(envs, policy)
 
 

@@ -238,10 +238,12 @@ def round_metrics(episodes: Sequence[Episode], counts: SuccessCounts) -> dict[st
 
 def make_runner(args: Args, policy: NoisePolicy, model: RewardModel | None) -> ChunkRunner:
     """``num_envs`` envs that record their episodes, under a :class:`ChunkRunner`: learned-reward ones set up to
-    judge each episode at its end (``model``: the run's reward model, shared) or, with None, the bare simulator."""
+    judge each episode at its end (``model``: the run's reward model, shared) or, with None, the bare simulator
+    the evaluations run in (without training-only env options, ``RewardEnvArgs.evaluation_env_kwargs``)."""
     envs = make_vector_env(args.env_id, args.num_envs, model=model, form=args.form, instruction=args.instruction,
                            reward_kwargs=judge_reward_kwargs(args) if model is not None else None,
-                           env_kwargs=args.env_kwargs, autoreset_mode="disabled", wrappers=[TrajectoryRecorder])
+                           env_kwargs=args.env_kwargs if model is not None else args.evaluation_env_kwargs,
+                           autoreset_mode="disabled", wrappers=[TrajectoryRecorder])
     return ChunkRunner(envs, policy)
 
 

@@ -130,15 +130,15 @@ _MAIN_JOB = replace(_LIFT_SIM_RM, total_timesteps=12_000, eval_every=0, gamma=0.
 # rollouts as this reward asks (each prefix of the episode), sim-rm-lift paid a real success's frame a progress of
 # 0.15-0.46 (so succeeding earned the agent little) and never called it (probabilities 0.02-0.13).
 # * Nothing ends a training episode but its 100 steps: not the simulator's success (terminate_on_success=False; the
-#   evaluations still end there, algos/dsrl.py TRAINING_ONLY_ENV_KWARGS) and not the model's detection. An ending pays
-#   the potential reached (the shaped return telescopes to gamma^T P_T - P_0): the simulator's success ending episodes
-#   tells the learner when it succeeded, a bit of privileged state the oracle twin may use and a learned-reward run
-#   should not; and the model's detections, ending episodes, are paid when false. Measured, seed 0, 12k env steps:
-#   with the model ending episodes at probability 0.9, 26 of 34 detections in training were false (precision 0.24)
-#   and the actor's success went 0.22 -> 0.36 (mean noise 0.28; base at w = 0: 0.44); with nothing ending them (this
-#   preset) 0.22 -> 0.24 (mean 0.28): one seed each, within the noise of 50 episodes, so the choice rests on what
-#   each pays for, not on these numbers. A first try with both endings (model at 0.5) was stopped at 8k, its training
-#   episodes at 0-17 % success, 7 of 7 detections false.
+#   evaluations still end there, algos/common/envs.py TRAINING_ONLY_ENV_KWARGS) and not the model's detection. An
+#   ending pays the potential reached (the shaped return telescopes to gamma^T P_T - P_0): the simulator's success
+#   ending episodes tells the learner when it succeeded, a bit of privileged state the oracle twin may use and a
+#   learned-reward run should not; and the model's detections, ending episodes, are paid when false.
+#   Measured, seed 0, 12k env steps: with the model ending episodes at probability 0.9, 26 of 34 detections in
+#   training were false (precision 0.24) and the actor's success went 0.22 -> 0.36 (mean noise 0.28; base at w = 0:
+#   0.44); with nothing ending them (this preset) 0.22 -> 0.24 (mean 0.28): one seed each, within the noise of 50
+#   episodes, so the choice rests on what each pays for, not on these numbers. A first try with both endings (model
+#   at 0.5) was stopped at 8k, its training episodes at 0-17 % success, 7 of 7 detections false.
 _MAIN_JOB_SIDE = replace(_MAIN_JOB, model="sim-rm-lift-side",
                          env_kwargs={"horizon": 100, "frame_size": 64, "camera": "lift_side",
                                      "terminate_on_success": False},

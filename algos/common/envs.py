@@ -29,6 +29,12 @@ Kwargs = Annotated[dict[str, KwargValue], tyro.constructors.PrimitiveConstructor
     str_from_instance=format_kwargs)]
 
 
+#: Env options that shape training episodes only: evaluations in the bare simulator leave them out and run the task
+#: as it is defined (a run that keeps training episodes going past the simulator's success, so that only the learned
+#: model's judgement ends them, is still evaluated on episodes that end at that success, as its oracle twin is).
+TRAINING_ONLY_ENV_KWARGS = ("terminate_on_success",)
+
+
 @dataclass(frozen=True)
 class RewardEnvArgs:
     """The env and learned-reward options every RL algorithm's arguments start with."""
@@ -58,6 +64,11 @@ class RewardEnvArgs:
     def reward_model(self) -> RewardModel:
         """The run's reward model, built once: every env of the run (training and evaluation) shares it."""
         return build_model(self.model, self.model_kwargs)
+
+    @property
+    def evaluation_env_kwargs(self) -> dict[str, Any]:
+        """``env_kwargs`` without :data:`TRAINING_ONLY_ENV_KWARGS`: the bare-simulator evaluations' env."""
+        return {k: v for k, v in self.env_kwargs.items() if k not in TRAINING_ONLY_ENV_KWARGS}
 
     def form_kwargs(self, step_gamma: float, sync_scoring: bool = False) -> dict[str, Any]:
         """The reward form's options: ``reward_kwargs`` with a potential-based form's shaping gamma set to

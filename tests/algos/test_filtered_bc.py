@@ -10,6 +10,7 @@ import vlmreward_gym  # noqa: F401  (registers PointReach)
 from vlmreward_rl.algos import filtered_bc
 from vlmreward_rl.algos.diffusion_policy import BCTraining
 from vlmreward_gym.data import load_trajectories
+from vlmreward_gym.models.registry import make_reward_model
 from vlmreward_rl.recipes.inputs import POINTREACH, pointreach_demos
 
 ENV = "vlmreward/PointReach-v0"
@@ -139,3 +140,16 @@ def test_a_progress_judge_keeps_episodes_by_the_models_final_progress():
     for e in episodes:  # failed, partway there: a success judge gives 0, the progress judge the final progress
         assert not e.trajectory.is_success and 0.0 < e.trajectory.oracle_progress[-1] < 1.0
         assert e.judgement == pytest.approx(e.trajectory.oracle_progress[-1])
+
+
+def test_evaluations_run_the_task_as_defined_and_rollouts_keep_the_training_env_options(monkeypatch):
+    """The bare-simulator evaluation runner drops training-only env options (terminate_on_success), as DSRL's does;
+    the judged rollouts keep them."""
+    made = []
+    monkeypatch.setattr(filtered_bc, "make_vector_env", lambda env_id, n, **kw: made.append(kw["env_kwargs"]))
+    monkeypatch.setattr(filtered_bc, "ChunkRunner", lambda envs, *a: None)
+    env_kwargs = {"horizon": 100, "terminate_on_success": False}
+    args = filtered_bc.Args(env_id=ENV, env_kwargs=env_kwargs)
+    assert args.evaluation_env_kwargs == {"horizon": 100}
+    filtered_bc.make_runner(args, None, make_reward_model("oracle")), filtered_bc.make_runner(args, None, None)
+    assert made == [env_kwargs, {"horizon": 100}]  # rollouts with it, evaluation without it
