@@ -18,7 +18,10 @@
   - ``"render_camera"`` (default): ManiSkill's human render camera, a third-person view that
     also shows goal markers (PickCube's green goal point);
   - ``"sensor"``: the task's observation camera ``base_camera``, as a policy would see it
-    (goal markers hidden).
+    (goal markers hidden);
+  - ``"workspace"``: the render camera moved close to the workspace (goal markers shown;
+    :data:`~vlmreward_rl.envs.maniskill_tasks.WORKSPACE_VIEW`), where a cube spans about twice the
+    pixels it spans from the render camera.
 
   Frames are rendered only inside ``render()``: with a state ``obs_mode`` stepping never renders
   (a 128x128 frame costs ~50 ms on 2 CPU cores, the first one in a process 10-18 s).
@@ -39,7 +42,7 @@ import numpy as np
 from vlmreward_gym.oracle import PROGRESS_KEY, SUCCESS_KEY
 from vlmreward_gym.registration import reward_options, wrap_if_requested
 from vlmreward_rl.envs import maniskill_setup
-from vlmreward_rl.envs.maniskill_tasks import FRAME_SOURCES, MANISKILL_TASKS
+from vlmreward_rl.envs.maniskill_tasks import FRAME_SOURCES, MANISKILL_TASKS, WORKSPACE_VIEW
 from vlmreward_rl.envs.tasks import Task, task
 
 # Before mani_skill / sapien are imported anywhere in this process.
@@ -178,6 +181,14 @@ def _check_backend(sim_backend: str) -> None:
                               "mani_skill.vector.wrappers.gymnasium.ManiSkillVectorEnv directly")
 
 
+def _workspace_camera() -> dict[str, Any]:
+    """The render camera's pose and field of view for the ``workspace`` frame source."""
+    from mani_skill.utils import sapien_utils
+
+    eye, target, fov = WORKSPACE_VIEW
+    return {"pose": sapien_utils.look_at(list(eye), list(target)), "fov": fov}
+
+
 def make_env(task: str, *, render_mode: str | None = None, obs_mode: str = "state",
              frame_source: str | None = None, frame_size: int | Sequence[int] | None = None,
              max_episode_steps: int | None = None, control_mode: str | None = None, sim_backend: str = "cpu",
@@ -189,7 +200,7 @@ def make_env(task: str, *, render_mode: str | None = None, obs_mode: str = "stat
         render_mode: ``"rgb_array"`` to allow ``render()``; None for state-only use.
         obs_mode: ManiSkill observation mode; ``"state"`` (flat float32 vector) or
             ``"state_dict"``. Visual modes render on every step.
-        frame_source: ``"render_camera"`` or ``"sensor"``; default the task's (``render_camera``).
+        frame_source: ``"render_camera"``, ``"sensor"`` or ``"workspace"``; default the task's (``render_camera``).
         frame_size: frame side in pixels, or (H, W); default the task's (128).
         max_episode_steps: truncation limit; the task's own when None.
         control_mode: ManiSkill controller, default ``pd_joint_delta_pos`` for the Panda tasks
@@ -219,9 +230,10 @@ def make_env(task: str, *, render_mode: str | None = None, obs_mode: str = "stat
     from mani_skill.utils.wrappers.gymnasium import CPUGymWrapper
 
     camera = {"width": w, "height": h}
+    render_camera = dict(camera, **_workspace_camera()) if frame_source == "workspace" else dict(camera)
     make_kwargs = dict(obs_mode=obs_mode, reward_mode="normalized_dense", render_mode=render_mode,
                        sim_backend="cpu", num_envs=1, sensor_configs=dict(camera),
-                       human_render_camera_configs=dict(camera), **kwargs)
+                       human_render_camera_configs=render_camera, **kwargs)
     make_kwargs.setdefault("render_backend", "cpu")  # the default asks for CUDA first and warns
     if control_mode is not None:
         make_kwargs["control_mode"] = control_mode

@@ -225,7 +225,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="first reset seed; episode i uses seed + i")
     p.add_argument("--frame-stride", type=int, default=5, help="a frame every this many states; 0: no frames")
     p.add_argument("--frame-size", type=int, nargs="+", default=None, help="frame side, or H W (default: task's)")
-    p.add_argument("--frame-source", choices=FRAME_SOURCES, default=None, help="default: the task's")
+    p.add_argument("--frame-source", "--camera", dest="frame_source", choices=FRAME_SOURCES, default=None,
+                   help="default: the task's (--camera: the same option, as the Robomimic generator names it)")
     p.add_argument("--max-steps", type=int, default=300, help="episode cap for planner episodes")
     p.add_argument("--random-steps", type=int, default=None, help="random-policy length (default: task limit)")
     p.add_argument("--noise", type=float, default=0.004, help="random-walk std of joint-target noise, rad/step")

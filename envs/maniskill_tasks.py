@@ -17,7 +17,13 @@ FAILURE_KINDS = ("near_miss", "drop", "shortcut", "stop_short")
 #: Every kind :mod:`vlmreward_rl.envs.maniskill_demos` writes, in its order.
 DEMO_KINDS = ("expert", "noisy", "early_stop", *FAILURE_KINDS, "random")
 #: Frame sources of :func:`vlmreward_rl.envs.maniskill.make_env`; the first is the default.
-FRAME_SOURCES = ("render_camera", "sensor")
+FRAME_SOURCES = ("render_camera", "sensor", "workspace")
+#: The ``workspace`` frame source: ManiSkill's render camera (goal markers shown) moved close to the tabletop
+#: tasks' workspace, as (eye xyz, target xyz, vertical field of view in radians), metres in the task's frame.
+#: The tabletop tasks place their objects and goals within about 0.1 m of the origin in x and y and up to 0.3 m
+#: above the table; ManiSkill's own render camera looks from about 1.1 m with a 1-radian field of view, where a
+#: 4 cm cube spans 2-3 pixels of a 64 px frame; from here it spans about 5, with PickCube's highest goals in view.
+WORKSPACE_VIEW = ((0.42, 0.34, 0.45), (0.0, 0.0, 0.14), 0.85)
 ORACLE = ("ManiSkill's normalized dense reward of the state clipped to [0, 1], 1.0 when the task's own success "
           "check holds (vlmreward_rl.envs.maniskill.ManiSkillOracleEnv)")
 
