@@ -20,8 +20,8 @@
   - ``"sensor"``: the task's observation camera ``base_camera``, as a policy would see it
     (goal markers hidden);
   - ``"workspace"``: the render camera moved close to the workspace (goal markers shown;
-    :data:`~vlmreward_rl.envs.maniskill_tasks.WORKSPACE_VIEW`), where a cube spans about twice the
-    pixels it spans from the render camera.
+    :data:`~vlmreward_rl.envs.maniskill_tasks.WORKSPACE_VIEW`), where a cube's side spans about twice
+    the pixels it spans from the render camera (its area about three times).
 
   Frames are rendered only inside ``render()``: with a state ``obs_mode`` stepping never renders
   (a 128x128 frame costs ~50 ms on 2 CPU cores, the first one in a process 10-18 s).

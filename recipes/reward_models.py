@@ -121,7 +121,8 @@ RECIPES = {r.name: r for r in (
                       shipped_variant="with-policy", camera="lift_side"),
     # ManiSkill3 from the workspace view (envs/maniskill_tasks.py WORKSPACE_VIEW): from ManiSkill's own render
     # camera a 4 cm cube spans 2-3 pixels of a 64 px frame, and a model trained on those frames (the same data
-    # otherwise) judged held-out episodes at chance (success ROC-AUC 0.50, tau-a 0.04; docs/evaluation.md).
+    # otherwise) judged held-out episodes at chance (success ROC-AUC 0.50, tau-a 0.04). From here it tells the two
+    # tasks apart (0.99) but still ranks episodes at chance (AUC 0.54, tau-a 0.01; docs/evaluation.md): not shipped.
     RewardModelRecipe("sim-rm-maniskill", ("PickCube", "StackCube"),
                       ("-n", "24", "--failures", "6", *_FRAMES), ("-n", "8", "--failures", "3", *_FRAMES),
                       steps=1200, camera="workspace"),

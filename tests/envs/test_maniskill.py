@@ -108,7 +108,6 @@ def test_sensor_frames_differ_from_render_camera(envs_by_task):
         sensor.close()
 
 
-
 def _red_pixels(frame: np.ndarray) -> int:
     """Pixels of ManiSkill's red cube: strongly red, little green or blue (the table is orange, R > G > B)."""
     r, g, b = (frame[..., i].astype(int) for i in range(3))
@@ -131,6 +130,8 @@ def test_workspace_view_shows_the_cube_larger_than_the_render_camera():
         counts[source] = _red_pixels(frame)
     assert counts["render_camera"] >= 2  # the cube is found from the default view too (the colour test works)
     assert counts["workspace"] >= 2 * counts["render_camera"], counts  # measured 27 against 9
+
+
 def test_truncation_and_termination_flags():
     env = make_env("PushCube", max_episode_steps=4)
     try:
