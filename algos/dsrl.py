@@ -299,21 +299,28 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     logger = RunLogger(run_path, asdict(args), args.tensorboard)
     log, history = logger.log, logger.history
 
+    def eval_bar(what: str) -> str | None:
+        """The description of an evaluation's progress bar (None: no bar)."""
+        return f"evaluating the {what}" if args.progress_bar else None
+
     def evaluate(step: int) -> dict[str, float]:
         metrics = {}
         for prefix, deterministic in (("eval/", False), ("eval_mean/", True)):
             draws = np.random.default_rng(10_000 + args.seed)  # the same draws at every evaluation
             summary = run_episodes(eval_runner, lambda envs, obs: agent.act(obs.reshape(len(envs), -1), deterministic,
                                                                              draws),
-                                   args.eval_episodes, seed=10_000 + args.seed)
+                                   args.eval_episodes, seed=10_000 + args.seed,
+                                   progress=eval_bar(f"actor ({'mean' if deterministic else 'sampled'} noise)"))
             metrics.update({prefix + k.split("/", 1)[1]: v for k, v in summary.items()})
         return metrics
 
     start_time = time.time()
     base = {}
     if args.eval_base:
-        for prefix, choose_base in (("base/", None), ("base_mean/", zero_noise(agent.noise_shape))):
-            summary = run_episodes(eval_runner, choose_base, args.eval_episodes, seed=10_000 + args.seed)
+        for prefix, choose_base, what in (("base/", None, "base policy (noise N(0, I))"),
+                                          ("base_mean/", zero_noise(agent.noise_shape), "base policy (w = 0)")):
+            summary = run_episodes(eval_runner, choose_base, args.eval_episodes, seed=10_000 + args.seed,
+                                   progress=eval_bar(what))
             base.update({prefix + k.split("/", 1)[1]: v for k, v in summary.items()})
     if base:
         log(base, 0)

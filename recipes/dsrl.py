@@ -110,22 +110,22 @@ _LIFT_SIM_RM = replace(_LIFT_CPU, model="sim-rm-lift", env_kwargs={"horizon": 10
 _CAN_SIM_RM = replace(_LIFT_SIM_RM, env_id="vlmreward/Can-v1", policy="runs/bc/can", instruction=CAN,
                       model="sim-rm-robomimic",
                       env_kwargs={"horizon": 300, "frame_size": 64})
-# The main-job candidate (issue 24; not yet `vlmreward train`'s default): dsrl-lift-sim-rm sized for 20 minutes on a
-# 2-core CPU, from a fresh clone. Each choice, and why:
+# The main job's base (issue 24; the main job itself is lift-sim-rm-side below): dsrl-lift-sim-rm sized for 20 minutes
+# on a 2-core CPU, from a fresh clone. Each choice, and why:
 # * DSRL, not success-filtered BC: filtered BC on this base policy lost 6 points even with the oracle as its judge
 #   (docs/training.md);
 # * a discount of 0.9 a chunk (dsrl-lift-cpu: the paper's 0.99), as dsrl-pointreach (see there): over 12k env steps
 #   the oracle twin went 0.22 -> 0.52 and 0.10 -> 0.46 (seeds 0 and 1, base policy with N(0, I); w = 0: 0.44) where
 #   with 0.99 it went 0.18 -> 0.12 (before the cube-size fix) and 0.10 -> 0.18. With sim-rm-lift the runs did not
-#   gain with either discount (0.99: 0.24 -> 0.22, 0.10 -> 0.08; 0.9: 0.22 -> 0.02, 0.10 -> 0.12), which is why this
-#   preset is not the default (docs/training.md has the table);
+#   gain with either discount (0.99: 0.24 -> 0.22, 0.10 -> 0.08; 0.9: 0.22 -> 0.02, 0.10 -> 0.12), which is why the
+#   main job reads the side model instead (docs/training.md has the table);
 # * 12,000 env steps: the learner runs ~12-16 env steps/s here (its rounds, not the env, are the bottleneck: the
 #   renders and reward-model queries happen in the env thread beside it), and the four 50-episode evaluations (base
 #   policy with N(0, I) and with w = 0, the actor sampled and its mean; in the bare simulator) and the base policy's
 #   build take a few of the 20 minutes;
 # * evaluations at the end only (the training episodes' success, logged every 1,000 steps, is the curve).
 _MAIN_JOB = replace(_LIFT_SIM_RM, total_timesteps=12_000, eval_every=0, gamma=0.9)
-# The main job read from the side (issue 24): sim-rm-lift-side, the same recipe as sim-rm-lift rendered from our
+# The main job (`vlmreward train` with no preset, recipes/train.py DEFAULT_PRESET; issue 24): sim-rm-lift-side, the same recipe as sim-rm-lift rendered from our
 # lift_side camera (envs/robomimic.py), where a lifted cube shows a gap under it. Streamed over held-out policy
 # rollouts as this reward asks (each prefix of the episode), sim-rm-lift paid a real success's frame a progress of
 # 0.15-0.46 (so succeeding earned the agent little) and never called it (probabilities 0.02-0.13).
@@ -171,11 +171,11 @@ PRESETS: dict[str, tuple[str, Args]] = {
                         "scripted demos, short BC).", _CAN_SIM_RM),
     "dsrl-can-sim-rm-oracle": ("dsrl-can-sim-rm with the oracle's progress change (same options, seeds, budget): the "
                                "learned reward's upper bound.", replace(_CAN_SIM_RM, model="oracle")),
-    "lift-sim-rm": ("Main-job candidate: DSRL-NA on Robomimic Lift with our learned reward model sim-rm-lift (64 px "
-                    "frames and the instruction only), 12k env steps, about 20 minutes on a 2-core CPU; the base "
-                    "policy built on first use.", _MAIN_JOB),
-    "lift-sim-rm-side": ("The main-job candidate with sim-rm-lift-side, our learned reward model reading Lift from the "
-                         "side (the lift_side camera, 64 px): a lifted cube shows a gap under it.", _MAIN_JOB_SIDE),
+    "lift-sim-rm": ("The main job read by sim-rm-lift (agentview frames, where the gripper hides a lifted cube; "
+                    "episodes end at the simulator's success or the model's detection).", _MAIN_JOB),
+    "lift-sim-rm-side": ("The main job: DSRL-NA on Robomimic Lift steering a BC diffusion policy (built on first use) "
+                         "with our learned reward model sim-rm-lift-side (64 px frames from the lift_side camera and "
+                         "the instruction only), 12k env steps, about 20 minutes on a 2-core CPU.", _MAIN_JOB_SIDE),
     "lift-sim-rm-oracle": ("The main job with the oracle's progress change (same seeds, budget and evaluation "
                            "starts): the learned reward's upper bound.", replace(_MAIN_JOB, model="oracle",
                                                                                  env_kwargs={"horizon": 100},

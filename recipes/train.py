@@ -1,13 +1,14 @@
 """``vlmreward train [PRESET] [--option value ...]``: RL (PPO, DSRL, filtered BC) with a learned reward, by preset.
 
-    vlmreward train                          # the main job: PPO on ManiSkill3 PickCube, noisy-oracle dense reward
+    vlmreward train                          # the main job: DSRL on Robomimic Lift with our learned reward model
+                                             # sim-rm-lift-side (the lift-sim-rm-side preset, recipes/dsrl.py)
     vlmreward train pointreach               # the built-in PointReach env (about 20 s)
     vlmreward train pickcube-oracle --seed 2 # any field of vlmreward_rl.algos.ppo_gae.Args can be overridden
     vlmreward train --help                   # every preset (PPO, DSRL, filtered BC); PRESET --help: its options
     vlmreward train dsrl-pointreach          # DSRL presets (recipes/dsrl.py): BC diffusion policy + DSRL-NA/SAC
     vlmreward train filtered-bc-pointreach   # success-filtered BC presets (recipes/filtered_bc.py)
-    vlmreward train lift-sim-rm              # a main-job candidate: DSRL on Lift with our learned reward model
-                                             # sim-rm-lift (not the default: no gain measured yet)
+    vlmreward train lift-sim-rm-oracle       # the main job with the oracle's reward: the learned reward's upper bound
+    vlmreward train pickcube                 # PPO on ManiSkill3 PickCube, noisy-oracle dense reward
 
 A preset is an :class:`vlmreward_rl.algos.ppo_gae.Args`; its ``env_id`` is the config string of the env (any
 Gymnasium id, e.g. ``vlmreward/PickCube-v1``), so a new simulator task is one entry. At the end
@@ -50,8 +51,9 @@ _POINTREACH = Args(env_id="vlmreward/PointReach-v0", model="oracle", form="dense
                    instruction=POINTREACH, total_timesteps=16_384, learning_rate=1e-3, eval_every=8, eval_episodes=16)
 
 PRESETS: dict[str, tuple[str, Args]] = {
-    "pickcube": ("The main job: PPO on ManiSkill3 PickCube (state observations), dense noisy-oracle reward "
-                 "(MAE 0.5 on the 1-5 scale), about 15 minutes on a CPU.", _PICKCUBE),
+    "pickcube": ("PPO on ManiSkill3 PickCube (state observations), dense noisy-oracle reward (MAE 0.5 on the 1-5 "
+                 "scale), about 15 minutes on a CPU (the main job before issue 24; it ends at 0.00 success: PPO "
+                 "needs ~290k steps here).", _PICKCUBE),
     "pickcube-oracle": ("Benchmark: the main job with the oracle dense reward (the reward-model upper bound).",
                         replace(_PICKCUBE, model="oracle", model_kwargs={})),
     "pickcube-env-reward": ("Baseline: the main job trained on the simulator's own reward (info['env_reward']; pass "
@@ -68,7 +70,10 @@ PRESETS: dict[str, tuple[str, Args]] = {
                           "--model-kwargs path=DIR).",
                           replace(_POINTREACH, model="sim-rm", model_kwargs={"path": "ckpt/sim-rm"})),
 }
-DEFAULT_PRESET = "pickcube"
+DEFAULT_PRESET = "lift-sim-rm-side"
+"""the main job (``vlmreward train`` with no preset): DSRL-NA steering a BC diffusion policy on Robomimic Lift with our
+shipped learned reward model ``sim-rm-lift-side``; the preset and why each of its settings is what it is live in
+:mod:`vlmreward_rl.recipes.dsrl`, what it measured in docs/training.md"""
 
 
 def all_presets() -> dict[str, tuple[str, Any]]:

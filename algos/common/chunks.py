@@ -18,6 +18,7 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
+from tqdm.auto import tqdm
 
 from vlmreward_rl.algos.common.envs import make_vector_env
 from vlmreward_rl.algos.common.metrics import RolloutStats, fields_from_infos
@@ -179,15 +180,17 @@ def zero_noise(noise_shape: Sequence[int]) -> Choose:
     return lambda envs, obs: np.zeros((len(envs), noise_dim), np.float32)
 
 
-def run_episodes(runner: ChunkRunner, choose: Choose | None, episodes: int, seed: int) -> dict[str, float]:
+def run_episodes(runner: ChunkRunner, choose: Choose | None, episodes: int, seed: int,
+                 progress: str | None = None) -> dict[str, float]:
     """Roll out ``episodes`` episodes, one after another in sub-env 0 of a one-env ``runner``, reset seeds
     ``seed``, ``seed + 1``, ...; ``choose`` gives the noise, or None for the base policy (unclipped N(0, I),
-    drawn from a generator seeded ``seed``). Chunk-level rollout metrics (``charts/``, ``reward/`` keys)."""
+    drawn from a generator seeded ``seed``). Chunk-level rollout metrics (``charts/``, ``reward/`` keys).
+    ``progress``: the description of a tqdm bar over the episodes, with its ETA (None: no bar)."""
     if runner.num_envs != 1:
         raise ValueError(f"run_episodes rolls out one episode at a time: give it a one-env runner, not {runner.num_envs}")
     stats = RolloutStats(1)
     choose = choose or base_noise(runner.noise_shape, torch.Generator().manual_seed(seed))
-    for episode in range(episodes):
+    for episode in tqdm(range(episodes), desc=progress, unit="episode", disable=progress is None, leave=False):
         runner.reset(seed=[seed + episode])
         done = False
         while not done:

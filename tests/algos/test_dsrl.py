@@ -1,6 +1,7 @@
 """DSRL: chunk execution and reward summing, warm-up noise decoded once, action magnitude in NA,
 step budgets in env steps, the NA distillation step, and a short run that improves a weak BC policy."""
 
+import re
 from dataclasses import replace
 
 import gymnasium as gym
@@ -129,9 +130,9 @@ def test_the_base_policy_is_evaluated_as_it_is_and_fed_zero_noise(tmp_path, monk
     calls = []
     real = dsrl_module.run_episodes
 
-    def spy(runner, choose, episodes, seed):
+    def spy(runner, choose, episodes, seed, progress=None):
         calls.append(None if choose is None else choose(np.arange(3), np.zeros((3, 4), np.float32)))
-        return real(runner, choose, episodes, seed)
+        return real(runner, choose, episodes, seed, progress)
 
     monkeypatch.setattr(dsrl_module, "run_episodes", spy)
     policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
@@ -143,6 +144,20 @@ def test_the_base_policy_is_evaluated_as_it_is_and_fed_zero_noise(tmp_path, monk
     summary = dsrl_module.summarize(args, result)
     assert summary["success_before_mean"] == result.base["base_mean/success_rate"]
     assert "the base policy fed w = 0" in dsrl_module.report(summary)
+
+
+def test_every_phase_of_a_run_shows_a_progress_bar_with_its_eta(tmp_path, capsys):
+    """The base policy's two evaluations, the training and the actor's two evaluations each show a bar (tqdm, on
+    stderr) with its ETA; --no-progress-bar shows none."""
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
+    train(_args(tmp_path, total_timesteps=8, learning_starts=4, eval_episodes=2, progress_bar=True), policy)
+    err = capsys.readouterr().err
+    eta = r"\| *\d+/{} \[\d\d:\d\d<(\?|\d\d:\d\d)"  # done/total [elapsed<remaining (? before the first update)
+    for what in ("base policy (noise N(0, I))", "base policy (w = 0)", "actor (sampled noise)", "actor (mean noise)"):
+        assert re.search(re.escape(f"evaluating the {what}: ") + ".*" + eta.format(2), err), what
+    assert re.search(eta.format(8), err)  # the training bar, over its 8 env steps
+    train(_args(tmp_path / "quiet", total_timesteps=8, learning_starts=4, eval_episodes=2), policy)
+    assert "evaluating the" not in capsys.readouterr().err
 
 
 def test_evaluations_run_in_the_bare_simulator_and_training_under_the_learned_reward(tmp_path):

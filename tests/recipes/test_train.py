@@ -10,10 +10,16 @@ from vlmreward_rl.algos.ppo_gae import Args
 from vlmreward_gym import cli
 
 
-def test_default_preset_is_the_main_job():
+def test_default_preset_is_the_main_job_with_a_shipped_learned_reward_model():
+    from vlmreward_gym.models import sim_rm
+    from vlmreward_rl.algos.dsrl import Args as DSRLArgs
+
     args = train.parse([])
-    assert args == train.PRESETS[train.DEFAULT_PRESET][1]
-    assert args.env_id == "vlmreward/PickCube-v1" and args.model == "noisy-oracle" and args.form == "dense"
+    assert args == train.all_presets()[train.DEFAULT_PRESET][1]
+    # DSRL on Robomimic Lift, fine-tuning a base policy with a learned reward model shipped in the package: not
+    # the oracle, not the noisy-oracle control
+    assert isinstance(args, DSRLArgs) and args.env_id == "vlmreward/Lift-v1" and args.model == "sim-rm-lift-side"
+    assert args.model in sim_rm.SHIPPED and args.form == "dense" and args.eval_episodes >= 50
     assert train.parse(["--seed", "7"]).seed == 7  # options without a preset apply to the default
     overridden = train.parse(["pointreach", "--total-timesteps", "1024", "--model-kwargs", "mae", "0.25"])
     assert overridden.total_timesteps == 1024 and overridden.model_kwargs == {"mae": 0.25}
@@ -79,15 +85,29 @@ def test_summary_json_is_strict_json_with_null_for_missing_numbers(tmp_path, cap
     assert "Pearson r with oracle progress n/a" in capsys.readouterr().out
 
 
-@pytest.mark.maniskill
-def test_main_job_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
-    """The README's main job (default preset: PickCube, async envs, noisy-oracle) on 2 iterations."""
-    pytest.importorskip("mani_skill", reason="needs the maniskill extra: bash scripts/install_maniskill.sh .venv")
-    summary = train.main(["--total-timesteps", "800", "--eval-episodes", "2", "--run-dir", str(tmp_path),
+@pytest.mark.robomimic
+def test_main_job_runs_end_to_end_on_a_tiny_budget(tmp_path, monkeypatch, capsys):
+    """The README's main job (no preset: DSRL on Lift with the shipped sim-rm-lift-side) on a tiny budget: its base
+    policy built on first use (here from 1 scripted demo and 20 BC steps), the base policy's and the actor's success on
+    the same evaluation starts, the gain, the learned reward's fidelity, and the two plots."""
+    pytest.importorskip("robosuite", reason="needs the robomimic extra: bash scripts/install_robomimic.sh .venv")
+    from vlmreward_rl.recipes import inputs
+
+    monkeypatch.setitem(inputs.DEFAULT_INPUTS, "vlmreward/Lift-v1", inputs.robomimic_inputs("Lift", 1, bc_steps=20))
+    policy = tmp_path / "bc" / "lift"
+    summary = train.main(["--policy", str(policy), "--env-kwargs.horizon", "20", "--total-timesteps", "80",
+                          "--learning-starts", "40", "--critic-warmup-updates", "2", "--utd", "1", "--hidden", "32",
+                          "--noise-critic-updates", "1", "--batch-size", "16", "--eval-episodes", "2",
+                          "--log-every", "40", "--run-dir", str(tmp_path / "runs"), "--no-tensorboard",
                           "--no-progress-bar"])
-    assert summary["env_steps"] == 800 and summary["model"] == "noisy-oracle"
-    assert 0.0 <= summary["eval/success_rate"] <= 1.0
-    assert -1.0 <= summary["eval/progress_pearson"] <= 1.0  # the noisy reward's fidelity was measured
+    assert (policy / "model.safetensors").exists() and (tmp_path / "bc" / "lift_demos" / "metadata.json").exists()
+    assert summary["env_steps"] == 80 and summary["model"] == "sim-rm-lift-side" and summary["eval_episodes"] == 2
+    assert summary["gain_points"] == pytest.approx(100 * (summary["success_after"] - summary["success_before"]))
+    assert summary["fidelity/judged_episodes"] > 0 and summary["fidelity_pearson"] == "progress_delta_pearson"
     out = capsys.readouterr().out
-    assert "PPO on vlmreward/PickCube-v1 with the noisy-oracle dense reward (mae=0.5): 800 env steps" in out
-    assert next(tmp_path.glob("*/success.png")).read_bytes()[:4] == b"\x89PNG"
+    assert "DSRL-NA on vlmreward/Lift-v1 with the sim-rm-lift-side dense reward: 80 env steps" in out
+    assert "simulator success on the same 2 evaluation starts: base policy " in out
+    assert "the base policy fed w = 0" in out and "reward fidelity (training episodes, per chunk, " in out
+    (run,) = (tmp_path / "runs").iterdir()
+    for plot in ("success.png", "fidelity.png"):
+        assert (run / plot).read_bytes()[:4] == b"\x89PNG"
