@@ -135,6 +135,10 @@ class Args(RewardEnvArgs):
     """of the actor's squashed distribution on [-1, 1]^noise_dim, before the magnitude (the authors' convention)"""
     init_temperature: float = 1.0
     buffer_size: int = 1_000_000
+    train_on_env_reward: bool = False
+    """baseline: learn from the simulator's own reward (``info["env_reward"]``, a chunk's steps summed plainly, as the
+    authors sum a chunk's rewards) instead of the learned one, which is still asked and logged for its fidelity (sync
+    scoring only)"""
     async_env: bool = False
     """run each round of updates in a thread beside the env (:class:`~vlmreward_rl.algos.dsrl_agent.BackgroundLearner`):
     the env steps with the actor one round older, the updates per env step unchanged, runs still deterministic"""
@@ -157,8 +161,8 @@ class Args(RewardEnvArgs):
 
     @property
     def run_name(self) -> str:
-        return run_name(self.env_id, f"dsrl-{self.variant}", self.model, self.form, self.seed, self.model_kwargs,
-                        self.reward_kwargs)
+        algo = f"dsrl-{self.variant}{'-env-reward' * self.train_on_env_reward}"  # never the folder of its learned twin
+        return run_name(self.env_id, algo, self.model, self.form, self.seed, self.model_kwargs, self.reward_kwargs)
 
     @property
     def run_path(self) -> Path:
@@ -284,6 +288,9 @@ def make_eval_runner(args: Args, policy: NoisePolicy) -> ChunkRunner:
 
 def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
     """Train DSRL as configured (``policy`` overrides ``args.policy``). Returns the run's metrics."""
+    if args.train_on_env_reward and args.reward_kwargs.get("scoring", "sync") != "sync":
+        raise ValueError(f"train_on_env_reward learns from the simulator's reward and logs the learned one as it "
+                         f"arrives: use scoring 'sync', not {args.reward_kwargs['scoring']!r}")
     torch.set_num_threads(args.torch_threads)  # the reward model's
     rng = np.random.default_rng(args.seed)
     policy = policy if policy is not None else load_policy(args.policy)
@@ -346,10 +353,20 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
             show[[c.env for c in chunks]] = True
             rewards, terms, truncs = np.zeros(args.num_envs), np.zeros(args.num_envs, bool), np.zeros(args.num_envs, bool)
             infos: list[dict[str, Any]] = [{}] * args.num_envs
-            for slot, chunk in zip(slots, chunks):
-                rewards[chunk.env], infos[chunk.env] = buffer.reward[slot], chunk.info
+            for slot, chunk in zip(slots, chunks):  # the learned reward's statistics, whichever reward is learnt
+                learned = chunk.reward if args.train_on_env_reward else buffer.reward[slot]
+                rewards[chunk.env], infos[chunk.env] = learned, chunk.info
                 terms[chunk.env], truncs[chunk.env] = chunk.terminated, chunk.truncated
             stats.add(rewards, terms, truncs, fields_from_infos(infos), show)
+
+    def learnt_reward(chunk: Chunk) -> float:
+        """The reward the critics learn for ``chunk``: the learned one (NaN while pending), or the simulator's."""
+        if not args.train_on_env_reward:
+            return chunk.reward
+        if chunk.env_reward is None:
+            raise RuntimeError(f"train_on_env_reward: {args.env_id} reports no info['env_reward']; its chunks have no "
+                               "simulator reward to learn from")
+        return chunk.env_reward
 
     def choose(envs: np.ndarray, obs: Any) -> np.ndarray:
         """The noise of the sub-envs starting a chunk: the base policy's until ``learning_starts``, then the actor's."""
@@ -394,7 +411,7 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
             done = (chunk.terminated and not args.bootstrap_terminations) or (
                 chunk.truncated and not args.bootstraps_timeouts)
             keys = [(chunk.env, episode, step) for episode, step in chunk.keys]
-            slots.append(buffer.add(np.ravel(chunk.obs), chunk.noise, chunk.actions, chunk.reward,
+            slots.append(buffer.add(np.ravel(chunk.obs), chunk.noise, chunk.actions, learnt_reward(chunk),
                                     np.ravel(chunk.next_obs), done, chunk.rewards, keys))
         if ended:
             waiting.append((slots, ended))

@@ -180,6 +180,12 @@ PRESETS: dict[str, tuple[str, Args]] = {
                            "starts): the learned reward's upper bound.", replace(_MAIN_JOB, model="oracle",
                                                                                  env_kwargs={"horizon": 100},
                                                                                  reward_kwargs={"relative": True})),
+    "lift-env-reward": ("The main job learning the simulator's own reward (robosuite's staged shaped reward, in [0, 1] "
+                        "a step; the oracle's progress still logged for fidelity), same seeds, budget, episodes and "
+                        "evaluation starts: the baseline the learned reward is compared with.",
+                        replace(_MAIN_JOB_SIDE, model="oracle", env_kwargs={"horizon": 100,
+                                                                            "terminate_on_success": False},
+                                train_on_env_reward=True)),
     "dsrl-pointreach": ("DSRL-NA on PointReach over a weak BC policy, oracle potential-based dense reward "
                         "(a few minutes on a CPU).", _POINTREACH),
     "dsrl-pointreach-noisy": ("dsrl-pointreach with the noisy-oracle at MAE 0.5.",

@@ -160,6 +160,26 @@ def test_every_phase_of_a_run_shows_a_progress_bar_with_its_eta(tmp_path, capsys
     assert "evaluating the" not in capsys.readouterr().err
 
 
+def test_train_on_env_reward_learns_the_simulators_reward_and_still_logs_the_learned_one(tmp_path):
+    """The baseline twin: each chunk's reward in the replay buffer is the simulator's, summed over its steps (replayed
+    here in the bare env from the same reset seed); the learned reward (here the zero model) is still what the logged
+    reward statistics show; its run gets its own folder; late scoring is refused with the fix."""
+    policy = DiffusionPolicy(DiffusionConfig(obs_dim=4, act_dim=2, chunk_size=4, hidden=16))
+    args = _args(tmp_path, model="zero", reward_kwargs={}, train_on_env_reward=True, total_timesteps=16,
+                 learning_starts=16, eval_base=False, log_every=8)
+    result = train(args, policy)
+    assert "__dsrl-na-env-reward__zero-dense__" in result.run_path.name
+    env = gym.make("vlmreward/PointReach-v0")
+    env.reset(seed=args.seed)  # sub-env 0's first episode (PointReach's 50 steps outlast these 4 chunks)
+    for i in range(4):
+        expected = sum(env.step(action)[1] for action in result.buffer.chunk[i].reshape(4, 2))
+        assert result.buffer.reward[i] == pytest.approx(expected) and expected != 0.0
+    logged = [r["reward/mean"] for r in result.history if "reward/mean" in r]
+    assert logged and all(mean == 0.0 for mean in logged)  # the zero model's reward, not the simulator's
+    with pytest.raises(ValueError, match="use scoring 'sync'"):
+        train(replace(args, reward_kwargs={"scoring": "async"}), policy)
+
+
 def test_evaluations_run_in_the_bare_simulator_and_training_under_the_learned_reward(tmp_path):
     from vlmreward_gym.wrappers.vector import LearnedRewardVectorWrapper
     from vlmreward_rl.algos.dsrl import make_eval_runner, make_runner

@@ -86,6 +86,11 @@ def test_learned_reward_presets_are_their_oracle_runs_with_the_model_and_64_px_f
     assert replace(side, model=job.model, env_kwargs=job.env_kwargs, reward_kwargs=job.reward_kwargs) == job
     # only the training's 100 steps end its episodes: neither the simulator's success nor the model's detection
     assert side.env_kwargs["terminate_on_success"] is False and side.reward_kwargs == {"relative": True}
+    # the simulator's-reward twin of the main job: the same run but for the reward it learns (and no frames)
+    env_twin = dsrl.PRESETS["lift-env-reward"][1]
+    assert env_twin.train_on_env_reward and not side.train_on_env_reward
+    assert replace(env_twin, model=side.model, env_kwargs=side.env_kwargs, train_on_env_reward=False) == side
+    assert env_twin.env_kwargs == {"horizon": 100, "terminate_on_success": False}
 
 
 def test_filtered_bc_judged_by_the_oracle_keeps_every_success(tmp_path, tiny_inputs):
