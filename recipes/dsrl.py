@@ -119,16 +119,18 @@ _CAN_SIM_RM = replace(_LIFT_SIM_RM, env_id="vlmreward/Can-v1", policy="runs/bc/c
 #   with 0.99 it went 0.18 -> 0.12 (before the cube-size fix) and 0.10 -> 0.18. With sim-rm-lift the runs did not
 #   gain with either discount (0.99: 0.24 -> 0.22, 0.10 -> 0.08; 0.9: 0.22 -> 0.02, 0.10 -> 0.12), which is why the
 #   main job reads the side model instead (docs/training.md has the table);
-# * 12,000 env steps: the learner runs ~12-16 env steps/s here (its rounds, not the env, are the bottleneck: the
-#   renders and reward-model queries happen in the env thread beside it), and the four 50-episode evaluations (base
-#   policy with N(0, I) and with w = 0, the actor sampled and its mean; in the bare simulator) and the base policy's
-#   build take a few of the 20 minutes;
+# * 12,000 env steps: the learner runs ~19 env steps/s on 2 idle cores, ~12-16 beside other jobs (its rounds, not the
+#   env, are the bottleneck: the renders and reward-model queries happen in the env thread beside it), and the four
+#   50-episode evaluations (base policy with N(0, I) and with w = 0, the actor sampled and its mean; in the bare
+#   simulator, ~1 minute each) and the base policy's build (~10 s) take the rest: 12.9 minutes in all for the main
+#   job from a fresh clone on 2 idle cores, which leaves room for a slower or busier machine;
 # * evaluations at the end only (the training episodes' success, logged every 1,000 steps, is the curve).
 _MAIN_JOB = replace(_LIFT_SIM_RM, total_timesteps=12_000, eval_every=0, gamma=0.9)
-# The main job (`vlmreward train` with no preset, recipes/train.py DEFAULT_PRESET; issue 24): sim-rm-lift-side, the same recipe as sim-rm-lift rendered from our
-# lift_side camera (envs/robomimic.py), where a lifted cube shows a gap under it. Streamed over held-out policy
-# rollouts as this reward asks (each prefix of the episode), sim-rm-lift paid a real success's frame a progress of
-# 0.15-0.46 (so succeeding earned the agent little) and never called it (probabilities 0.02-0.13).
+# The main job (`vlmreward train` with no preset, recipes/train.py DEFAULT_PRESET; issue 24): sim-rm-lift-side, the
+# same recipe as sim-rm-lift rendered from our lift_side camera (envs/robomimic.py), where a lifted cube shows a gap
+# under it. Streamed over held-out policy rollouts as this reward asks (each prefix of the episode), sim-rm-lift paid
+# a real success's frame a progress of 0.15-0.46 (so succeeding earned the agent little) and never called it
+# (probabilities 0.02-0.13).
 # * Nothing ends a training episode but its 100 steps: not the simulator's success (terminate_on_success=False; the
 #   evaluations still end there, algos/common/envs.py TRAINING_ONLY_ENV_KWARGS) and not the model's detection. An
 #   ending pays the potential reached (the shaped return telescopes to gamma^T P_T - P_0): the simulator's success
@@ -175,7 +177,7 @@ PRESETS: dict[str, tuple[str, Args]] = {
                     "episodes end at the simulator's success or the model's detection).", _MAIN_JOB),
     "lift-sim-rm-side": ("The main job: DSRL-NA on Robomimic Lift steering a BC diffusion policy (built on first use) "
                          "with our learned reward model sim-rm-lift-side (64 px frames from the lift_side camera and "
-                         "the instruction only), 12k env steps, about 20 minutes on a 2-core CPU.", _MAIN_JOB_SIDE),
+                         "the instruction only), 12k env steps, about 13 minutes on 2 idle CPU cores.", _MAIN_JOB_SIDE),
     "lift-sim-rm-oracle": ("The main job with the oracle's progress change (same seeds, budget and evaluation "
                            "starts): the learned reward's upper bound.", replace(_MAIN_JOB, model="oracle",
                                                                                  env_kwargs={"horizon": 100},

@@ -54,9 +54,9 @@ PRESETS: dict[str, tuple[str, Args]] = {
     "pickcube": ("PPO on ManiSkill3 PickCube (state observations), dense noisy-oracle reward (MAE 0.5 on the 1-5 "
                  "scale), about 15 minutes on a CPU (the main job before issue 24; it ends at 0.00 success: PPO "
                  "needs ~290k steps here).", _PICKCUBE),
-    "pickcube-oracle": ("Benchmark: the main job with the oracle dense reward (the reward-model upper bound).",
+    "pickcube-oracle": ("Benchmark: pickcube with the oracle dense reward (the reward-model upper bound).",
                         replace(_PICKCUBE, model="oracle", model_kwargs={})),
-    "pickcube-env-reward": ("Baseline: the main job trained on the simulator's own reward (info['env_reward']; pass "
+    "pickcube-env-reward": ("Baseline: pickcube trained on the simulator's own reward (info['env_reward']; pass "
                             "the env's reward mode in --env-kwargs); the oracle reward's fidelity is still logged.",
                             replace(_PICKCUBE, model="oracle", model_kwargs={}, train_on_env_reward=True)),
     "pickcube-bench": ("The PickCube benchmark run (recipes/pickcube_benchmark.py): ManiSkill's CPU PPO recipe "
