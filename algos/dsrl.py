@@ -359,7 +359,7 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
                 terms[chunk.env], truncs[chunk.env] = chunk.terminated, chunk.truncated
             stats.add(rewards, terms, truncs, fields_from_infos(infos), show)
 
-    def learnt_reward(chunk: Chunk) -> float:
+    def training_reward(chunk: Chunk) -> float:
         """The reward the critics learn for ``chunk``: the learned one (NaN while pending), or the simulator's."""
         if not args.train_on_env_reward:
             return chunk.reward
@@ -411,7 +411,7 @@ def train(args: Args, policy: NoisePolicy | None = None) -> TrainResult:
             done = (chunk.terminated and not args.bootstrap_terminations) or (
                 chunk.truncated and not args.bootstraps_timeouts)
             keys = [(chunk.env, episode, step) for episode, step in chunk.keys]
-            slots.append(buffer.add(np.ravel(chunk.obs), chunk.noise, chunk.actions, learnt_reward(chunk),
+            slots.append(buffer.add(np.ravel(chunk.obs), chunk.noise, chunk.actions, training_reward(chunk),
                                     np.ravel(chunk.next_obs), done, chunk.rewards, keys))
         if ended:
             waiting.append((slots, ended))
