@@ -192,7 +192,7 @@ def _workspace_camera() -> dict[str, Any]:
 def make_env(task: str, *, render_mode: str | None = None, obs_mode: str = "state",
              frame_source: str | None = None, frame_size: int | Sequence[int] | None = None,
              max_episode_steps: int | None = None, control_mode: str | None = None, sim_backend: str = "cpu",
-             **kwargs: Any) -> gym.Env:
+             horizon: int | None = None, **kwargs: Any) -> gym.Env:
     """One ManiSkill3 task as a single Gymnasium env (see the module docstring for its contract).
 
     Args:
@@ -202,7 +202,11 @@ def make_env(task: str, *, render_mode: str | None = None, obs_mode: str = "stat
             ``"state_dict"``. Visual modes render on every step.
         frame_source: ``"render_camera"``, ``"sensor"`` or ``"workspace"``; default the task's (``render_camera``).
         frame_size: frame side in pixels, or (H, W); default the task's (128).
-        max_episode_steps: truncation limit; the task's own when None.
+        max_episode_steps: truncation limit; the task's own when None. Through ``gym.make`` pass ``horizon``
+            instead: ``gym.make`` keeps a ``max_episode_steps`` argument for itself (an outer TimeLimit, which can
+            shorten the task's limit but never lengthen it, and ends episodes outside the reward wrapper).
+        horizon: the same limit under the name that reaches this function through ``gym.make`` (and the
+            name Robomimic's envs use), e.g. ``gym.make("vlmreward/PickCube-v1", horizon=100)``.
         control_mode: ManiSkill controller, default ``pd_joint_delta_pos`` for the Panda tasks
             (the motion-planned demos use ``pd_joint_pos``).
         sim_backend: ``"cpu"`` only (see :func:`_check_backend`).
@@ -224,6 +228,11 @@ def make_env(task: str, *, render_mode: str | None = None, obs_mode: str = "stat
         raise ValueError("reward_mode is fixed to 'normalized_dense' (it defines oracle_progress); "
                          "use model=... for another reward")
     _check_backend(sim_backend)
+    if horizon is not None:
+        if max_episode_steps is not None and int(max_episode_steps) != int(horizon):
+            raise ValueError(f"horizon={horizon} and max_episode_steps={max_episode_steps} name one limit; "
+                             f"pass one of them")
+        max_episode_steps = horizon
     h, w = _frame_hw(frame_size)
 
     import mani_skill.envs  # noqa: F401  (registers the ManiSkill ids)

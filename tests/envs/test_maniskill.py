@@ -142,6 +142,30 @@ def test_truncation_and_termination_flags():
         env.close()
 
 
+def test_gym_make_lengthens_the_tasks_limit_by_horizon():
+    """``gym.make`` keeps ``max_episode_steps`` for its own outer TimeLimit, which cannot lengthen PickCube's 50
+    steps; ``horizon`` reaches the env, as Robomimic's does (a cloned planner policy needs 50-90 steps)."""
+    import vlmreward_gym  # noqa: F401  (registers the ids)
+
+    def episode_length(**kwargs) -> int:
+        env = gym.make("vlmreward/PickCube-v1", **kwargs)
+        try:
+            env.reset(seed=0)
+            steps, done = 0, False
+            while not done:
+                _, _, terminated, truncated, _ = env.step(np.zeros(env.action_space.shape, np.float32))
+                steps, done = steps + 1, terminated or truncated
+            return steps
+        finally:
+            env.close()
+
+    assert episode_length() == 50
+    assert episode_length(horizon=60) == 60
+    assert episode_length(max_episode_steps=60) == 50  # the trap horizon avoids
+    with pytest.raises(ValueError, match="name one limit"):
+        make_env("PickCube", horizon=60, max_episode_steps=70)
+
+
 @pytest.mark.parametrize("task", DEMO_TASKS)
 def test_oracle_progress_rises_along_a_planned_demo(planner_envs, task):
     env = planner_envs(task)

@@ -47,15 +47,17 @@ def _judge(name, trajectories):
     return np.array([p[-1] for p in out.progress]), out.success
 
 
-def _check(name, expert, failures):
+def _check(name, expert, failures, never_called=None):
     """Every expert is paid more final progress, and given a higher success probability, than every failure
     (a ranking, not a 0.5 threshold: on Lift the model's success probability is low even on real successes,
-    its measured recall there is the weakness docs/evaluation.md reports)."""
+    its measured recall there is the weakness docs/evaluation.md reports), and no failure of the kinds
+    ``never_called`` (default: every failure) is called a success."""
     progress, success = _judge(name, expert + failures)
     n = len(expert)
     assert progress[:n].min() > progress[n:].max(), (progress, [t.kind for t in failures])
     assert success[:n].min() > success[n:].max(), success
-    assert success[n:].max() < 0.5  # no failure is called a success
+    called = [t.kind for t, p in zip(failures, success[n:]) if p >= 0.5]
+    assert not [kind for kind in called if never_called is None or kind in never_called], (called, success)
 
 
 @pytest.mark.parametrize("name, camera", [("sim-rm-robomimic", "agentview"), ("sim-rm-lift", "agentview"),
@@ -70,3 +72,24 @@ def test_shipped_robomimic_models_judge_fresh_lift_episodes(name, camera, tmp_pa
     trajectories = load_trajectories(tmp_path / "lift")
     _check(name, [t for t in trajectories if t.kind == "expert"],
            [t for t in trajectories if t.kind != "expert"])
+
+
+@pytest.mark.maniskill
+def test_shipped_pickcube_model_judges_fresh_pickcube_episodes(tmp_path):
+    """sim-rm-pickcube on freshly planned PickCube episodes from its workspace view: the experts against every
+    episode that never succeeds (random, near miss, drop, shortcut, stop short; a noisy plan or a drop that still
+    reaches the goal is a success, not a failure, so kinds are sorted by the simulator's flag, not by name). None
+    of the kinds it never paid on its held-out data is called a success; stop-short and shortcut episodes may be
+    (1 of 8 and 1 of 9 held-out ones were, on two of three training seeds: docs/evaluation.md)."""
+    pytest.importorskip("mani_skill", reason="needs the maniskill extra (bash scripts/install_maniskill.sh VENV)")
+    from vlmreward_rl.envs.maniskill_demos import main as demos
+    from vlmreward_gym.data import load_trajectories
+
+    demos(["--env", "PickCube", "-n", "2", "--noisy", "0", "--early-stop", "0", "--random", "1", "--failures", "1",
+           "--frame-size", "64", "--frame-stride", "2", "--camera", "workspace", "--seed", str(FRESH_SEED),
+           "--out", str(tmp_path / "pickcube")])
+    trajectories = load_trajectories(tmp_path / "pickcube")
+    experts = [t for t in trajectories if t.kind == "expert" and t.success[-1]]
+    failures = [t for t in trajectories if not t.success.any()]
+    assert len(experts) == 2 and len(failures) >= 3, [(t.kind, bool(t.success.any())) for t in trajectories]
+    _check("sim-rm-pickcube", experts, failures, never_called=("near_miss", "drop", "random"))

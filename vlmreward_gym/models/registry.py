@@ -46,6 +46,7 @@ _BUILTIN: dict[str, str] = {
     "sim-rm-robomimic": "vlmreward_gym.models.sim_rm:make_robomimic",
     "sim-rm-lift": "vlmreward_gym.models.sim_rm:make_lift",
     "sim-rm-lift-side": "vlmreward_gym.models.sim_rm:make_lift_side",
+    "sim-rm-pickcube": "vlmreward_gym.models.sim_rm:make_pickcube",
     "remote": "vlmreward_gym.serve.remote:RemoteRewardModel",
     "openai": "vlmreward_gym.serve.openai_judge:OpenAIRewardModel",
 }

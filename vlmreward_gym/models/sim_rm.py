@@ -2,7 +2,8 @@
 
 Two frame encoders (``SimRMConfig.encoder``): ``keypoints``, described below, for the 2-D PointReach env, and
 ``cnn`` for rendered 3-D scenes (:mod:`vlmreward_gym.models.sim_rm_scene`; the shipped checkpoints,
-``sim-rm-robomimic``, ``sim-rm-lift`` and ``sim-rm-lift-side`` in :data:`SHIPPED`, load by name). Both share the temporal transformer, heads and backend below.
+``sim-rm-robomimic``, ``sim-rm-lift``, ``sim-rm-lift-side`` and ``sim-rm-pickcube`` in :data:`SHIPPED`, load by
+name). Both share the temporal transformer, heads and backend below.
 
 Architecture (:class:`SimRMNet`), for a clip of ``T`` frames at ``S x S`` and one instruction. It
 grounds the instruction as a *point* and judges progress from how far the moved thing is from it:
@@ -446,6 +447,8 @@ SHIPPED = {
                    "rollouts",
     "sim-rm-lift-side": "Robomimic Lift alone, from the side: our lift_side camera at 64 px (a lifted cube shows a gap "
                         "under it), scripted experts and failures and BC policies' rollouts",
+    "sim-rm-pickcube": "ManiSkill3 PickCube alone: our workspace view at 64 px, motion-planner experts, noisy and "
+                       "early-stopped plans, random episodes and failures",
 }
 
 
@@ -474,3 +477,4 @@ def _shipped(name: str):
 make_robomimic = _shipped("sim-rm-robomimic")
 make_lift = _shipped("sim-rm-lift")
 make_lift_side = _shipped("sim-rm-lift-side")
+make_pickcube = _shipped("sim-rm-pickcube")
