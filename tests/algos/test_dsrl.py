@@ -300,8 +300,8 @@ def test_dsrl_pointreach_with_the_oracle_improves_its_weak_base_policy(tmp_path)
     (AVX-512) machine, seeds 0-3: sampled 0.37 -> 0.90, 0.30 -> 0.53, 0.30 -> 0.50, 0.37 -> 0.87; mean noise against
     w = 0: 0.27 -> 0.67, 0.27 -> 0.33, 0.30 -> 0.33, 0.30 -> 0.73. A run is deterministic on one machine, but the
     same commit gave seed 2 0.77 sampled and 0.73 with its mean noise on an earlier machine, where the test asked +20
-    points of both (XLA compiles for the host's CPU, so rounding, and a seed's chaotic outcome, can differ). With the paper's
-    discount 0.99 and starting temperature 1.0, seed 0 fell from 0.37 to 0.13."""
+    points of both (XLA compiles for the host's CPU, so rounding, and a seed's chaotic outcome, can differ). With the
+    paper's discount 0.99 and starting temperature 1.0, seed 0 fell from 0.37 to 0.13."""
     from vlmreward_rl.recipes.dsrl import PRESETS
     from vlmreward_rl.recipes.inputs import ensure_pointreach_policy
 
