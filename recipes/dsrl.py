@@ -107,8 +107,9 @@ _LIFT_SIM_RM = replace(_LIFT_CPU, model="sim-rm-lift", env_kwargs={"horizon": 10
 # expert's ~110, as Lift's 100 are of its 32). The oracle twin pays the oracle's progress change with the same options,
 # seeds and budget. Measured at 24k env steps (docs/training.md): neither gains (learned -2 / -2, oracle -2 on seed
 # 1): training success falls to ~0 once the actor acts (its noise std ~0.3 about w = 0), leaving the critics no
-# success to climb, and sim-rm-robomimic's progress change has r ~ 0.02 with the oracle's on these rollouts. No simulator-reward twin:
-# robosuite's shaped reward is non-negative every step while Can ends on success (the trap the relative form avoids).
+# success to climb, and sim-rm-robomimic's progress change has r ~ 0.02 with the oracle's on these rollouts. No
+# simulator-reward twin: robosuite's shaped reward is non-negative every step while Can ends on success (the trap the
+# relative form avoids).
 _CAN_SIM_RM = replace(_LIFT_SIM_RM, env_id="vlmreward/Can-v1", policy="runs/bc/can", instruction=CAN,
                       model="sim-rm-robomimic",
                       env_kwargs={"horizon": 300, "frame_size": 64})
