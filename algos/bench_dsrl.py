@@ -10,17 +10,19 @@ including the learner's updates, relative to sync and to an instant model. Evalu
 training loop's.
 
 ``--task`` (any Robomimic or ManiSkill task of :mod:`vlmreward_rl.envs.tasks`): the ``dsrl-lift-cpu`` preset's
-settings (:func:`cpu_args`: 256-wide nets, UTD 8, 3 Q^W steps, batch 128, 100-step episodes, the oracle's
+settings (:func:`cpu_args`: 256-wide nets, UTD 2, 1 Q^W step, batch 128, 100-step episodes, the oracle's
 potential-based dense reward) over an untrained diffusion policy of the BC defaults (its decode costs what a
 trained one's does). Prints the task's raw env steps/s (random actions, the same reward wrapper), the learner's
 time per round (JAX, one compiled call) against a torch eager reference of the same nets and updates
 (:func:`torch_round_ms`), DSRL-NA's training env steps/s with the env stepped sequentially and beside the learner
-(``async_env``), measured over ``measured-steps`` env steps after the warm-up and the compiles, and last the ratio
-of training to raw env steps/s (of the preset's mode).
+(``async_env``), measured over ``measured-steps`` env steps after the warm-up and the compiles, the load average it
+ran under, and last the ratio of training to raw env steps/s (of the preset's mode). ``--utd`` and
+``--noise-critic-updates`` measure another round size.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -59,6 +61,10 @@ class DSRLBenchArgs:
     """--task: training env steps measured, after the warm-up and the first rounds (compiles)"""
     raw_steps: int = 300
     """--task: env steps of random actions for the raw env speed"""
+    utd: int | None = None
+    """--task: gradient steps a round (default: the dsrl-lift-cpu preset's)"""
+    noise_critic_updates: int | None = None
+    """--task: Q^W distillation steps a round (default: the dsrl-lift-cpu preset's)"""
 
 
 def register() -> None:
@@ -88,8 +94,8 @@ def cpu_args(task: str, **changes) -> Args:
     record = task_record(task)
     args = Args(env_id=record.env_id, instruction=record.instruction, model="oracle", form="dense",
                 reward_kwargs={"relative": True}, env_kwargs={"horizon": 100}, variant="na", hidden=256, layers=3,
-                utd=8, noise_critic_updates=3, batch_size=128, action_magnitude=1.5, learning_rate=3e-4,
-                actor_learning_rate=1e-4 / 8, init_temperature=1e-3, target_entropy=0.0, gamma=0.99, tau=0.005)
+                utd=2, noise_critic_updates=1, batch_size=128, action_magnitude=1.5, learning_rate=3e-4,
+                actor_learning_rate=1e-4 / 2, init_temperature=1e-3, target_entropy=0.0, gamma=0.99, tau=0.005)
     return replace(args, **changes)
 
 
@@ -213,9 +219,17 @@ def torch_round_ms(args: Args, config: DiffusionConfig, rounds: int = 5) -> floa
     return 1000 * (time.perf_counter() - start) / rounds
 
 
+def task_args(bench: DSRLBenchArgs) -> Args:
+    """:func:`cpu_args` on ``bench.task`` with a short warm-up (250 env steps, 10 critic updates) and the round size
+    ``bench`` asks for (``utd``, ``noise_critic_updates``; the preset's where None)."""
+    sizes = {"utd": bench.utd, "noise_critic_updates": bench.noise_critic_updates}
+    return cpu_args(bench.task, seed=bench.seed, learning_starts=250, critic_warmup_updates=10,
+                    **{k: v for k, v in sizes.items() if v is not None})
+
+
 def task_bench(bench: DSRLBenchArgs) -> dict[str, float]:
     """The ``--task`` benchmark (module docstring); prints its lines and returns the numbers."""
-    args = cpu_args(bench.task, seed=bench.seed, learning_starts=250, critic_warmup_updates=10)
+    args = task_args(bench)
     probe = make_runner(args, DiffusionPolicy(DiffusionConfig(obs_dim=1, act_dim=1)))
     obs_dim, act_dim = int(np.prod(probe.envs.single_observation_space.shape)), probe.envs.single_action_space.shape[0]
     probe.close()
@@ -238,6 +252,8 @@ def task_bench(bench: DSRLBenchArgs) -> dict[str, float]:
             print(f"training env steps/s, {mode} ({bench.measured_steps} env steps measured): {results[mode]:.1f} "
                   f"(/ raw {results[mode] / results['raw']:.2f})", flush=True)
     results["ratio"] = results["async env" if DEFAULT_ASYNC else "sequential"] / results["raw"]
+    print(f"load average over the last 1 / 5 minutes: {os.getloadavg()[0]:.2f} / {os.getloadavg()[1]:.2f} "
+          f"(on {os.cpu_count()} cores)")
     print(f"training / raw env steps/s: {results['ratio']:.2f}")
     return results
 

@@ -48,16 +48,16 @@ PAPER = Args(variant="na", action_magnitude=1.5, utd=20, noise_critic_updates=10
 _LIFT = replace(PAPER, env_id="vlmreward/Lift-v1", policy="runs/bc/lift", model="oracle", form="dense",
                 reward_kwargs={"relative": True}, instruction=LIFT, utd=30)
 _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_starts=1_000)
-# Lift on ONE CPU core: about 50 minutes as measured in the README's DSRL section, when the actor stepped once a
-# chunk; about 70 with the actor and temperature in each gradient step (estimated below). Each choice, and why:
-# * nets 3x256 (LayerNorm+Tanh as the paper), batch 128, UTD 8 and 3 Q^W distillation steps a chunk: one core does a
-#   4-step chunk of robosuite (~20 ms a step: 25 OSC substeps in Python) in ~80 ms; at batch 128 on one torch thread
-#   a DSRL-NA critic update costs ~15 ms (half of it the DDIM decode of the next chunks through 8 steps), a Q^W step
-#   ~12 ms and an actor step ~5 ms, so a chunk cost ~0.25 s (17-18 env steps/s, two runs on the two cores). A
-#   gradient step with the actor and temperature costs ~1.8x a critic-only one (measured on a loaded machine), so
-#   with them in each of the 8 steps a chunk costs ~0.35 s. The paper's UTD 20-30 with 2048-wide nets would cost
-#   ~100x the env. UTD 2 with one Q^W step (an earlier version of this preset, 25k critic updates in 50k steps)
-#   reached +28 points where UTD 8 reached +44 and +82 (two seeds; README; both with the actor stepped once a chunk).
+# Lift on a 2-core CPU: 13 minutes for the 50k env steps, two seeds side by side (docs/training.md). Each choice, why:
+# * nets 3x256 (LayerNorm+Tanh as the paper), batch 128, UTD 2 and one Q^W distillation step a chunk (25k critic
+#   updates in 50k env steps), the actor and temperature at 1e-4 / 2: one round of updates (JAX, one compiled call)
+#   then costs ~15 ms against a 4-step chunk of robosuite's ~17 ms, so the learner keeps up with the env it steps beside
+#   (issue 23: python -m vlmreward_rl.algos.bench_dsrl --task Lift, 0.61 of the raw env's steps/s on 2 idle cores,
+#   against 0.24 at UTD 8 with 3 Q^W steps). Measured on the same base policy, seeds and evaluation starts, two runs
+#   side by side: UTD 8 (3 Q^W steps, 1e-4 / 8) 0.14 -> 0.58 and 0.14 -> 0.72 (+44, +58) in 28 minutes; UTD 2 0.14 ->
+#   0.62 and 0.14 -> 0.68 (+48, +54) in 13. UTD 8's training episodes succeed sooner (0.77 / 0.83 in the last 10k env
+#   steps against 0.58 / 0.59); the evaluations at 50k do not tell the two apart. The paper's UTD 20-30 with 2048-wide
+#   nets would cost ~100x the env. (An older UTD 2 preset, with the actor stepped once a chunk at 3e-5, reached +28.)
 # * 2,000 warm-up env steps of the base policy (the paper's 1.5-2k).
 # * a 100-step horizon (about 3x the scripted expert's 32 steps; robomimic's 400 would spend most of the budget on
 #   failed episodes).
@@ -68,20 +68,19 @@ _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_
 #   swamped the reward and the actor learnt nothing (README; runs whose entropy was counted with the magnitude 1.5,
 #   i.e. whose target was -28 ln 1.5 = -11.4 nats in the authors' convention).
 # * the critics fitted for 1,000 steps on the warm-up data before the actor's first update, and the actor's (and
-#   temperature's) learning rate 1.25e-5: measured at 1e-4 when the actor stepped once per chunk, a third of the
-#   critics' rate; the actor (as in the authors' code) now steps in each of the 8 gradient steps of a chunk, and
-#   1e-4 / 8 keeps its Adam movement per chunk about what was measured. With the paper's rates and an untrained
+#   temperature's) learning rate 1e-4 / UTD (5e-5): measured at 1e-4 when the actor stepped once per chunk, a third
+#   of the critics' rate; the actor (as in the authors' code) now steps in each of the UTD gradient steps of a chunk,
+#   and 1e-4 / UTD keeps its Adam movement per chunk about what was measured. With the paper's rates and an untrained
 #   critic, the actor left the base policy's mode (w ~ 0, where it starts, vlmreward_rl.algos.dsrl.Actor) within the first 1k
 #   steps and training success fell to 0-10 % (a 50k run: 20 % at 25k).
 # * 50k env steps (the issue's budget), 50-episode evaluations at 25k and 50k: the base policy before (noise
 #   N(0, I)), after the actor with its noise sampled (the DSRL authors' protocol) and with its mean.
 # * the rounds of updates in a thread beside the env (async_env, issue 23): the env steps with the actor one round
-#   older, the updates per env step unchanged, a run still deterministic; measured 13.9 env steps/s against 11.7
-#   sequential (python -m vlmreward_rl.algos.bench_dsrl --task Lift, on a loaded 2-core machine).
-_LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000, "utd": 8, "noise_critic_updates": 3},
-                    env_kwargs={"horizon": 100}, init_temperature=1e-3, critic_warmup_updates=1_000,
-                    actor_learning_rate=1e-4 / 8, total_timesteps=50_000, eval_every=25_000, eval_episodes=50,
-                    log_every=1_000, async_env=True)
+#   older, the updates per env step unchanged, a run still deterministic; measured 142 env steps/s against 108
+#   sequential (python -m vlmreward_rl.algos.bench_dsrl --task Lift, 2 idle cores).
+_LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000}, env_kwargs={"horizon": 100}, init_temperature=1e-3,
+                    critic_warmup_updates=1_000, actor_learning_rate=1e-4 / _CPU["utd"], total_timesteps=50_000,
+                    eval_every=25_000, eval_episodes=50, log_every=1_000, async_env=True)
 # Learned reward (issue 24): our own video-language reward models, shipped in the package: sim-rm-lift on Lift (the
 # Lift specialist, also trained on BC policies' rollouts: held-out policy rollouts ranked with ROC-AUC 0.99, against
 # 0.91 for the three-task sim-rm-robomimic), sim-rm-robomimic on Can; the agentview camera at 64 px, the size they
@@ -98,18 +97,18 @@ _LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000, "utd": 8, "noise
 # * everything else as the oracle run it is compared with (dsrl-lift-cpu: the same base policy, seeds, budget and
 #   evaluation starts); a query per env step costs a 64 px render (~12 ms measured here, against ~14 ms for a Lift
 #   step) plus one new frame's CNN pass and the temporal head over the clip (~2-5 ms): estimated (not run) at about
-#   1.2x the oracle run's ~110 minutes, the learner's updates unchanged.
+#   1.2x the oracle run's minutes, the learner's updates unchanged.
 _SIM_RM_REWARD = {"relative": True, "terminate_on_success": True, "success_threshold": 0.5}
 _LIFT_SIM_RM = replace(_LIFT_CPU, model="sim-rm-lift", env_kwargs={"horizon": 100, "frame_size": 64},
                        reward_kwargs=_SIM_RM_REWARD)
 # Can: the same settings over the Can base policy (built on first use: 10 scripted experts, 2,000 BC steps,
 # recipes/inputs.py; success 0.02-0.04 with noise N(0, I), 0.40 at w = 0), 300-step episodes (about 3x the scripted
 # expert's ~110, as Lift's 100 are of its 32). The oracle twin pays the oracle's progress change with the same options,
-# seeds and budget. Measured at 24k env steps (docs/training.md): neither gains (learned -2 / -2, oracle -2 on seed
-# 1): training success falls to ~0 once the actor acts (its noise std ~0.3 about w = 0), leaving the critics no
-# success to climb, and sim-rm-robomimic's progress change has r ~ 0.02 with the oracle's on these rollouts. No
-# simulator-reward twin: robosuite's shaped reward is non-negative every step while Can ends on success (the trap the
-# relative form avoids).
+# seeds and budget. Measured at 24k env steps with the UTD 8 learner of then (_UTD8 below; docs/training.md): neither
+# gains (learned -2 / -2, oracle -2 on seed 1): training success falls to ~0 once the actor acts (its noise std ~0.3
+# about w = 0), leaving the critics no success to climb, and sim-rm-robomimic's progress change has r ~ 0.02 with the
+# oracle's on these rollouts. No simulator-reward twin: robosuite's shaped reward is non-negative every step while Can
+# ends on success (the trap the relative form avoids).
 _CAN_SIM_RM = replace(_LIFT_SIM_RM, env_id="vlmreward/Can-v1", policy="runs/bc/can", instruction=CAN,
                       model="sim-rm-robomimic",
                       env_kwargs={"horizon": 300, "frame_size": 64})
@@ -127,8 +126,13 @@ _CAN_SIM_RM = replace(_LIFT_SIM_RM, env_id="vlmreward/Can-v1", policy="runs/bc/c
 #   50-episode evaluations (base policy with N(0, I) and with w = 0, the actor sampled and its mean; in the bare
 #   simulator, ~1 minute each) and the base policy's build (~10 s) take the rest: 12.9 minutes in all for the main
 #   job from a fresh clone on 2 idle cores, which leaves room for a slower or busier machine;
-# * evaluations at the end only (the training episodes' success, logged every 1,000 steps, is the curve).
-_MAIN_JOB = replace(_LIFT_SIM_RM, total_timesteps=12_000, eval_every=0, gamma=0.9)
+# * evaluations at the end only (the training episodes' success, logged every 1,000 steps, is the curve);
+# * the learner dsrl-lift-cpu had when this job was measured: UTD 8, 3 Q^W steps a chunk, the actor at 1e-4 / 8
+#   (_UTD8). With dsrl-lift-cpu's UTD 2 (issue 23) three times the env steps fit the same minutes, and still do not
+#   gain: 36k env steps, seeds 1 and 2, 0.14 -> 0.18 and 0.14 -> 0.08 (+18 at 24k on seed 2, then lost), 35 and 47
+#   false successes paid, 17.4 minutes each two at a time (docs/training.md).
+_UTD8 = dict(utd=8, noise_critic_updates=3, actor_learning_rate=1e-4 / 8)
+_MAIN_JOB = replace(_LIFT_SIM_RM, total_timesteps=12_000, eval_every=0, gamma=0.9, **_UTD8)
 # The main job (`vlmreward train` with no preset, recipes/train.py DEFAULT_PRESET; issue 24): sim-rm-lift-side, the
 # same recipe as sim-rm-lift rendered from our lift_side camera (envs/robomimic.py), where a lifted cube shows a gap
 # under it. Streamed over held-out policy rollouts as this reward asks (each prefix of the episode), sim-rm-lift paid
@@ -165,8 +169,8 @@ _POINTREACH = replace(PAPER, env_id="vlmreward/PointReach-v0", policy="runs/bc/p
 PRESETS: dict[str, tuple[str, Args]] = {
     "dsrl-lift": ("DSRL-NA on Robomimic Lift with the paper's settings (2048-wide nets, UTD 30), oracle dense "
                   "reward; 50k env steps.", _LIFT),
-    "dsrl-lift-cpu": ("DSRL-NA on Lift sized for one CPU core (256-wide nets, UTD 8, 100-step episodes, 50k env "
-                      "steps, temperature 0.001 auto-tuned).", _LIFT_CPU),
+    "dsrl-lift-cpu": ("DSRL-NA on Lift sized for a 2-core CPU (256-wide nets, UTD 2, 100-step episodes, 50k env "
+                      "steps, temperature 0.001 auto-tuned; ~13 minutes).", _LIFT_CPU),
     "dsrl-lift-sac": ("DSRL-SAC on Lift with the paper's settings.", replace(_LIFT, variant="sac")),
     "dsrl-lift-sim-rm": ("dsrl-lift-cpu with our learned reward model sim-rm-lift (agentview frames at 64 px): "
                          "its progress change, its detected success ending episodes; the base policy built on first "

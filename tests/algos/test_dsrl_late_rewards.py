@@ -202,6 +202,16 @@ def test_the_task_benchmark_uses_the_cpu_lift_presets_settings():
     assert DEFAULT_ASYNC == preset.async_env
 
 
+def test_the_task_benchmark_measures_the_round_size_it_is_asked_for():
+    from vlmreward_rl.algos.bench_dsrl import DSRLBenchArgs, task_args
+    from vlmreward_rl.recipes.dsrl import PRESETS
+
+    preset = PRESETS["dsrl-lift-cpu"][1]
+    default, bigger = task_args(DSRLBenchArgs(task="Lift")), task_args(DSRLBenchArgs(task="Lift", utd=8))
+    assert (default.utd, default.noise_critic_updates) == (preset.utd, preset.noise_critic_updates)
+    assert (bigger.utd, bigger.noise_critic_updates) == (8, preset.noise_critic_updates) and bigger.utd != preset.utd
+
+
 def test_the_training_speed_is_measured_after_the_warm_up(tmp_path):
     from vlmreward_rl.algos.bench_dsrl import training_steps_per_second
 

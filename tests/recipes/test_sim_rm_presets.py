@@ -77,8 +77,12 @@ def test_learned_reward_presets_are_their_oracle_runs_with_the_model_and_64_px_f
     job, job_oracle = dsrl.PRESETS["lift-sim-rm"][1], dsrl.PRESETS["lift-sim-rm-oracle"][1]
     # the main-job candidate is dsrl-lift-sim-rm on a 20-minute budget with a discount of 0.9 a chunk, evaluated at
     # the end on 50 starts; its twin the oracle
-    assert replace(job, total_timesteps=lift.total_timesteps, eval_every=lift.eval_every, gamma=lift.gamma) == lift
+    assert replace(job, total_timesteps=lift.total_timesteps, eval_every=lift.eval_every, gamma=lift.gamma,
+                   utd=lift.utd, noise_critic_updates=lift.noise_critic_updates,
+                   actor_learning_rate=lift.actor_learning_rate) == lift
     assert job.eval_episodes >= 50 and job.eval_every == 0 and job.total_timesteps == 12_000 and job.gamma == 0.9
+    # the learner it was measured with (UTD 8), not dsrl-lift-cpu's faster UTD 2, which gained nothing here
+    assert (job.utd, job.noise_critic_updates, job.actor_learning_rate * job.utd) == (8, 3, pytest.approx(1e-4))
     assert replace(job_oracle, model=job.model, env_kwargs=job.env_kwargs, reward_kwargs=job.reward_kwargs) == job
     assert "lift-sim-rm" not in filtered_bc.PRESETS and "lift-sim-rm" in train.all_presets()
     side = dsrl.PRESETS["lift-sim-rm-side"][1]  # the same job, read by the side model from the camera it was trained on
