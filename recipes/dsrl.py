@@ -51,8 +51,8 @@ _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_
 # Lift on a 2-core CPU: 13 minutes for the 50k env steps, two seeds side by side (docs/training.md). Each choice, why:
 # * nets 3x256 (LayerNorm+Tanh as the paper), batch 128, UTD 2 and one Q^W distillation step a chunk (25k critic
 #   updates in 50k env steps), the actor and temperature at 1e-4 / 2: one round of updates (JAX, one compiled call)
-#   then costs ~15 ms against a 4-step chunk of robosuite's ~17 ms, so the learner keeps up with the env it steps beside
-#   (issue 23: python -m vlmreward_rl.algos.bench_dsrl --task Lift, 0.61 of the raw env's steps/s on 2 idle cores,
+#   then costs ~15 ms against a 4-step chunk of robosuite's ~17 ms, run side by side (issue 23: python -m
+#   vlmreward_rl.algos.bench_dsrl --task Lift, 0.56-0.61 of the raw env's steps/s over three runs on 2 idle cores,
 #   against 0.24 at UTD 8 with 3 Q^W steps). Measured on the same base policy, seeds and evaluation starts, two runs
 #   side by side: UTD 8 (3 Q^W steps, 1e-4 / 8) 0.14 -> 0.58 and 0.14 -> 0.72 (+44, +58) in 28 minutes; UTD 2 0.14 ->
 #   0.62 and 0.14 -> 0.68 (+48, +54) in 13. UTD 8's training episodes succeed sooner (0.77 / 0.83 in the last 10k env
