@@ -10,7 +10,7 @@ including the learner's updates, relative to sync and to an instant model. Evalu
 training loop's.
 
 ``--task`` (any Robomimic or ManiSkill task of :mod:`vlmreward_rl.envs.tasks`): the ``dsrl-lift-cpu`` preset's
-settings (:func:`cpu_args`: 256-wide nets, UTD 2, 1 Q^W step, batch 128, 100-step episodes, the oracle's
+settings (:func:`cpu_args`: 256-wide nets, UTD 1, 1 Q^W step, batch 128, 100-step episodes, the oracle's
 potential-based dense reward) over an untrained diffusion policy of the BC defaults (its decode costs what a
 trained one's does). Prints the task's raw env steps/s (random actions, the same reward wrapper), the learner's
 time per round (JAX, one compiled call) against a torch eager reference of the same nets and updates
@@ -94,8 +94,8 @@ def cpu_args(task: str, **changes) -> Args:
     record = task_record(task)
     args = Args(env_id=record.env_id, instruction=record.instruction, model="oracle", form="dense",
                 reward_kwargs={"relative": True}, env_kwargs={"horizon": 100}, variant="na", hidden=256, layers=3,
-                utd=2, noise_critic_updates=1, batch_size=128, action_magnitude=1.5, learning_rate=3e-4,
-                actor_learning_rate=1e-4 / 2, init_temperature=1e-3, target_entropy=0.0, gamma=0.99, tau=0.005)
+                utd=1, noise_critic_updates=1, batch_size=128, action_magnitude=1.5, learning_rate=3e-4,
+                actor_learning_rate=1e-4, init_temperature=1e-3, target_entropy=0.0, gamma=0.99, tau=0.005)
     return replace(args, **changes)
 
 

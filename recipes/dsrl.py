@@ -48,18 +48,18 @@ PAPER = Args(variant="na", action_magnitude=1.5, utd=20, noise_critic_updates=10
 _LIFT = replace(PAPER, env_id="vlmreward/Lift-v1", policy="runs/bc/lift", model="oracle", form="dense",
                 reward_kwargs={"relative": True}, instruction=LIFT, utd=30)
 _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_starts=1_000)
-# Lift on a 2-core CPU: 13 minutes for the 50k env steps, two seeds side by side (docs/training.md). Each choice, why:
-# * nets 3x256 (LayerNorm+Tanh as the paper), batch 128, UTD 2 and one Q^W distillation step a chunk (25k critic
-#   updates in 50k env steps), the actor and temperature at 1e-4 / 2: one round of updates (JAX, one compiled call)
-#   then costs ~15 ms against a 4-step chunk of robosuite's ~17 ms, run side by side (issue 23: python -m
-#   vlmreward_rl.algos.bench_dsrl --task Lift, 0.56-0.61 of the raw env's steps/s over three runs on 2 idle cores,
-#   against 0.24 at UTD 8 with 3 Q^W steps). Measured on the same base policy, seeds and evaluation starts, two runs
-#   side by side: UTD 8 (3 Q^W steps, 1e-4 / 8) 0.14 -> 0.58 and 0.14 -> 0.72 (+44, +58) in 28 minutes; UTD 2 0.14 ->
-#   0.62 and 0.14 -> 0.68 (+48, +54) in 13. UTD 8's training episodes succeed sooner (0.77 / 0.83 in the last 10k env
-#   steps against 0.58 / 0.59); the evaluations at 50k do not tell the two apart. The paper's UTD 20-30 with 2048-wide
-#   nets would cost ~100x the env. (An older UTD 2 preset, with the actor stepped once a chunk at 3e-5, reached +28.)
-#   Batch 64 would run at 0.76-0.79 of the raw env but gained +66 and +42 (seed 2's mean noise 0.24, below w = 0):
-#   less on the worse seed, so the batch stays 128.
+# Lift on a 2-core CPU: 11 minutes for the 50k env steps, two seeds side by side (docs/training.md). Each choice, why:
+# * nets 3x256 (LayerNorm+Tanh as the paper), batch 128, one gradient step and one Q^W distillation step a chunk
+#   (12.5k critic updates in 50k env steps), the actor and temperature at 1e-4: a round of updates (JAX, one compiled
+#   call) then costs ~10 ms against a 4-step chunk of robosuite's ~17 ms, run side by side (issue 23: python -m
+#   vlmreward_rl.algos.bench_dsrl --task Lift, 0.82 of the raw env's steps/s on 2 idle cores; 0.56-0.61 at UTD 2,
+#   0.24 at UTD 8 with 3 Q^W steps). Measured on the same base policy, seeds and evaluation starts, two runs side by
+#   side: UTD 8 (3 Q^W steps, 1e-4 / 8) 0.14 -> 0.58 and 0.14 -> 0.72 (+44, +58) in 28 minutes; UTD 2 (1e-4 / 2)
+#   +48, +54 in 13; UTD 1 0.14 -> 0.62 and 0.14 -> 0.70 (+48, +56) in 10.7. More updates make the training episodes
+#   succeed sooner (last 10k env steps: UTD 8 0.77 / 0.83, UTD 2 0.58 / 0.59, UTD 1 0.54 / 0.46); the evaluations at
+#   50k do not tell the three apart. Batch 64 at UTD 2 (0.76-0.79 of the raw env) gained +66 and +42 with seed 2's
+#   mean noise at 0.24, below w = 0: less on the worse seed. The paper's UTD 20-30 with 2048-wide nets would cost
+#   ~100x the env. (An older UTD 2 preset, with the actor stepped once a chunk at 3e-5, reached +28.)
 # * 2,000 warm-up env steps of the base policy (the paper's 1.5-2k).
 # * a 100-step horizon (about 3x the scripted expert's 32 steps; robomimic's 400 would spend most of the budget on
 #   failed episodes).
@@ -70,19 +70,19 @@ _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_
 #   swamped the reward and the actor learnt nothing (README; runs whose entropy was counted with the magnitude 1.5,
 #   i.e. whose target was -28 ln 1.5 = -11.4 nats in the authors' convention).
 # * the critics fitted for 1,000 steps on the warm-up data before the actor's first update, and the actor's (and
-#   temperature's) learning rate 1e-4 / UTD (5e-5): measured at 1e-4 when the actor stepped once per chunk, a third
-#   of the critics' rate; the actor (as in the authors' code) now steps in each of the UTD gradient steps of a chunk,
+#   temperature's) learning rate 1e-4 / UTD (1e-4 at UTD 1): measured at 1e-4 when the actor stepped once per chunk,
+#   a third of the critics' rate; the actor (as in the authors' code) now steps in each of the UTD gradient steps of a chunk,
 #   and 1e-4 / UTD keeps its Adam movement per chunk about what was measured. With the paper's rates and an untrained
 #   critic, the actor left the base policy's mode (w ~ 0, where it starts, vlmreward_rl.algos.dsrl.Actor) within the first 1k
 #   steps and training success fell to 0-10 % (a 50k run: 20 % at 25k).
 # * 50k env steps (the issue's budget), 50-episode evaluations at 25k and 50k: the base policy before (noise
 #   N(0, I)), after the actor with its noise sampled (the DSRL authors' protocol) and with its mean.
 # * the rounds of updates in a thread beside the env (async_env, issue 23): the env steps with the actor one round
-#   older, the updates per env step unchanged, a run still deterministic; measured 142 env steps/s against 108
+#   older, the updates per env step unchanged, a run still deterministic; measured 188 env steps/s against 112
 #   sequential (python -m vlmreward_rl.algos.bench_dsrl --task Lift, 2 idle cores).
-_LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000}, env_kwargs={"horizon": 100}, init_temperature=1e-3,
-                    critic_warmup_updates=1_000, actor_learning_rate=1e-4 / _CPU["utd"], total_timesteps=50_000,
-                    eval_every=25_000, eval_episodes=50, log_every=1_000, async_env=True)
+_LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000, "utd": 1}, env_kwargs={"horizon": 100},
+                    init_temperature=1e-3, critic_warmup_updates=1_000, actor_learning_rate=1e-4 / 1,
+                    total_timesteps=50_000, eval_every=25_000, eval_episodes=50, log_every=1_000, async_env=True)
 # Learned reward (issue 24): our own video-language reward models, shipped in the package: sim-rm-lift on Lift (the
 # Lift specialist, also trained on BC policies' rollouts: held-out policy rollouts ranked with ROC-AUC 0.99, against
 # 0.91 for the three-task sim-rm-robomimic), sim-rm-robomimic on Can; the agentview camera at 64 px, the size they
@@ -130,7 +130,7 @@ _CAN_SIM_RM = replace(_LIFT_SIM_RM, env_id="vlmreward/Can-v1", policy="runs/bc/c
 #   job from a fresh clone on 2 idle cores, which leaves room for a slower or busier machine;
 # * evaluations at the end only (the training episodes' success, logged every 1,000 steps, is the curve);
 # * the learner dsrl-lift-cpu had when this job was measured: UTD 8, 3 Q^W steps a chunk, the actor at 1e-4 / 8
-#   (_UTD8). With dsrl-lift-cpu's UTD 2 (issue 23) three times the env steps fit the same minutes, and still do not
+#   (_UTD8). With UTD 2 (a faster learner, issue 23) three times the env steps fit the same minutes, and still do not
 #   gain: 36k env steps, seeds 1 and 2, 0.14 -> 0.18 and 0.14 -> 0.08 (+18 at 24k on seed 2, then lost), 35 and 47
 #   false successes paid, 17.4 minutes each two at a time (docs/training.md).
 _UTD8 = dict(utd=8, noise_critic_updates=3, actor_learning_rate=1e-4 / 8)
@@ -171,8 +171,8 @@ _POINTREACH = replace(PAPER, env_id="vlmreward/PointReach-v0", policy="runs/bc/p
 PRESETS: dict[str, tuple[str, Args]] = {
     "dsrl-lift": ("DSRL-NA on Robomimic Lift with the paper's settings (2048-wide nets, UTD 30), oracle dense "
                   "reward; 50k env steps.", _LIFT),
-    "dsrl-lift-cpu": ("DSRL-NA on Lift sized for a 2-core CPU (256-wide nets, UTD 2, 100-step episodes, 50k env "
-                      "steps, temperature 0.001 auto-tuned; ~13 minutes).", _LIFT_CPU),
+    "dsrl-lift-cpu": ("DSRL-NA on Lift sized for a 2-core CPU (256-wide nets, UTD 1, 100-step episodes, 50k env "
+                      "steps, temperature 0.001 auto-tuned; ~11 minutes).", _LIFT_CPU),
     "dsrl-lift-sac": ("DSRL-SAC on Lift with the paper's settings.", replace(_LIFT, variant="sac")),
     "dsrl-lift-sim-rm": ("dsrl-lift-cpu with our learned reward model sim-rm-lift (agentview frames at 64 px): "
                          "its progress change, its detected success ending episodes; the base policy built on first "

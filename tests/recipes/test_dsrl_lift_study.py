@@ -75,7 +75,7 @@ def test_two_lift_studies_started_together_share_one_base_policy(tmp_path, monke
 def test_lift_cpu_preset_pays_progress_changes_on_short_episodes():
     args = recipe.PRESETS["dsrl-lift-cpu"][1]
     assert args.reward_kwargs == {"relative": True} and args.env_kwargs == {"horizon": 100}
-    assert (args.variant, args.model, args.hidden, args.utd, args.total_timesteps) == ("na", "oracle", 256, 2, 50_000)
+    assert (args.variant, args.model, args.hidden, args.utd, args.total_timesteps) == ("na", "oracle", 256, 1, 50_000)
     assert (args.noise_critic_updates, args.learning_starts, args.init_temperature) == (1, 2_000, 1e-3)
     # measured at 1e-4 with one actor step a chunk; the actor now steps in each of the UTD gradient steps
     assert args.actor_learning_rate * args.utd == pytest.approx(1e-4) and args.actor_learning_rate < args.learning_rate
