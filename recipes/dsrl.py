@@ -52,7 +52,7 @@ _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_
 # * nets 3x256 (LayerNorm+Tanh as the paper), batch 128, one gradient step and one Q^W distillation step a chunk
 #   (12.5k critic updates in 50k env steps), the actor and temperature at 1e-4: a round of updates (JAX, one compiled
 #   call) then costs ~10 ms against a 4-step chunk of robosuite's ~17 ms, run side by side (issue 23: python -m
-#   vlmreward_rl.algos.bench_dsrl --task Lift, 0.82 of the raw env's steps/s on 2 idle cores; 0.56-0.61 at UTD 2,
+#   vlmreward_rl.algos.bench_dsrl --task Lift, 0.77-0.82 of the raw env's steps/s on 2 idle cores; 0.56-0.61 at UTD 2,
 #   0.24 at UTD 8 with 3 Q^W steps). Measured on the same base policy, seeds and evaluation starts, two runs side by
 #   side: UTD 8 (3 Q^W steps, 1e-4 / 8) 0.14 -> 0.58 and 0.14 -> 0.72 (+44, +58) in 28 minutes; UTD 2 (1e-4 / 2)
 #   +48, +54 in 13; UTD 1 0.14 -> 0.62 and 0.14 -> 0.70 (+48, +56) in 10.7. More updates make the training episodes
