@@ -71,10 +71,10 @@ _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_
 #   i.e. whose target was -28 ln 1.5 = -11.4 nats in the authors' convention).
 # * the critics fitted for 1,000 steps on the warm-up data before the actor's first update, and the actor's (and
 #   temperature's) learning rate 1e-4 / UTD (1e-4 at UTD 1): measured at 1e-4 when the actor stepped once per chunk,
-#   a third of the critics' rate; the actor (as in the authors' code) now steps in each of the UTD gradient steps of a chunk,
-#   and 1e-4 / UTD keeps its Adam movement per chunk about what was measured. With the paper's rates and an untrained
-#   critic, the actor left the base policy's mode (w ~ 0, where it starts, vlmreward_rl.algos.dsrl.Actor) within the first 1k
-#   steps and training success fell to 0-10 % (a 50k run: 20 % at 25k).
+#   a third of the critics' rate; the actor (as in the authors' code) now steps in each of the UTD gradient steps of a
+#   chunk, and 1e-4 / UTD keeps its Adam movement per chunk about what was measured. With the paper's rates and an
+#   untrained critic, the actor left the base policy's mode (w ~ 0, where it starts, vlmreward_rl.algos.dsrl.Actor)
+#   within the first 1k steps and training success fell to 0-10 % (a 50k run: 20 % at 25k).
 # * 50k env steps (the issue's budget), 50-episode evaluations at 25k and 50k: the base policy before (noise
 #   N(0, I)), after the actor with its noise sampled (the DSRL authors' protocol) and with its mean.
 # * the rounds of updates in a thread beside the env (async_env, issue 23): the env steps with the actor one round
