@@ -252,7 +252,8 @@ def task_bench(bench: DSRLBenchArgs) -> dict[str, float]:
             print(f"training env steps/s, {mode} ({bench.measured_steps} env steps measured): {results[mode]:.1f} "
                   f"(/ raw {results[mode] / results['raw']:.2f})", flush=True)
     results["ratio"] = results["async env" if DEFAULT_ASYNC else "sequential"] / results["raw"]
-    print(f"load average over the last 1 / 5 minutes: {os.getloadavg()[0]:.2f} / {os.getloadavg()[1]:.2f} "
+    one_minute, five_minutes, _ = os.getloadavg()
+    print(f"load average over the last 1 / 5 minutes: {one_minute:.2f} / {five_minutes:.2f} "
           f"(on {os.cpu_count()} cores)")
     print(f"training / raw env steps/s: {results['ratio']:.2f}")
     return results

@@ -80,8 +80,9 @@ _CPU = dict(hidden=256, utd=2, noise_critic_updates=1, batch_size=128, learning_
 # * the rounds of updates in a thread beside the env (async_env, issue 23): the env steps with the actor one round
 #   older, the updates per env step unchanged, a run still deterministic; measured 188 env steps/s against 112
 #   sequential (python -m vlmreward_rl.algos.bench_dsrl --task Lift, 2 idle cores).
-_LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000, "utd": 1}, env_kwargs={"horizon": 100},
-                    init_temperature=1e-3, critic_warmup_updates=1_000, actor_learning_rate=1e-4 / 1,
+_LIFT_CPU_UTD = 1
+_LIFT_CPU = replace(_LIFT, **{**_CPU, "learning_starts": 2_000, "utd": _LIFT_CPU_UTD}, env_kwargs={"horizon": 100},
+                    init_temperature=1e-3, critic_warmup_updates=1_000, actor_learning_rate=1e-4 / _LIFT_CPU_UTD,
                     total_timesteps=50_000, eval_every=25_000, eval_episodes=50, log_every=1_000, async_env=True)
 # Learned reward (issue 24): our own video-language reward models, shipped in the package: sim-rm-lift on Lift (the
 # Lift specialist, also trained on BC policies' rollouts: held-out policy rollouts ranked with ROC-AUC 0.99, against
