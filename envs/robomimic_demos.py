@@ -15,7 +15,7 @@ Kinds (``Trajectory.kind``):
   short of the goal, knocked away); 2 typical expert lengths.
 * ``policy``: a learned policy's rollout (:func:`rollout` with ``act``; the reward-model recipes roll BC policies
   out this way, :mod:`vlmreward_rl.recipes.policy_rollouts`), to the env's horizon or its success; not made by
-  the CLI.
+  the CLI. ``actor``: the same for a DSRL actor steering a BC policy (:mod:`vlmreward_rl.recipes.actor_rollouts`).
 
 ``--non-expert`` episodes of each non-expert kind are written after the experts. Every trajectory
 carries its per-state oracle progress and success, the bare env's reward (the staged shaped
@@ -44,6 +44,9 @@ from vlmreward_gym.oracle import PROGRESS_KEY, SUCCESS_KEY
 EXPERT_STEPS = {"Lift": 32, "Can": 110, "Square": 100}
 #: Non-expert episodes end after this many typical expert lengths (or at the horizon, if sooner).
 NON_EXPERT_LENGTH = {"noisy": 3, **{kind: 2 for kind in FAILURE_KINDS}}
+#: Learned policies' rollouts (:func:`rollout` with ``act``): a BC policy's (``policy``) or a DSRL actor's steering
+#: one (``actor``).
+LEARNED_KINDS = ("policy", "actor")
 
 
 def rollout(env: RobomimicEnv, kind: str, seed: int, *, frame_stride: int, noise: float,
@@ -53,10 +56,11 @@ def rollout(env: RobomimicEnv, kind: str, seed: int, *, frame_stride: int, noise
 
     Frames (uint8, H x W x 3) are rendered every ``frame_stride`` states and at the last state
     when ``render`` is true. ``act(obs) -> action`` (obs (D,) float32 -> (7,)) replaces the scripted controller
-    for kind ``"policy"`` (a learned policy's rollout, run to the env's horizon or success).
+    for the kinds of :data:`LEARNED_KINDS` (a learned policy's rollout, run to the env's horizon or success).
     """
-    if kind == "policy" and act is None or kind not in (*KINDS, "policy"):
-        raise ValueError(f"unknown demo kind {kind!r}; choose from {KINDS} (or 'policy' with an act function)")
+    if kind in LEARNED_KINDS and act is None or kind not in (*KINDS, *LEARNED_KINDS):
+        raise ValueError(f"unknown demo kind {kind!r}; choose from {KINDS} (or one of {LEARNED_KINDS} with an act "
+                         "function)")
     obs, info = env.reset(seed=seed)
     if act is None:
         controller = make_controller(env.task, env.rs_env, kind if kind in FAILURE_KINDS else "expert")

@@ -155,6 +155,12 @@ _MAIN_JOB_SIDE = replace(_MAIN_JOB, model="sim-rm-lift-side",
                          env_kwargs={"horizon": 100, "frame_size": 64, "camera": "lift_side",
                                      "terminate_on_success": False},
                          reward_kwargs={"relative": True})
+# Trial (issue 24): dsrl-lift-cpu's learner and budget (UTD 1, gamma 0.99, 50k env steps) read by sim-rm-lift-side,
+# its detected success (probability >= 0.5) ending training episodes, the simulator's success not.
+_MAIN_JOB_DETECT = replace(_LIFT_CPU, model="sim-rm-lift-side",
+                           env_kwargs={"horizon": 100, "frame_size": 64, "camera": "lift_side",
+                                       "terminate_on_success": False},
+                           reward_kwargs=_SIM_RM_REWARD)
 # PointReach: a discount of 0.9 a chunk and the temperature starting at 0.001, where the paper's settings (0.99, 1.0)
 # are used elsewhere. Measured (`vlmreward train dsrl-pointreach --seed S`, oracle, 6k env steps, 30 evaluation
 # episodes, the actor's noise sampled; base policy 0.30-0.37 with N(0, I), 0.27-0.30 at w = 0), seeds 0-3: with 0.9 and
@@ -198,6 +204,8 @@ PRESETS: dict[str, tuple[str, Args]] = {
                         replace(_MAIN_JOB_SIDE, model="oracle", env_kwargs={"horizon": 100,
                                                                             "terminate_on_success": False},
                                 train_on_env_reward=True)),
+    "lift-sim-rm-side-detect": ("Trial: dsrl-lift-cpu read by sim-rm-lift-side, its detected success ending "
+                                "training episodes.", _MAIN_JOB_DETECT),
     "dsrl-pointreach": ("DSRL-NA on PointReach over a weak BC policy, oracle potential-based dense reward "
                         "(a few minutes on a CPU).", _POINTREACH),
     "dsrl-pointreach-noisy": ("dsrl-pointreach with the noisy-oracle at MAE 0.5.",

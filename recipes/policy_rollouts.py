@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -46,11 +46,13 @@ class DataPolicy:
 
 class ChunkActor:
     """A noise-conditioned chunk policy (``policy.sample(obs (1, D), noise (1, chunk, A)) -> (1, chunk, A)``) as a
-    per-step ``act(obs) -> action``: a new chunk is decoded from N(0, noise_scale^2) noise when the last one is
-    used up. :meth:`reset` drops the running chunk (call it at each episode's start)."""
+    per-step ``act(obs) -> action``: a new chunk is decoded when the last one is used up, from N(0, noise_scale^2)
+    noise, or from ``noise(obs (1, D)) -> (1, chunk * A)`` when given (a DSRL actor's, :mod:`.actor_rollouts`).
+    :meth:`reset` drops the running chunk (call it at each episode's start)."""
 
-    def __init__(self, policy, rng: np.random.Generator, noise_scale: float = 1.0):
-        self.policy, self.rng, self.noise_scale = policy, rng, noise_scale
+    def __init__(self, policy, rng: np.random.Generator, noise_scale: float = 1.0,
+                 noise: Callable[[np.ndarray], np.ndarray] | None = None):
+        self.policy, self.rng, self.noise_scale, self.noise = policy, rng, noise_scale, noise
         self._queue: list[np.ndarray] = []
 
     def reset(self) -> None:
@@ -58,8 +60,11 @@ class ChunkActor:
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         if not self._queue:
-            noise = self.noise_scale * self.rng.standard_normal((1, *self.policy.noise_shape)).astype(np.float32)
-            self._queue = list(np.asarray(self.policy.sample(np.asarray(obs, np.float32)[None], noise))[0])
+            obs = np.asarray(obs, np.float32)[None]
+            shape = (1, *self.policy.noise_shape)
+            noise = (np.asarray(self.noise(obs), np.float32).reshape(shape) if self.noise is not None
+                     else self.noise_scale * self.rng.standard_normal(shape).astype(np.float32))
+            self._queue = list(np.asarray(self.policy.sample(obs, noise))[0])
         return np.clip(self._queue.pop(0), -1.0, 1.0)
 
 
@@ -85,6 +90,22 @@ def write_policy_rollouts(task: str, policies: Sequence[DataPolicy], episodes: i
     all of them) to ``horizon`` steps or success, rendering frames of ``frame_size`` px every ``frame_stride``
     states (and the last) from ``camera`` (default the task's), into a new dataset folder ``out`` of kind ``policy``.
     Returns the per-kind counts."""
+    actors = (ChunkActor(clone_policy(task, spec), np.random.default_rng([spec.bc_seed, seed]), spec.noise_scale)
+              for spec in policies)
+    return write_rollouts(task, "policy", actors, len(policies), episodes, seed, out,
+                          {"generator": "vlmreward_rl.recipes.policy_rollouts",
+                           "policies": [vars(p) for p in policies]},
+                          frame_size=frame_size, frame_stride=frame_stride, horizon=horizon, camera=camera)
+
+
+def write_rollouts(task: str, kind: str, actors: Iterable[ChunkActor], count: int, episodes: int, seed: int,
+                   out: str | Path, metadata: dict, *, frame_size: int = 64, frame_stride: int = 2, horizon: int = 100,
+                   camera: str | None = None) -> dict[str, dict[str, int]]:
+    """Roll each of the ``count`` ``actors`` (made one at a time, as the iterable yields them) out ``episodes`` times
+    (reset seeds ``seed``, ``seed + 1``, ... across all of them) to ``horizon`` steps or success, rendering frames of
+    ``frame_size`` px every ``frame_stride`` states (and the last) from ``camera`` (default the task's), into a new
+    dataset folder ``out`` of ``kind`` (``policy``, ``actor``) with ``metadata`` added to its own. Returns the
+    per-kind counts."""
     from vlmreward_rl.envs.robomimic import TASKS, RobomimicEnv
     from vlmreward_rl.envs.robomimic_demos import rollout
     from vlmreward_rl.envs.tasks import task as task_record
@@ -92,23 +113,21 @@ def write_policy_rollouts(task: str, policies: Sequence[DataPolicy], episodes: i
     camera = camera or task_record(task).camera
     env = RobomimicEnv(task, render_mode="rgb_array", frame_size=frame_size, camera=camera, horizon=horizon)
     metadata = {"env_id": f"{task}-v1", "task": task, "robosuite_env": TASKS[task].robosuite_env,
-                "generator": "vlmreward_rl.recipes.policy_rollouts", "frame_size": frame_size, "camera": camera,
-                "frame_stride": frame_stride, "horizon": horizon,
-                "policies": [vars(p) for p in policies]}
+                "frame_size": frame_size, "camera": camera, "frame_stride": frame_stride, "horizon": horizon,
+                **metadata}
     start, next_seed = time.perf_counter(), seed
-    bar = tqdm(total=len(policies) * episodes, desc=f"{task} policy rollouts", unit="episode", leave=False)
+    bar = tqdm(total=count * episodes, desc=f"{task} {kind} rollouts", unit="episode", leave=False)
     with TrajectoryWriter(out, metadata) as writer:
-        for spec in policies:
-            actor = ChunkActor(clone_policy(task, spec), np.random.default_rng([spec.bc_seed, seed]), spec.noise_scale)
+        for actor in actors:
             for _ in range(episodes):
                 actor.reset()
-                writer.add(rollout(env, "policy", next_seed, frame_stride=frame_stride, noise=0.0,
+                writer.add(rollout(env, kind, next_seed, frame_stride=frame_stride, noise=0.0,
                                    rng=np.random.default_rng(next_seed), act=actor))
                 next_seed += 1
                 bar.update()
     bar.close()
     env.close()
     counts = read_metadata(out)["counts"]
-    c = counts["policy"]
-    print(f"{task} policy: {c['success']}/{c['total']} successful; {time.perf_counter() - start:.0f} s")
+    c = counts[kind]
+    print(f"{task} {kind}: {c['success']}/{c['total']} successful; {time.perf_counter() - start:.0f} s")
     return counts

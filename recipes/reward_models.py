@@ -7,11 +7,14 @@
     python -m vlmreward_rl.recipes.reward_models ablation sim-rm-robomimic   # without the failure kinds
     python -m vlmreward_rl.recipes.reward_models policies sim-rm-robomimic   # on BC policies' own rollouts
     python -m vlmreward_rl.recipes.reward_models stream sim-rm-lift-side    # on them, asked as a dense reward asks
+    python -m vlmreward_rl.recipes.reward_models stream sim-rm-lift-side --rollouts actor  # on DSRL actors' rollouts
 
 Every folder lives under ``--root`` (default ``runs/reward_models/<name>``): ``data/train/<Task>`` (reset seeds
 from 0) and ``data/eval/<Task>`` (reset seeds from 100000, never trained on), for tasks with data policies also
 ``data/{train,eval}/<Task>-policy`` (BC policies' rollouts, :mod:`vlmreward_rl.recipes.policy_rollouts`; reset seeds
-from 200000 and 300000), ``ckpt/<variant>-s<seed>`` and
+from 200000 and 300000), for tasks with data actors ``data/{train,eval}/<Task>-actor`` (DSRL actors' rollouts,
+:mod:`vlmreward_rl.recipes.actor_rollouts`; reset seeds from 400000 and 500000; the actors' runs in
+``actors/{train,eval}``), ``ckpt/<variant>-s<seed>`` and
 ``eval/<variant>-s<seed>`` (``vlmreward eval``'s report). A step whose output exists is not redone, so a killed
 run resumes. ``train --install`` copies the checkpoint into the package (``vlmreward_gym/checkpoints/<name>``),
 where ``make_reward_model(<name>)`` loads it. Quality is reported as the minimum over training seeds.
@@ -28,6 +31,7 @@ from typing import Any, Sequence
 
 from vlmreward_rl.envs.demos import main as demos_main
 from vlmreward_rl.envs.tasks import task
+from vlmreward_rl.recipes.actor_rollouts import DataActor, actor_args, train_actors, write_actor_rollouts
 from vlmreward_rl.recipes.policy_rollouts import DataPolicy, write_policy_rollouts
 
 #: The headline metrics of a quality table, with the issue's bars (``>=``, or ``<=`` for the false-success rate).
@@ -56,6 +60,13 @@ class RewardModelRecipe:
         shipped_variant: the training data of the checkpoint that ships (``train``'s default variant).
         camera: the camera every episode of its data is rendered from (None: each task's default); the RL presets
             that read the checkpoint must render from it too.
+        actors: per task, the DSRL actors whose rollouts are training data and those whose rollouts are held-out data
+            (:mod:`~vlmreward_rl.recipes.actor_rollouts`): ``(task, train actors, held-out actors)``; they make the
+            ``with-actors`` variant (the ``with-policy`` data and these rollouts).
+        actor_driver: the checkpoint that pays the actors: ``(variant, seed)`` of this recipe's own.
+        actor_preset: the RL preset the actors train with (``recipes/dsrl.py``), with ``actor_overrides``' fields
+            replaced (``(name, value)`` pairs).
+        actor_episodes: rollouts of each training / held-out actor.
     """
 
     name: str
@@ -70,6 +81,11 @@ class RewardModelRecipe:
     policy_horizon: int = 100
     shipped_variant: str = "full"
     camera: str | None = None
+    actors: tuple[tuple[str, tuple[DataActor, ...], tuple[DataActor, ...]], ...] = ()
+    actor_driver: tuple[str, int] = ("with-policy", 1)
+    actor_preset: str = "lift-sim-rm-side"
+    actor_overrides: tuple[tuple[str, Any], ...] = ()
+    actor_episodes: tuple[int, int] = (60, 30)
 
     def failure_kinds(self) -> tuple[str, ...]:
         """The failure kinds of its tasks (left out by the bad-data ablation)."""
@@ -78,17 +94,18 @@ class RewardModelRecipe:
             kinds.update(dict.fromkeys(task(f"vlmreward/{name}-v1").failure_kinds))
         return tuple(kinds)
 
-    def policy_tasks(self, tasks: Sequence[str] | None = None) -> list[str]:
-        """Those of ``tasks`` (default all) that have data policies."""
-        with_policies = {name for name, _, _ in self.policies}
-        return [name for name in (tasks or self.tasks) if name in with_policies]
+    def policy_tasks(self, tasks: Sequence[str] | None = None, kind: str = "policy") -> list[str]:
+        """Those of ``tasks`` (default all) that have data policies (``kind`` policy) or data actors (``actor``)."""
+        having = {name for name, _, _ in (self.policies if kind == "policy" else self.actors)}
+        return [name for name in (tasks or self.tasks) if name in having]
 
     def data_folders(self, root: Path, split: str, tasks: Sequence[str] | None = None,
-                     policies: bool = False) -> list[Path]:
+                     policies: bool = False, actors: bool = False) -> list[Path]:
         """The dataset folders of ``split`` (train, eval) for ``tasks`` (default all): each task's scripted demos,
-        and with ``policies`` its data policies' rollouts too."""
-        return [data_dir(root, split, name) for name in (tasks or self.tasks)] + (
-            [data_dir(root, split, f"{name}-policy") for name in self.policy_tasks(tasks)] if policies else [])
+        with ``policies`` its data policies' rollouts too, with ``actors`` its data actors' rollouts too."""
+        return [data_dir(root, split, name) for name in (tasks or self.tasks)] + [
+            data_dir(root, split, f"{name}-{kind}") for kind, wanted in (("policy", policies), ("actor", actors))
+            if wanted for name in self.policy_tasks(tasks, kind)]
 
 
 _FRAMES = ("--frame-size", "64", "--frame-stride", "2")
@@ -116,9 +133,17 @@ RECIPES = {r.name: r for r in (
     # The Lift specialist from the side (issue 24): sim-rm-lift's data and training rendered from our lift_side view
     # (envs/robomimic.py CAMERA_VIEWS), where a lifted cube shows a gap under it that agentview's gripper hides; on
     # held-out policy rollouts sim-rm-lift's success probabilities at real successes were 0.02-0.13.
+    # Its data actors (the bad-data paper's recipe, issue 24): DSRL-NA paid by this recipe's own with-policy seed-1
+    # checkpoint (the one that shipped before them) over three data policies' BC (5 demos, 1,000 BC steps: the base
+    # policy's recipe, other demos and BC seeds), with the main job's settings and the UTD 2 learner whose 36k-step
+    # main-job runs were paid 35-47 false successes, 24k env steps each; two train, one is held out.
     RewardModelRecipe("sim-rm-lift-side", ("Lift",), ("-n", "40", "--non-expert", "10", *_FRAMES),
                       ("-n", "12", "--non-expert", "4", *_FRAMES), steps=1200, policies=(_LIFT_POLICIES,),
-                      shipped_variant="with-policy", camera="lift_side"),
+                      shipped_variant="with-policy", camera="lift_side",
+                      actors=(("Lift", (DataActor(DataPolicy(5, 300, bc_seed=1), 101),
+                                        DataActor(DataPolicy(5, 310, bc_seed=2), 102)),
+                               (DataActor(DataPolicy(5, 400, bc_seed=5), 103),)),),
+                      actor_overrides=(("utd", 2), ("noise_critic_updates", 1), ("actor_learning_rate", 5e-5))),
     # ManiSkill3 from the workspace view (envs/maniskill_tasks.py WORKSPACE_VIEW): from ManiSkill's own render
     # camera a 4 cm cube spans 2-3 pixels of a 64 px frame, and a model trained on those frames (the same data
     # otherwise) judged held-out episodes at chance (success ROC-AUC 0.50, tau-a 0.04). From here it tells the two
@@ -149,6 +174,11 @@ def data_dir(root: Path, split: str, task_name: str) -> Path:
 
 #: The first reset seed of the data policies' training and held-out rollouts.
 POLICY_SEEDS = {"train": 200_000, "eval": 300_000}
+#: The first reset seed of the data actors' training and held-out rollouts.
+ACTOR_SEEDS = {"train": 400_000, "eval": 500_000}
+#: The variants a checkpoint trains on (``train_checkpoint``), each with (data policies' rollouts, data actors').
+VARIANTS = {"full": (False, False), "no-failures": (False, False), "with-policy": (True, False),
+            "with-actors": (True, True)}
 
 
 def _fresh(out: Path) -> bool:
@@ -177,19 +207,50 @@ def build_data(r: RewardModelRecipe, root: Path) -> None:
                                       frame_stride=2, horizon=r.policy_horizon, camera=r.camera)
 
 
+def build_actor_data(r: RewardModelRecipe, root: Path, workers: int = 2) -> None:
+    """Write each task's training and held-out data actors' rollouts not there yet; the checkpoint paying the actors
+    (``r.actor_driver``) is trained first if absent, then every actor not trained yet (``workers`` at once). The
+    actors' DSRL runs go under ``actors/<split>``."""
+    if not r.actors:
+        raise SystemExit(f"{r.name} has no data actors")
+    pending = [(name, split, specs) for name, train_actors, eval_actors in r.actors
+               for split, specs in (("train", train_actors), ("eval", eval_actors))
+               if not (data_dir(root, split, f"{name}-actor") / "metadata.json").is_file()]
+    if not pending:
+        return
+    variant, seed = r.actor_driver
+    driver = train_checkpoint(r, root, seed, variant=variant)
+    runs = {split: [actor_args(r.actor_preset, driver, spec, root / "actors" / split, **dict(r.actor_overrides))
+                    for spec in specs] for _, split, specs in pending}
+    for name in {name for name, _, _ in pending}:  # every split's actors in one pool, then the rollouts
+        jobs = [(spec, args) for n, split, specs in pending if n == name for spec, args in zip(specs, runs[split])]
+        train_actors(name, *zip(*jobs), workers=workers)
+    for name, split, specs in pending:
+        out = data_dir(root, split, f"{name}-actor")
+        if _fresh(out):
+            write_actor_rollouts(name, specs, r.actor_episodes[split == "eval"], ACTOR_SEEDS[split], out,
+                                 preset=r.actor_preset, driver=driver, run_dir=root / "actors" / split,
+                                 overrides=dict(r.actor_overrides), frame_size=64, frame_stride=2,
+                                 horizon=r.policy_horizon, camera=r.camera)
+
+
 def train_checkpoint(r: RewardModelRecipe, root: Path, seed: int, *, variant: str = "full",
                      holdout: str | None = None, minutes: float | None = None) -> Path:
-    """Train (unless present) the checkpoint ``ckpt/<variant>-s<seed>``: ``full`` data (the scripted demos: the
-    shipped checkpoint's recipe), ``no-failures`` (the failure kinds left out), ``with-policy`` (the data policies'
-    rollouts added) or ``holdout-<Task>`` (that task left out, ``holdout`` names it)."""
+    """Train (unless present) the checkpoint ``ckpt/<variant>-s<seed>``: ``full`` data (the scripted demos),
+    ``no-failures`` (the failure kinds left out), ``with-policy`` (the data policies' rollouts added),
+    ``with-actors`` (the data actors' rollouts added to those) or ``holdout-<Task>`` (that task left out,
+    ``holdout`` names it)."""
     from vlmreward_gym.rm.train import TrainConfig, train
 
     out = root / "ckpt" / f"{variant}-s{seed}"
     if (out / "config.json").is_file():
         return out
     build_data(r, root)
+    policies, actors = VARIANTS.get(variant, (False, False))
+    if actors:
+        build_actor_data(r, root)
     tasks = [t for t in r.tasks if t != holdout]
-    folders = r.data_folders(root, "train", tasks, policies=variant == "with-policy")
+    folders = r.data_folders(root, "train", tasks, policies=policies, actors=actors)
     cfg = TrainConfig(data=tuple(str(folder) for folder in folders), out=str(out),
                       minutes=minutes or r.minutes, steps=r.steps, encoder="cnn", frame_size=64, seed=seed,
                       exclude_kinds=r.failure_kinds() if variant == "no-failures" else (),
@@ -201,15 +262,17 @@ def train_checkpoint(r: RewardModelRecipe, root: Path, seed: int, *, variant: st
 
 
 def evaluate_checkpoint(r: RewardModelRecipe, root: Path, ckpt: Path, tasks: Sequence[str] | None = None,
-                        probes: bool = True, on_policies: bool = False) -> dict[str, Any]:
-    """``vlmreward eval`` of ``ckpt`` on the held-out data of ``tasks`` (default: all): the scripted demos, or with
-    ``on_policies`` the held-out data policies' rollouts (the kind of episode RL asks it about); cached in ``eval/``."""
+                        probes: bool = True, rollouts: str | None = None) -> dict[str, Any]:
+    """``vlmreward eval`` of ``ckpt`` on the held-out data of ``tasks`` (default: all): the scripted demos, or the
+    held-out rollouts of the data policies (``rollouts="policy"``) or the data actors (``"actor"``), the kind of
+    episode RL asks it about; cached in ``eval/``."""
     from vlmreward_gym.evaluation import run_eval
 
     tasks = list(tasks or r.tasks)
-    folders = [data_dir(root, "eval", f"{t}-policy") for t in r.policy_tasks(tasks)] if on_policies \
+    folders = [data_dir(root, "eval", f"{t}-{rollouts}") for t in r.policy_tasks(tasks, rollouts)] if rollouts \
         else r.data_folders(root, "eval", tasks)
-    suffix = ("" if tasks == list(r.tasks) else "-on-" + "-".join(tasks)) + ("-policy-rollouts" if on_policies else "")
+    suffix = ("" if tasks == list(r.tasks) else "-on-" + "-".join(tasks)) + (
+        f"-{rollouts}-rollouts" if rollouts else "")
     out = root / "eval" / f"{ckpt.name}{suffix}"
     if (out / "results.json").is_file():
         return json.loads((out / "results.json").read_text())["results"][0]
@@ -249,15 +312,24 @@ POLICY_METRICS = ("success_roc_auc", "success_precision", "success_recall", "voc
                   "false_success_rate")
 
 
-def on_policies(r: RewardModelRecipe, root: Path, seeds: Sequence[int]) -> str:
-    """The ``full`` and ``with-policy`` checkpoints of ``seeds`` on the held-out data policies' rollouts."""
-    if not r.policies:
-        raise SystemExit(f"{r.name} has no data policies")
+def _rollout_data(r: RewardModelRecipe, root: Path, rollouts: str) -> None:
+    """Check the recipe has held-out ``rollouts`` (policy, actor) and build them if absent."""
+    if not r.policy_tasks(kind=rollouts):
+        raise SystemExit(f"{r.name} has no data {'policies' if rollouts == 'policy' else 'actors'}")
+    build_data(r, root)
+    if rollouts == "actor":
+        build_actor_data(r, root)
+
+
+def on_policies(r: RewardModelRecipe, root: Path, seeds: Sequence[int], rollouts: str = "policy") -> str:
+    """The ``full`` and ``with-policy`` (and, for a recipe with data actors, ``with-actors``) checkpoints of ``seeds``
+    on the held-out data policies' (``rollouts="policy"``) or data actors' (``"actor"``) rollouts."""
+    _rollout_data(r, root, rollouts)
     lines = ["| run | " + " | ".join(POLICY_METRICS) + " |", "|---" * (len(POLICY_METRICS) + 1) + "|"]
-    for variant in ("full", "with-policy"):
+    for variant in ("full", "with-policy", *(("with-actors",) if r.actors else ())):
         for seed in seeds:
             ckpt = train_checkpoint(r, root, seed, variant=variant)
-            metrics = evaluate_checkpoint(r, root, ckpt, probes=False, on_policies=True)["metrics"]
+            metrics = evaluate_checkpoint(r, root, ckpt, probes=False, rollouts=rollouts)["metrics"]
             lines.append(f"| {variant} seed {seed} | " + " | ".join(_fmt(metrics.get(k)) for k in POLICY_METRICS)
                          + " |")
     return "\n".join(lines)
@@ -268,28 +340,30 @@ STREAMED_METRICS = ("progress_pearson", "progress_delta_pearson", "success_roc_a
                     "failures_called", "progress_at_success", "progress_before_success")
 
 
-def streamed(r: RewardModelRecipe, root: Path, seeds: Sequence[int], threshold: float = 0.5) -> str:
-    """The shipped variant's checkpoints of ``seeds`` asked at every kept frame of the held-out data policies'
-    rollouts about the episode so far (cached in ``eval/<ckpt>-streamed-<threshold>.json``)."""
+def streamed(r: RewardModelRecipe, root: Path, seeds: Sequence[int], threshold: float = 0.5,
+             rollouts: str = "policy", variant: str | None = None) -> str:
+    """The ``variant`` (default: shipped) checkpoints of ``seeds`` asked at every kept frame of the held-out data
+    policies' (``rollouts="policy"``) or data actors' (``"actor"``) rollouts about the episode so far (cached in
+    ``eval/<ckpt>-streamed-<threshold>[-actor].json``)."""
     from vlmreward_gym.evaluation.data import load_demo_dataset
     from vlmreward_gym.evaluation.streamed import streamed_evaluation
     from vlmreward_gym.models.registry import make_reward_model
 
-    if not r.policies:
-        raise SystemExit(f"{r.name} has no data policies")
-    build_data(r, root)
-    episodes = [e for name in r.policy_tasks() for e in load_demo_dataset(data_dir(root, "eval", f"{name}-policy"))]
+    _rollout_data(r, root, rollouts)
+    variant = variant or r.shipped_variant
+    episodes = [e for name in r.policy_tasks(kind=rollouts)
+                for e in load_demo_dataset(data_dir(root, "eval", f"{name}-{rollouts}"))]
     lines = ["| run | " + " | ".join(STREAMED_METRICS) + " |", "|---" * (len(STREAMED_METRICS) + 1) + "|"]
     for seed in seeds:
-        ckpt = train_checkpoint(r, root, seed, variant=r.shipped_variant)
-        cache = root / "eval" / f"{ckpt.name}-streamed-{threshold:g}.json"
+        ckpt = train_checkpoint(r, root, seed, variant=variant)
+        cache = root / "eval" / f"{ckpt.name}-streamed-{threshold:g}{'-actor' * (rollouts == 'actor')}.json"
         if cache.is_file():
             metrics = json.loads(cache.read_text())
         else:
             metrics = streamed_evaluation(make_reward_model("sim-rm", path=str(ckpt)), episodes, threshold)
             cache.parent.mkdir(parents=True, exist_ok=True)
             cache.write_text(json.dumps(metrics, indent=1))
-        lines.append(f"| {r.shipped_variant} seed {seed} | " + " | ".join(_fmt(metrics.get(k)) for k in STREAMED_METRICS)
+        lines.append(f"| {variant} seed {seed} | " + " | ".join(_fmt(metrics.get(k)) for k in STREAMED_METRICS)
                      + " |")
     return "\n".join(lines)
 
@@ -322,9 +396,12 @@ def main(argv: Sequence[str] | None = None) -> str | None:
     parser.add_argument("name", choices=sorted(RECIPES))
     parser.add_argument("--root", default=None, help="working folder (default runs/reward_models/NAME)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (train, holdout)")
-    parser.add_argument("--variant", default=None, choices=("full", "with-policy", "no-failures"),
-                        help="train: the data (full: the scripted demos; with-policy: the data policies' rollouts "
-                             "added; no-failures: the failure kinds left out); default: what the checkpoint ships with")
+    parser.add_argument("--variant", default=None, choices=tuple(VARIANTS),
+                        help="train, stream: the data (full: the scripted demos; with-policy: the data policies' "
+                             "rollouts added; with-actors: the data actors' rollouts added to those; "
+                             "no-failures: the failure kinds left out); default: what the checkpoint ships with")
+    parser.add_argument("--rollouts", default="policy", choices=("policy", "actor"),
+                        help="policies, stream: measure on the held-out rollouts of the data policies or actors")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (quality, ablation)")
     parser.add_argument("--minutes", type=float, default=None, help="training budget per checkpoint (train)")
     parser.add_argument("--install", action="store_true", help="train: copy the checkpoint into the package")
@@ -333,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> str | None:
     root = Path(args.root or f"runs/reward_models/{r.name}")
     if args.command == "data":
         build_data(r, root)
+        if r.actors:  # their driver checkpoint is trained first
+            build_actor_data(r, root)
         return None
     if args.command == "train":
         ckpt = train_checkpoint(r, root, args.seed, variant=args.variant or r.shipped_variant, minutes=args.minutes)
@@ -344,12 +423,13 @@ def main(argv: Sequence[str] | None = None) -> str | None:
     elif args.command == "holdout":
         table = holdout(r, root, args.seed)
     elif args.command == "policies":
-        table = on_policies(r, root, args.seeds)
+        table = on_policies(r, root, args.seeds, args.rollouts)
     elif args.command == "stream":
-        table = streamed(r, root, args.seeds)
+        table = streamed(r, root, args.seeds, rollouts=args.rollouts, variant=args.variant)
     else:
         table = quality(r, root, args.seeds, "full") + "\n\n" + quality(r, root, args.seeds, "no-failures")
-    (root / f"{args.command}.md").write_text(table + "\n")
+    suffix = "-actor" if args.command in ("policies", "stream") and args.rollouts == "actor" else ""
+    (root / f"{args.command}{suffix}.md").write_text(table + "\n")
     print(table)
     return table
 

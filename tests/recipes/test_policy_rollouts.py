@@ -51,7 +51,7 @@ def test_policy_kind_needs_an_act_function_and_runs_to_the_horizon():
 
     env = RobomimicEnv("Lift", horizon=7)
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="'policy' with an act function"):
+    with pytest.raises(ValueError, match="with an act function"):
         rollout(env, "policy", 0, frame_stride=2, noise=0.0, rng=rng, render=False)
     seen = []
     traj = rollout(env, "policy", 0, frame_stride=2, noise=0.0, rng=rng, render=False,
@@ -60,3 +60,17 @@ def test_policy_kind_needs_an_act_function_and_runs_to_the_horizon():
     assert traj.kind == "policy" and traj.num_steps == 7 and len(seen) == 7
     np.testing.assert_allclose(traj.obs[:7], np.stack(seen))  # act sees each state before its action
     assert not traj.success[-1]
+
+
+def test_chunk_actor_decodes_the_noise_its_noise_function_gives_for_the_state():
+    """A DSRL actor's rollouts: the noise comes from ``noise(obs)`` (the actor's), not from N(0, I)."""
+    policy, seen = CountingPolicy(), []
+
+    def noise(obs):
+        seen.append(obs.copy())
+        return np.full((1, 6), 7.0, np.float32)  # flat, as a DSRL agent's act returns it
+
+    actor = ChunkActor(policy, np.random.default_rng(0), noise=noise)
+    actor(np.arange(4.0))
+    assert len(seen) == 1 and seen[0].shape == (1, 4) and seen[0][0, 3] == 3.0
+    np.testing.assert_array_equal(policy.noises[0], np.full((1, 3, 2), 7.0, np.float32))

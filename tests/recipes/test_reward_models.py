@@ -98,3 +98,50 @@ def test_a_recipe_camera_renders_all_its_data_and_stream_asks_its_checkpoint_as_
     cached = json.loads((root / "eval" / "with-policy-s0-streamed-0.5.json").read_text())
     assert cached["episodes"] == 1.0 and -1.0 <= cached["progress_pearson"] <= 1.0
     assert R.RECIPES["sim-rm-lift-side"].camera == "lift_side"
+
+
+def test_actor_rollouts_come_from_dsrl_runs_paid_by_the_recipes_own_checkpoint(tiny, tmp_path, monkeypatch):
+    """``with-actors``: DSRL actors trained on the recipe's driver checkpoint, rolled out as kind ``actor`` (train and
+    held-out), added to the with-policy data; a second call retrains and rolls out nothing."""
+    import vlmreward_gym.rm.train as train_module
+    from vlmreward_rl.algos import dsrl
+
+    actor = R.DataActor(R.DataPolicy(1, 300, bc_steps=5), 101, env_steps=12)
+    r = dataclasses.replace(tiny, actors=(("Lift", (actor,), (dataclasses.replace(actor, seed=103),)),),
+                            actor_driver=("with-policy", 0), actor_episodes=(2, 1),
+                            actor_overrides=(("learning_starts", 4), ("eval_episodes", 1), ("progress_bar", False),
+                                             ("env_kwargs", {"horizon": 6, "frame_size": 64, "camera": "lift_side",
+                                                             "terminate_on_success": False})))
+    monkeypatch.setitem(R.RECIPES, r.name, r)
+    root, trained, real_train = tmp_path / "rm", {}, train_module.train
+
+    def recording_train(cfg):
+        trained[Path(cfg.out).name] = [Path(folder).name for folder in cfg.data]
+        return real_train(cfg)
+
+    monkeypatch.setattr(train_module, "train", recording_train)
+    R.main(["train", r.name, "--root", str(root), "--variant", "with-actors", "--seed", "0"])
+    assert trained == {"with-policy-s0": ["Lift", "Lift-policy"],  # the driver first
+                       "with-actors-s0": ["Lift", "Lift-policy", "Lift-actor"]}
+    runs = sorted((root / "actors").glob("*/*/config.json"))  # the two actors trained side by side, in processes
+    assert [p.parent.parent.name for p in runs] == ["eval", "train"]
+    for path in runs:  # paid by the driver, through the RL preset with the recipe's overrides
+        args = json.loads(path.read_text())
+        assert args["model"] == "sim-rm" and args["model_kwargs"] == {"path": str(root / "ckpt" / "with-policy-s0")}
+        assert args["seed"] == (103 if path.parent.parent.name == "eval" else 101)
+        assert args["total_timesteps"] == 12 and args["learning_starts"] == 4 and args["env_kwargs"]["horizon"] == 6
+        assert (path.parent / dsrl.AGENT_FILE).is_file()
+    for split, episodes, first_seed in (("train", 2, R.ACTOR_SEEDS["train"]), ("eval", 1, R.ACTOR_SEEDS["eval"])):
+        meta = read_metadata(root / "data" / split / "Lift-actor")
+        assert meta["counts"]["actor"]["total"] == episodes and meta["driver"].endswith("with-policy-s0")
+        from vlmreward_gym.data import load_trajectories
+
+        assert [t.seed for t in load_trajectories(root / "data" / split / "Lift-actor")] == list(
+            range(first_seed, first_seed + episodes))
+    # a killed data step resumes: the actors' saved agents are reloaded, not retrained
+    import shutil
+
+    shutil.rmtree(root / "data" / "eval" / "Lift-actor")
+    monkeypatch.setattr(dsrl, "train", lambda *a, **k: pytest.fail("retrained an actor"))
+    R.main(["data", r.name, "--root", str(root)])
+    assert read_metadata(root / "data" / "eval" / "Lift-actor")["counts"]["actor"]["total"] == 1
