@@ -155,8 +155,13 @@ _MAIN_JOB_SIDE = replace(_MAIN_JOB, model="sim-rm-lift-side",
                          env_kwargs={"horizon": 100, "frame_size": 64, "camera": "lift_side",
                                      "terminate_on_success": False},
                          reward_kwargs={"relative": True})
-# Trial (issue 24): dsrl-lift-cpu's learner and budget (UTD 1, gamma 0.99, 50k env steps) read by sim-rm-lift-side,
-# its detected success (probability >= 0.5) ending training episodes, the simulator's success not.
+# The main job's alternative that follows the oracle's working recipe (issue 24): dsrl-lift-cpu's learner and budget
+# (UTD 1, gamma 0.99, 50k env steps; the oracle gains +48 / +56 with it) read by sim-rm-lift-side, the model's
+# detected success (probability >= 0.5) ending training episodes as the simulator's does for the oracle, the
+# simulator's success not. Measured (seeds 1 and 2, two side by side, stopped at 35k env steps): 0.14 -> 0.10 and
+# 0.14 -> 0.04 at 25k, training success 0-0.3 a window throughout, 27 and 23 false successes paid (precision 0.48 /
+# 0.57): an ending at a detection pays the potential reached there, so the actor learns to be detected, and it is,
+# falsely, ever more often. Not the main job; kept for the record (docs/training.md).
 _MAIN_JOB_DETECT = replace(_LIFT_CPU, model="sim-rm-lift-side",
                            env_kwargs={"horizon": 100, "frame_size": 64, "camera": "lift_side",
                                        "terminate_on_success": False},
@@ -204,8 +209,9 @@ PRESETS: dict[str, tuple[str, Args]] = {
                         replace(_MAIN_JOB_SIDE, model="oracle", env_kwargs={"horizon": 100,
                                                                             "terminate_on_success": False},
                                 train_on_env_reward=True)),
-    "lift-sim-rm-side-detect": ("Trial: dsrl-lift-cpu read by sim-rm-lift-side, its detected success ending "
-                                "training episodes.", _MAIN_JOB_DETECT),
+    "lift-sim-rm-side-detect": ("dsrl-lift-cpu read by sim-rm-lift-side, the model's detected success ending training "
+                                "episodes (measured: it learns to be detected, falsely; not the main job).",
+                                _MAIN_JOB_DETECT),
     "dsrl-pointreach": ("DSRL-NA on PointReach over a weak BC policy, oracle potential-based dense reward "
                         "(a few minutes on a CPU).", _POINTREACH),
     "dsrl-pointreach-noisy": ("dsrl-pointreach with the noisy-oracle at MAE 0.5.",

@@ -134,9 +134,11 @@ RECIPES = {r.name: r for r in (
     # (envs/robomimic.py CAMERA_VIEWS), where a lifted cube shows a gap under it that agentview's gripper hides; on
     # held-out policy rollouts sim-rm-lift's success probabilities at real successes were 0.02-0.13.
     # Its data actors (the bad-data paper's recipe, issue 24): DSRL-NA paid by this recipe's own with-policy seed-1
-    # checkpoint (the one that shipped before them) over three data policies' BC (5 demos, 1,000 BC steps: the base
-    # policy's recipe, other demos and BC seeds), with the main job's settings and the UTD 2 learner whose 36k-step
-    # main-job runs were paid 35-47 false successes, 24k env steps each; two train, one is held out.
+    # checkpoint (the one shipped) over three data policies' BC (5 demos, 1,000 BC steps: the base policy's recipe,
+    # other demos and BC seeds), with the main job's settings and the UTD 2 learner whose 36k-step main-job runs were
+    # paid 35-47 false successes by the checkpoint before, 24k env steps each; two train, one is held out. Measured:
+    # the with-actors variant reads held-out policies' and actors' rollouts worse than the driver (change r 0.04-0.23
+    # against 0.46-0.56; docs/evaluation.md): over these weak bases the actors mostly never grasp. Not shipped.
     RewardModelRecipe("sim-rm-lift-side", ("Lift",), ("-n", "40", "--non-expert", "10", *_FRAMES),
                       ("-n", "12", "--non-expert", "4", *_FRAMES), steps=1200, policies=(_LIFT_POLICIES,),
                       shipped_variant="with-policy", camera="lift_side",

@@ -95,6 +95,12 @@ def test_learned_reward_presets_are_their_oracle_runs_with_the_model_and_64_px_f
     assert env_twin.train_on_env_reward and not side.train_on_env_reward
     assert replace(env_twin, model=side.model, env_kwargs=side.env_kwargs, train_on_env_reward=False) == side
     assert env_twin.env_kwargs == {"horizon": 100, "terminate_on_success": False}
+    # the alternative that follows the oracle's recipe: dsrl-lift-cpu's learner and budget, read by the side model,
+    # its detection (not the simulator's success) ending training episodes
+    detect = dsrl.PRESETS["lift-sim-rm-side-detect"][1]
+    assert detect.env_kwargs == {**side.env_kwargs, "terminate_on_success": False}
+    assert detect.reward_kwargs == {"relative": True, "terminate_on_success": True, "success_threshold": 0.5}
+    assert replace(detect, model="oracle", env_kwargs={"horizon": 100}, reward_kwargs={"relative": True}) == lift_oracle
 
 
 def test_filtered_bc_judged_by_the_oracle_keeps_every_success(tmp_path, tiny_inputs):
