@@ -112,8 +112,7 @@ def _last_success(run_path: Path) -> float:
 
 
 def write_actor_rollouts(task: str, actors: Sequence[DataActor], episodes: int, seed: int, out: str | Path, *,
-                         preset: str, driver: Path, run_dir: Path, overrides: dict | None = None,
-                         workers: int = 1,
+                         preset: str, driver: Path, run_dir: Path, overrides: dict | None = None, workers: int = 1,
                          frame_size: int = 64, frame_stride: int = 2, horizon: int = 100,
                          camera: str | None = None) -> dict[str, dict[str, int]]:
     """Train each of ``actors`` not trained yet with the reward ``driver`` over the RL preset ``preset`` with the

@@ -94,7 +94,7 @@ class RewardModelRecipe:
             kinds.update(dict.fromkeys(task(f"vlmreward/{name}-v1").failure_kinds))
         return tuple(kinds)
 
-    def policy_tasks(self, tasks: Sequence[str] | None = None, kind: str = "policy") -> list[str]:
+    def rollout_tasks(self, tasks: Sequence[str] | None = None, kind: str = "policy") -> list[str]:
         """Those of ``tasks`` (default all) that have data policies (``kind`` policy) or data actors (``actor``)."""
         having = {name for name, _, _ in (self.policies if kind == "policy" else self.actors)}
         return [name for name in (tasks or self.tasks) if name in having]
@@ -105,7 +105,7 @@ class RewardModelRecipe:
         with ``policies`` its data policies' rollouts too, with ``actors`` its data actors' rollouts too."""
         return [data_dir(root, split, name) for name in (tasks or self.tasks)] + [
             data_dir(root, split, f"{name}-{kind}") for kind, wanted in (("policy", policies), ("actor", actors))
-            if wanted for name in self.policy_tasks(tasks, kind)]
+            if wanted for name in self.rollout_tasks(tasks, kind)]
 
 
 _FRAMES = ("--frame-size", "64", "--frame-stride", "2")
@@ -271,7 +271,7 @@ def evaluate_checkpoint(r: RewardModelRecipe, root: Path, ckpt: Path, tasks: Seq
     from vlmreward_gym.evaluation import run_eval
 
     tasks = list(tasks or r.tasks)
-    folders = [data_dir(root, "eval", f"{t}-{rollouts}") for t in r.policy_tasks(tasks, rollouts)] if rollouts \
+    folders = [data_dir(root, "eval", f"{t}-{rollouts}") for t in r.rollout_tasks(tasks, rollouts)] if rollouts \
         else r.data_folders(root, "eval", tasks)
     suffix = ("" if tasks == list(r.tasks) else "-on-" + "-".join(tasks)) + (
         f"-{rollouts}-rollouts" if rollouts else "")
@@ -316,7 +316,7 @@ POLICY_METRICS = ("success_roc_auc", "success_precision", "success_recall", "voc
 
 def _rollout_data(r: RewardModelRecipe, root: Path, rollouts: str) -> None:
     """Check the recipe has held-out ``rollouts`` (policy, actor) and build them if absent."""
-    if not r.policy_tasks(kind=rollouts):
+    if not r.rollout_tasks(kind=rollouts):
         raise SystemExit(f"{r.name} has no data {'policies' if rollouts == 'policy' else 'actors'}")
     build_data(r, root)
     if rollouts == "actor":
@@ -353,7 +353,7 @@ def streamed(r: RewardModelRecipe, root: Path, seeds: Sequence[int], threshold: 
 
     _rollout_data(r, root, rollouts)
     variant = variant or r.shipped_variant
-    episodes = [e for name in r.policy_tasks(kind=rollouts)
+    episodes = [e for name in r.rollout_tasks(kind=rollouts)
                 for e in load_demo_dataset(data_dir(root, "eval", f"{name}-{rollouts}"))]
     lines = ["| run | " + " | ".join(STREAMED_METRICS) + " |", "|---" * (len(STREAMED_METRICS) + 1) + "|"]
     for seed in seeds:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 pytest.importorskip("robosuite", reason="needs the robomimic extra (bash scripts/install_robomimic.sh VENV)")
 pytest.importorskip("torch", reason="needs the 'torch' extra")
 
-from vlmreward_gym.data import read_metadata  # noqa: E402
+from vlmreward_gym.data import load_trajectories, read_metadata  # noqa: E402
 from vlmreward_rl.recipes import reward_models as R  # noqa: E402
 
 TINY = ("-n", "2", "--non-expert", "1", "--kinds", "near_miss", "--frame-size", "32", "--frame-stride", "4")
@@ -102,7 +103,7 @@ def test_a_recipe_camera_renders_all_its_data_and_stream_asks_its_checkpoint_as_
 
 def test_actor_rollouts_come_from_dsrl_runs_paid_by_the_recipes_own_checkpoint(tiny, tmp_path, monkeypatch):
     """``with-actors``: DSRL actors trained on the recipe's driver checkpoint, rolled out as kind ``actor`` (train and
-    held-out), added to the with-policy data; a second call retrains and rolls out nothing."""
+    held-out), added to the with-policy data; a killed data step resumes without retraining an actor."""
     import vlmreward_gym.rm.train as train_module
     from vlmreward_rl.algos import dsrl
 
@@ -134,13 +135,9 @@ def test_actor_rollouts_come_from_dsrl_runs_paid_by_the_recipes_own_checkpoint(t
     for split, episodes, first_seed in (("train", 2, R.ACTOR_SEEDS["train"]), ("eval", 1, R.ACTOR_SEEDS["eval"])):
         meta = read_metadata(root / "data" / split / "Lift-actor")
         assert meta["counts"]["actor"]["total"] == episodes and meta["driver"].endswith("with-policy-s0")
-        from vlmreward_gym.data import load_trajectories
-
         assert [t.seed for t in load_trajectories(root / "data" / split / "Lift-actor")] == list(
             range(first_seed, first_seed + episodes))
     # a killed data step resumes: the actors' saved agents are reloaded, not retrained
-    import shutil
-
     shutil.rmtree(root / "data" / "eval" / "Lift-actor")
     monkeypatch.setattr(dsrl, "train", lambda *a, **k: pytest.fail("retrained an actor"))
     R.main(["data", r.name, "--root", str(root)])
