@@ -13,7 +13,8 @@ the model's own reward finds them. So a recipe can (:class:`DataActor`):
    oracle's progress like every other episode, at reset seeds of their own (training from 400000, held-out from
    500000; the DSRL runs' own training episodes start at their seed, below 1000).
 
-A trained actor is kept (``agent.safetensors`` in its run folder) and reloaded, so a killed data step resumes.
+A trained actor and its base policy are kept (``agent.safetensors`` and ``base_policy/`` in its run folder) and
+reloaded, so a killed data step resumes.
 """
 
 from __future__ import annotations
@@ -71,36 +72,34 @@ def train_actors(task: str, actors: Sequence[DataActor], runs: Sequence, workers
             _train_actor(*job)
 
 
+#: The folder, in an actor's run folder, of the cloned base policy it steers (saved before its training).
+POLICY_DIR = "base_policy"
+
+
 def _train_actor(task: str, spec: DataActor, args) -> None:
-    """Train one actor over its cloned base policy (the run saves it) and print its success."""
+    """Clone the actor's base policy, save it in the run folder, train the actor over it (the run saves the agent)
+    and print its success."""
     from vlmreward_rl.algos import dsrl
 
-    dsrl.train(args, policy=clone_policy(task, spec.base))
+    policy = clone_policy(task, spec.base)
+    policy.save(args.run_path / POLICY_DIR)
+    dsrl.train(args, policy=policy)
     print(f"{task} actor seed {spec.seed}: success {_last_success(args.run_path):.2f} over "
           f"{args.eval_episodes} evaluation episodes after {spec.env_steps} env steps")
 
 
-def trained_actor(task: str, spec: DataActor, args) -> ChunkActor:
-    """``spec``'s trained actor (saved by its run, :func:`train_actors`) over its cloned base policy, as a per-step
-    actor whose noise is sampled from it (draws seeded by the run's seed)."""
+def trained_actor(spec: DataActor, args) -> ChunkActor:
+    """``spec``'s trained actor and the base policy it was trained over (both saved in its run folder by
+    :func:`train_actors`), as a per-step actor whose noise is sampled from it (draws seeded by the run's seed)."""
+    from vlmreward_rl.algos.diffusion_policy import DiffusionPolicy
     from vlmreward_rl.algos.dsrl import AGENT_FILE
     from vlmreward_rl.algos.dsrl_agent import DSRLAgent
 
-    policy = clone_policy(task, spec.base)
-    agent = DSRLAgent(args, _obs_dim(args), policy)
+    policy = DiffusionPolicy.load(args.run_path / POLICY_DIR)
+    agent = DSRLAgent(args, policy.config.obs_dim, policy)
     agent.load(args.run_path / AGENT_FILE)
     rng = np.random.default_rng([spec.seed, 1])
     return ChunkActor(policy, rng, noise=lambda obs: agent.act(obs.reshape(1, -1), deterministic=False, rng=rng))
-
-
-def _obs_dim(args) -> int:
-    """The observation size of ``args``'s env (the agent's input)."""
-    from vlmreward_rl.algos.common.envs import make_vector_env
-
-    envs = make_vector_env(args.env_id, 1, model=None, env_kwargs=args.evaluation_env_kwargs, autoreset_mode="disabled")
-    dim = int(np.prod(envs.single_observation_space.shape))
-    envs.close()
-    return dim
 
 
 def _last_success(run_path: Path) -> float:
@@ -124,6 +123,6 @@ def write_actor_rollouts(task: str, actors: Sequence[DataActor], episodes: int, 
     metadata = {"generator": "vlmreward_rl.recipes.actor_rollouts", "preset": preset, "driver": str(driver),
                 "overrides": overrides or {},
                 "actors": [{"base": vars(a.base), "seed": a.seed, "env_steps": a.env_steps} for a in actors]}
-    made = (trained_actor(task, spec, args) for spec, args in zip(actors, runs))
+    made = (trained_actor(spec, args) for spec, args in zip(actors, runs))
     return write_rollouts(task, "actor", made, len(actors), episodes, seed, out, metadata, frame_size=frame_size,
                           frame_stride=frame_stride, horizon=horizon, camera=camera)

@@ -164,9 +164,7 @@ _MAIN_JOB_SIDE = replace(_MAIN_JOB, model="sim-rm-lift-side",
 # falsely, ever more often. At a 0.9 threshold (--reward-kwargs relative=true terminate_on_success=true
 # success_threshold=0.9, the full 50k): 7 and 18 false successes (precision 0.89 / 0.85), and 0.14 -> 0.10 and
 # 0.14 -> 0.30 (-4, +16). Not the main job; kept for the record (docs/training.md).
-_MAIN_JOB_DETECT = replace(_LIFT_CPU, model="sim-rm-lift-side",
-                           env_kwargs={"horizon": 100, "frame_size": 64, "camera": "lift_side",
-                                       "terminate_on_success": False},
+_MAIN_JOB_DETECT = replace(_LIFT_CPU, model=_MAIN_JOB_SIDE.model, env_kwargs=dict(_MAIN_JOB_SIDE.env_kwargs),
                            reward_kwargs=_SIM_RM_REWARD)
 # PointReach: a discount of 0.9 a chunk and the temperature starting at 0.001, where the paper's settings (0.99, 1.0)
 # are used elsewhere. Measured (`vlmreward train dsrl-pointreach --seed S`, oracle, 6k env steps, 30 evaluation

@@ -224,7 +224,7 @@ def build_actor_data(r: RewardModelRecipe, root: Path, workers: int = 2) -> None
     driver = train_checkpoint(r, root, seed, variant=variant)
     runs = {split: [actor_args(r.actor_preset, driver, spec, root / "actors" / split, **dict(r.actor_overrides))
                     for spec in specs] for _, split, specs in pending}
-    for name in {name for name, _, _ in pending}:  # every split's actors in one pool, then the rollouts
+    for name in dict.fromkeys(name for name, _, _ in pending):  # every split's actors in one pool, then rollouts
         jobs = [(spec, args) for n, split, specs in pending if n == name for spec, args in zip(specs, runs[split])]
         train_actors(name, *zip(*jobs), workers=workers)
     for name, split, specs in pending:

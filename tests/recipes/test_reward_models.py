@@ -137,8 +137,11 @@ def test_actor_rollouts_come_from_dsrl_runs_paid_by_the_recipes_own_checkpoint(t
         assert meta["counts"]["actor"]["total"] == episodes and meta["driver"].endswith("with-policy-s0")
         assert [t.seed for t in load_trajectories(root / "data" / split / "Lift-actor")] == list(
             range(first_seed, first_seed + episodes))
-    # a killed data step resumes: the actors' saved agents are reloaded, not retrained
+    # a killed data step resumes: the actors' saved agents and base policies are reloaded, not retrained or recloned
+    from vlmreward_rl.recipes import actor_rollouts
+
     shutil.rmtree(root / "data" / "eval" / "Lift-actor")
     monkeypatch.setattr(dsrl, "train", lambda *a, **k: pytest.fail("retrained an actor"))
+    monkeypatch.setattr(actor_rollouts, "clone_policy", lambda *a, **k: pytest.fail("recloned a base policy"))
     R.main(["data", r.name, "--root", str(root)])
     assert read_metadata(root / "data" / "eval" / "Lift-actor")["counts"]["actor"]["total"] == 1
